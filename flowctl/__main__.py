@@ -1,0 +1,3 @@
+from flowctl.cli.app import main
+
+main()

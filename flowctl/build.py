@@ -1,0 +1,228 @@
+"""Plain data that passed the JSON Schema -> the definition model.
+
+The schema guarantees the shape, so this module only reads; it does not
+validate. Semantic checks belong to the linter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowctl.model import (
+    ApprovalPolicy,
+    Assignee,
+    Branch,
+    Calendar,
+    Department,
+    Escalation,
+    EscalationAction,
+    EventSpec,
+    FieldDef,
+    FieldType,
+    OrgDirectory,
+    Path,
+    Phase,
+    Process,
+    Result,
+    Role,
+    Sla,
+    Stage,
+    StageKind,
+    Starters,
+    TaskSpec,
+    User,
+)
+
+
+def _strs(value: Any) -> tuple[str, ...]:
+    return tuple(value) if isinstance(value, list) else ()
+
+
+def build_assignee(value: Any, path: Path) -> Assignee:
+    if value == "initiator":
+        return Assignee(path=path, initiator=True)
+    v: dict[str, Any] = value
+    return Assignee(
+        path=path,
+        user=v.get("user"),
+        role=v.get("role"),
+        department=v.get("department"),
+        field=v.get("field"),
+        relation=v.get("relation"),
+        of=v.get("of"),
+    )
+
+
+def _results(value: Any, path: Path) -> tuple[Result, ...]:
+    out: list[Result] = []
+    for name, spec in (value or {}).items():
+        rpath = (*path, name)
+        if isinstance(spec, str):
+            out.append(Result(name=name, to=spec, path=rpath))
+        else:
+            out.append(
+                Result(
+                    name=name,
+                    to=spec["to"],
+                    path=rpath,
+                    required=_strs((spec.get("fields") or {}).get("required")),
+                    label=spec.get("label"),
+                )
+            )
+    return tuple(out)
+
+
+def _sla(value: Any, path: Path) -> Sla | None:
+    if value is None:
+        return None
+    escalations = []
+    for i, e in enumerate(value.get("escalations") or []):
+        epath = (*path, "escalations", i)
+        to = e.get("to")
+        escalations.append(
+            Escalation(
+                after=e["after"],
+                action=EscalationAction(e["action"]),
+                path=epath,
+                to=build_assignee(to, (*epath, "to")) if to is not None else None,
+                result=e.get("result"),
+            )
+        )
+    return Sla(
+        within=value["within"],
+        path=path,
+        business_hours=bool(value.get("business_hours", False)),
+        escalations=tuple(escalations),
+    )
+
+
+def _stage(s: dict[str, Any], path: Path) -> Stage:
+    fields = s.get("fields") or {}
+    on_enter = s.get("on_enter") or {}
+    tasks = []
+    for i, t in enumerate(on_enter.get("tasks") or []):
+        tpath = (*path, "on_enter", "tasks", i)
+        a = t.get("assignee")
+        tasks.append(
+            TaskSpec(
+                id=t["id"],
+                name=t["name"],
+                path=tpath,
+                assignee=build_assignee(a, (*tpath, "assignee")) if a is not None else None,
+                delay=t.get("delay"),
+                blocking=bool(t.get("blocking", False)),
+            )
+        )
+    events = tuple(
+        EventSpec(type=e["type"], comment=e.get("comment"), path=(*path, "on_enter", "events", i))
+        for i, e in enumerate(on_enter.get("events") or [])
+    )
+    assignee = s.get("assignee")
+    return Stage(
+        id=s["id"],
+        kind=StageKind(s["kind"]),
+        path=path,
+        name=s.get("name"),
+        description=s.get("description"),
+        phase=s.get("phase"),
+        start=bool(s.get("start", False)),
+        assignee=build_assignee(assignee, (*path, "assignee")) if assignee is not None else None,
+        approvers=tuple(
+            build_assignee(a, (*path, "approvers", i)) for i, a in enumerate(s.get("approvers") or [])
+        ),
+        policy=ApprovalPolicy(s.get("policy", "any")),
+        required_fields=_strs(fields.get("required")),
+        optional_fields=_strs(fields.get("optional")),
+        results=_results(s.get("results"), (*path, "results")),
+        branches=tuple(
+            Branch(when=b["when"], to=b["to"], path=(*path, "branches", i))
+            for i, b in enumerate(s.get("branches") or [])
+        ),
+        default=s.get("default"),
+        wait_for=s.get("for"),
+        wait_until=s.get("until"),
+        next=s.get("next"),
+        process=s.get("process"),
+        inputs=tuple((s.get("inputs") or {}).items()),
+        wait_child=bool(s.get("wait", True)),
+        sla=_sla(s.get("sla"), (*path, "sla")),
+        tasks=tuple(tasks),
+        events=events,
+        outcome=s.get("outcome"),
+    )
+
+
+def build_process(data: dict[str, Any], source: str = "") -> Process:
+    starters = data.get("starters") or {}
+    cal = data.get("calendar")
+    calendar = None
+    if cal is not None:
+        calendar = Calendar(
+            path=("calendar",),
+            timezone=cal.get("timezone", "UTC"),
+            workdays=_strs(cal.get("workdays")) or Calendar.workdays,
+            hours=cal.get("hours", Calendar.hours),
+            holidays=_strs(cal.get("holidays")),
+        )
+    return Process(
+        id=data["id"],
+        name=data["name"],
+        path=(),
+        description=data.get("description"),
+        subject=data.get("subject"),
+        starters=Starters(
+            departments=_strs(starters.get("departments")),
+            roles=_strs(starters.get("roles")),
+            users=_strs(starters.get("users")),
+        ),
+        fields=tuple(
+            FieldDef(
+                name=name,
+                type=FieldType(f["type"]),
+                path=("fields", name),
+                label=f.get("label"),
+                values=_strs(f.get("values")),
+                minimum=f.get("minimum"),
+                maximum=f.get("maximum"),
+            )
+            for name, f in (data.get("fields") or {}).items()
+        ),
+        phases=tuple(
+            Phase(id=p["id"], name=p.get("name", p["id"]), path=("phases", i))
+            for i, p in enumerate(data.get("phases") or [])
+        ),
+        stages=tuple(_stage(s, ("stages", i)) for i, s in enumerate(data.get("stages") or [])),
+        calendar=calendar,
+        source=source,
+    )
+
+
+def build_org(data: dict[str, Any], source: str = "") -> OrgDirectory:
+    return OrgDirectory(
+        users=tuple(
+            User(
+                id=u["id"],
+                name=u.get("name", u["id"]),
+                path=("users", i),
+                department=u.get("department"),
+                roles=_strs(u.get("roles")),
+                email=u.get("email"),
+            )
+            for i, u in enumerate(data.get("users") or [])
+        ),
+        departments=tuple(
+            Department(
+                id=d["id"],
+                name=d.get("name", d["id"]),
+                path=("departments", i),
+                head=d.get("head"),
+                parent=d.get("parent"),
+            )
+            for i, d in enumerate(data.get("departments") or [])
+        ),
+        roles=tuple(
+            Role(id=r["id"], name=r.get("name", r["id"]), path=("roles", i))
+            for i, r in enumerate(data.get("roles") or [])
+        ),
+        source=source,
+    )

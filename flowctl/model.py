@@ -1,0 +1,332 @@
+"""The definition model: frozen dataclasses, no I/O.
+
+A model object is built only from data that passed the JSON Schema, so its
+shape is guaranteed; semantic problems (unknown stages, bad durations...) are
+the linter's business. Every object keeps ``path``, the JSON path of the YAML
+node it came from, so diagnostics can be located through the position index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+Path = tuple[str | int, ...]
+
+
+class StageKind(str, Enum):
+    TASK = "task"
+    APPROVAL = "approval"
+    DECISION = "decision"
+    WAIT = "wait"
+    SUBPROCESS = "subprocess"
+    END = "end"
+
+
+class FieldType(str, Enum):
+    STRING = "string"
+    TEXT = "text"
+    INTEGER = "integer"
+    NUMBER = "number"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    ENUM = "enum"
+    USER = "user"
+
+
+class ApprovalPolicy(str, Enum):
+    SINGLE = "single"  # exactly one approver decides
+    ANY = "any"  # any one of the approvers decides
+    ALL = "all"  # countersign: every approver must approve, one reject rejects
+
+
+class EscalationAction(str, Enum):
+    REMIND = "remind"  # notify the current assignee again
+    NOTIFY = "notify"  # notify ``to``
+    REASSIGN = "reassign"  # make ``to`` the assignee
+    RESULT = "result"  # report ``result`` automatically
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    type: FieldType
+    path: Path
+    label: str | None = None
+    values: tuple[str, ...] = ()  # enum only
+    minimum: float | None = None
+    maximum: float | None = None
+
+
+@dataclass(frozen=True)
+class Assignee:
+    """Who is responsible. Exactly one of the forms is set.
+
+    - ``initiator``: the person who started the instance
+    - ``user``: a named user of the org directory
+    - ``role``: any member of the role
+    - ``department``: the head of the named department
+    - ``field``: the user held in a record field of type ``user``
+    - ``relation`` + ``of``: ``department-head`` (head of the department of X)
+      or ``manager`` (the head of X's department, or of its parent department
+      when X is that head), where X is ``initiator``, ``assignee`` (the
+      current assignee, for escalations) or a record field of type ``user``.
+    """
+
+    path: Path
+    initiator: bool = False
+    user: str | None = None
+    role: str | None = None
+    department: str | None = None
+    field: str | None = None
+    relation: str | None = None
+    of: str | None = None
+
+    def describe(self) -> str:
+        if self.initiator:
+            return "initiator"
+        if self.user is not None:
+            return f"user {self.user}"
+        if self.role is not None:
+            return f"role {self.role}"
+        if self.department is not None:
+            return f"head of {self.department}"
+        if self.field is not None:
+            return f"record.{self.field}"
+        return f"{self.relation} of {self.of}"
+
+
+@dataclass(frozen=True)
+class Result:
+    """A result a person may report at a stage, and the stage it leads to."""
+
+    name: str
+    to: str
+    path: Path  # path of the result's key in ``results``
+    required: tuple[str, ...] = ()  # fields required when reporting it
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Branch:
+    when: str  # condition source text
+    to: str
+    path: Path  # path of the branch mapping; the condition is at path + ("when",)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    after: str  # duration text, relative to entering the stage
+    action: EscalationAction
+    path: Path
+    to: Assignee | None = None  # notify / reassign
+    result: str | None = None  # result action
+
+
+@dataclass(frozen=True)
+class Sla:
+    within: str  # duration text: the stage is due this long after it is entered
+    path: Path
+    business_hours: bool = False
+    escalations: tuple[Escalation, ...] = ()
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    id: str
+    name: str
+    path: Path
+    assignee: Assignee | None = None  # None: the stage's assignee
+    delay: str | None = None  # duration text
+    blocking: bool = False
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    path: Path
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Stage:
+    id: str
+    kind: StageKind
+    path: Path
+    name: str | None = None
+    description: str | None = None
+    phase: str | None = None
+    start: bool = False
+    assignee: Assignee | None = None  # task (and subprocess/wait owner)
+    approvers: tuple[Assignee, ...] = ()  # approval
+    policy: ApprovalPolicy = ApprovalPolicy.ANY  # approval
+    required_fields: tuple[str, ...] = ()
+    optional_fields: tuple[str, ...] = ()
+    results: tuple[Result, ...] = ()  # task, approval, subprocess with wait
+    branches: tuple[Branch, ...] = ()  # decision
+    default: str | None = None  # decision
+    wait_for: str | None = None  # wait: duration text
+    wait_until: str | None = None  # wait: name of a date/datetime field
+    next: str | None = None  # wait, subprocess without wait
+    process: str | None = None  # subprocess: child process id
+    inputs: tuple[tuple[str, str], ...] = ()  # subprocess: (child field, parent field)
+    wait_child: bool = True  # subprocess: wait for the child to end
+    sla: Sla | None = None
+    tasks: tuple[TaskSpec, ...] = ()
+    events: tuple[EventSpec, ...] = ()
+    outcome: str | None = None  # end: completed / approved / rejected / cancelled
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    def result(self, name: str) -> Result | None:
+        for r in self.results:
+            if r.name == name:
+                return r
+        return None
+
+    def targets(self) -> list[tuple[str, Path]]:
+        """Every stage id this stage can lead to, with the path that names it."""
+        out: list[tuple[str, Path]] = [(r.to, r.path) for r in self.results]
+        out += [(b.to, (*b.path, "to")) for b in self.branches]
+        if self.default is not None:
+            out.append((self.default, (*self.path, "default")))
+        if self.next is not None:
+            out.append((self.next, (*self.path, "next")))
+        return out
+
+
+@dataclass(frozen=True)
+class Phase:
+    id: str
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """Business hours for SLAs with ``business_hours: true``."""
+
+    path: Path
+    timezone: str = "UTC"
+    workdays: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
+    hours: str = "09:00-17:00"
+    holidays: tuple[str, ...] = ()  # ISO dates
+
+
+@dataclass(frozen=True)
+class Starters:
+    """Who may start the process; all empty means anyone in the org directory."""
+
+    departments: tuple[str, ...] = ()
+    roles: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+
+    @property
+    def anyone(self) -> bool:
+        return not (self.departments or self.roles or self.users)
+
+
+@dataclass(frozen=True)
+class Process:
+    id: str
+    name: str
+    path: Path
+    description: str | None = None
+    subject: str | None = None
+    starters: Starters = Starters()
+    fields: tuple[FieldDef, ...] = ()
+    phases: tuple[Phase, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    calendar: Calendar | None = None
+    source: str = ""  # the file it was loaded from, for messages
+
+    def stage(self, stage_id: str) -> Stage | None:
+        for s in self.stages:
+            if s.id == stage_id:
+                return s
+        return None
+
+    def field(self, name: str) -> FieldDef | None:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        return None
+
+    @property
+    def start_stages(self) -> list[Stage]:
+        return [s for s in self.stages if s.start]
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    name: str
+    path: Path
+    department: str | None = None
+    roles: tuple[str, ...] = ()
+    email: str | None = None
+
+
+@dataclass(frozen=True)
+class Department:
+    id: str
+    name: str
+    path: Path
+    head: str | None = None
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
+class Role:
+    id: str
+    name: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class OrgDirectory:
+    users: tuple[User, ...] = ()
+    departments: tuple[Department, ...] = ()
+    roles: tuple[Role, ...] = ()
+    source: str = ""
+    _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def user(self, user_id: str) -> User | None:
+        return self._lookup("users", self.users, user_id)
+
+    def department(self, dept_id: str) -> Department | None:
+        return self._lookup("departments", self.departments, dept_id)
+
+    def role(self, role_id: str) -> Role | None:
+        return self._lookup("roles", self.roles, role_id)
+
+    def members(self, role_id: str) -> list[User]:
+        return [u for u in self.users if role_id in u.roles]
+
+    def department_head(self, user_id: str) -> str | None:
+        """Head of the department the user belongs to."""
+        u = self.user(user_id)
+        d = self.department(u.department) if u and u.department else None
+        return d.head if d else None
+
+    def manager(self, user_id: str) -> str | None:
+        """The user's manager: their department's head, or when they are that
+        head, the head of the parent department."""
+        u = self.user(user_id)
+        d = self.department(u.department) if u and u.department else None
+        while d is not None:
+            if d.head and d.head != user_id:
+                return d.head
+            d = self.department(d.parent) if d.parent else None
+        return None
+
+    def _lookup(self, kind: str, items: tuple[Any, ...], key: str) -> Any:
+        idx = self._index.get(kind)
+        if idx is None:
+            idx = {i.id: i for i in items}
+            self._index[kind] = idx
+        return idx.get(key)
