@@ -1,0 +1,1 @@
+"""Storage: the backend protocol (``base``) and the SQLite backend (``sqlite``)."""

@@ -1,0 +1,154 @@
+"""The storage contract between the engine side (api) and a store backend.
+
+The engine never imports a backend and a backend never imports the engine:
+``flowctl.api`` opens a store, reads inside ``store.transaction()``, asks the
+pure engine for the new instance state and journal entries, and writes them
+in the same transaction. SQLite (``flowctl.store.sqlite``) is the backend
+today; every SQL statement lives there, so another backend (PostgreSQL) can
+implement this same protocol later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from flowctl.errors import FlowctlError
+
+
+class StoreError(FlowctlError):
+    """The store cannot be opened or used (newer schema, corrupt file...)."""
+
+    exit_code = 4
+
+
+class ConflictError(FlowctlError):
+    """The instance changed since the caller read it (``--expect-version``),
+    or a concurrent writer won; nothing was written."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class Definition:
+    """The exact definition an instance runs on, content-addressed."""
+
+    digest: str  # sha256 hex of ``source``
+    process_id: str
+    source: str  # the YAML text as it was when the instance started
+    stored_at: str  # ISO-8601 UTC
+
+
+@dataclass(frozen=True)
+class InstanceRow:
+    """One instance as stored. ``state`` is the engine's own serialisation;
+    the other columns are copies the store indexes and filters on."""
+
+    id: str
+    process_id: str
+    definition_digest: str
+    status: str  # active | paused | completed | cancelled
+    stage: str | None  # current stage id (None once finished)
+    initiator: str
+    started_at: str  # ISO-8601 UTC
+    updated_at: str
+    version: int  # 1 on start, +1 on every change; journal rows match it
+    due_at: str | None = None  # current stage's SLA due time
+    assignees: tuple[str, ...] = ()  # principals: "user:alice", "role:finance-reviewer"
+    parent_id: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """An append-only journal row. ``seq``, ``prev_hash`` and ``hash`` are
+    filled in by the store when it appends."""
+
+    instance_id: str
+    at: str  # ISO-8601 UTC
+    actor: str
+    kind: str  # started, stage_entered, result, decision, field_changed, ...
+    version: int  # the instance version this entry belongs to
+    stage: str | None = None
+    result: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    prev_hash: str | None = None
+    hash: str | None = None
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    status: tuple[str, ...] = ()
+    process_id: str | None = None
+    principals: tuple[str, ...] = ()  # any of these among the assignees
+    initiator: str | None = None
+    started_since: str | None = None
+    limit: int | None = None
+    oldest_first: bool = False
+
+
+@dataclass(frozen=True)
+class JournalFilter:
+    instance_id: str | None = None
+    process_id: str | None = None
+    actor: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    ok: bool
+    entries: int
+    problems: tuple[str, ...] = ()  # "entry 1234 (instance ...): hash does not match its content"
+
+
+class Transaction(Protocol):
+    """A write transaction: every read the write depends on happens inside it."""
+
+    def get_instance(self, instance_id: str) -> InstanceRow | None: ...
+
+    def insert_instance(self, row: InstanceRow) -> None: ...
+
+    def update_instance(self, row: InstanceRow, *, expected_version: int) -> None:
+        """Write ``row`` (whose version is expected_version + 1); raise
+        ConflictError if the stored version is not ``expected_version``."""
+        ...
+
+    def append_journal(self, entries: list[JournalEntry]) -> list[JournalEntry]:
+        """Append in order; return them with seq/prev_hash/hash filled in."""
+        ...
+
+    def put_definition(self, definition: Definition) -> None:
+        """Store it if its digest is new (idempotent)."""
+        ...
+
+    def new_instance_id(self, process_id: str) -> str:
+        """A fresh id, short enough to type: e.g. ``key-account-filing-approval-42``."""
+        ...
+
+
+class Store(Protocol):
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Begin a write transaction (SQLite: BEGIN IMMEDIATE, retried with
+        jittered backoff under an overall deadline); commit on normal exit,
+        roll back on an exception. Lock contention never reaches the user as
+        "database is locked": after the deadline it raises ConflictError."""
+        ...
+
+    def get_instance(self, instance_id: str) -> InstanceRow | None: ...
+
+    def get_definition(self, digest: str) -> Definition | None: ...
+
+    def list_instances(self, flt: InstanceFilter) -> Iterator[InstanceRow]: ...
+
+    def journal(self, flt: JournalFilter) -> Iterator[JournalEntry]:
+        """Oldest first, streamed (never the whole journal in memory)."""
+        ...
+
+    def verify_journal(self) -> VerifyReport: ...
+
+    def close(self) -> None: ...
