@@ -296,13 +296,16 @@ class OrgDirectory:
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def user(self, user_id: str) -> User | None:
-        return self._lookup("users", self.users, user_id)
+        found: User | None = self._lookup("users", self.users, user_id)
+        return found
 
     def department(self, dept_id: str) -> Department | None:
-        return self._lookup("departments", self.departments, dept_id)
+        found: Department | None = self._lookup("departments", self.departments, dept_id)
+        return found
 
     def role(self, role_id: str) -> Role | None:
-        return self._lookup("roles", self.roles, role_id)
+        found: Role | None = self._lookup("roles", self.roles, role_id)
+        return found
 
     def members(self, role_id: str) -> list[User]:
         return [u for u in self.users if role_id in u.roles]
