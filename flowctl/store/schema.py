@@ -1,0 +1,155 @@
+"""The SQLite schema of the store and its forward migrations.
+
+The schema version lives in ``PRAGMA user_version``. ``MIGRATIONS[i]`` takes a
+database from version ``i`` to ``i + 1``; the store applies the pending ones
+in order inside one ``BEGIN IMMEDIATE`` transaction when it opens a database
+that is behind, and refuses a database whose version is higher than
+``SCHEMA_VERSION`` (written by a newer flowctl).
+
+A migration runs statements one by one with ``conn.execute`` (never
+``executescript``, which would commit the transaction half-way). A later
+migration that must rebuild a table can use sqlite-utils' ``transform()`` on
+the same connection (import it inside the migration: it costs ~110 ms).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+_V1_STATEMENTS: tuple[str, ...] = (
+    # Definitions are content-addressed: an instance points at the exact text it runs on.
+    """CREATE TABLE definitions (
+        digest TEXT PRIMARY KEY,
+        process_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        stored_at TEXT NOT NULL
+    )""",
+    """CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        process_id TEXT NOT NULL,
+        definition_digest TEXT NOT NULL
+            REFERENCES definitions(digest) DEFERRABLE INITIALLY DEFERRED,
+        status TEXT NOT NULL,
+        stage TEXT,
+        initiator TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        due_at TEXT,
+        assignees TEXT NOT NULL DEFAULT '[]',
+        parent_id TEXT REFERENCES instances(id) DEFERRABLE INITIALLY DEFERRED,
+        state TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX instances_status_started ON instances(status, started_at)",
+    "CREATE INDEX instances_status_updated ON instances(status, updated_at)",
+    "CREATE INDEX instances_process_started ON instances(process_id, started_at)",
+    "CREATE INDEX instances_initiator_started ON instances(initiator, started_at)",
+    "CREATE INDEX instances_started ON instances(started_at)",
+    "CREATE INDEX instances_updated ON instances(updated_at)",
+    "CREATE INDEX instances_parent ON instances(parent_id) WHERE parent_id IS NOT NULL",
+    # The current assignees, one row per (principal, instance): the inbox index.
+    # Rebuilt by the store on every insert/update of the instance.
+    """CREATE TABLE instance_principals (
+        principal TEXT NOT NULL,
+        instance_id TEXT NOT NULL REFERENCES instances(id),
+        PRIMARY KEY (principal, instance_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX instance_principals_instance ON instance_principals(instance_id)",
+    # Per-process counters behind ids like ``key-account-filing-approval-42``.
+    """CREATE TABLE id_counters (
+        process_id TEXT PRIMARY KEY,
+        last INTEGER NOT NULL
+    )""",
+    # The journal: append-only, hash-chained over the whole table (see chain.py).
+    """CREATE TABLE journal (
+        seq INTEGER PRIMARY KEY,
+        instance_id TEXT NOT NULL REFERENCES instances(id),
+        process_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        stage TEXT,
+        result TEXT,
+        data TEXT NOT NULL DEFAULT '{}',
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    "CREATE INDEX journal_instance ON journal(instance_id, seq)",
+    "CREATE INDEX journal_actor ON journal(actor, seq)",
+    "CREATE INDEX journal_process ON journal(process_id, seq)",
+    "CREATE INDEX journal_at ON journal(at)",
+    # Append-only, whatever the connection's settings. UPDATE and DELETE abort;
+    # the INSERT guard stops INSERT OR REPLACE / REPLACE INTO over an existing
+    # entry (with recursive_triggers off, REPLACE's implicit delete does not fire
+    # the DELETE trigger) and any insert that does not extend the journal.
+    """CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal is append-only: entries cannot be changed');
+    END""",
+    """CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal is append-only: entries cannot be deleted');
+    END""",
+    """CREATE TRIGGER journal_append_only BEFORE INSERT ON journal
+    WHEN NEW.seq IS NULL OR NEW.seq <= (SELECT coalesce(max(seq), 0) FROM journal)
+    BEGIN
+        SELECT RAISE(ABORT,
+            'the journal is append-only: a new entry must come after the last one');
+    END""",
+    # The last entry written (seq and hash), updated in the same transaction as
+    # the append, so that removing entries at the end of the journal is detected.
+    """CREATE TABLE journal_tail (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    )""",
+    """CREATE TRIGGER journal_tail_forward BEFORE UPDATE ON journal_tail
+    WHEN NEW.seq <= OLD.seq OR NEW.id IS NOT OLD.id
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal tail only moves forward');
+    END""",
+    """CREATE TRIGGER journal_tail_no_delete BEFORE DELETE ON journal_tail
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal tail cannot be deleted');
+    END""",
+)
+
+
+def _v1_initial(conn: sqlite3.Connection) -> None:
+    for statement in _V1_STATEMENTS:
+        conn.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def apply_migrations(
+    conn: sqlite3.Connection, current: int, migrations: tuple[Migration, ...]
+) -> int:
+    """Run ``migrations[current:]`` in order and record the new version.
+
+    The caller holds the write transaction; return the version reached.
+    """
+    for migration in migrations[current:]:
+        migration(conn)
+    target = len(migrations)
+    # PRAGMA takes no parameters; ``target`` is an int we computed.
+    conn.execute(f"PRAGMA user_version = {int(target)}")
+    return target
+
+
+def read_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def has_tables(conn: sqlite3.Connection) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+    ).fetchone()
+    return int(row[0]) > 0

@@ -1,0 +1,636 @@
+"""The SQLite store: one file, WAL, one write path, an append-only journal.
+
+Usage (the api's side)::
+
+    store = SqliteStore.open(".flowctl/flowctl.db")
+    with store.transaction() as tx:          # BEGIN IMMEDIATE, retried
+        row = tx.get_instance(instance_id)   # read inside the lock
+        ...                                  # pure engine work
+        tx.update_instance(new_row, expected_version=row.version)
+        tx.append_journal(entries)
+    store.close()
+
+Every connection runs in WAL mode with ``synchronous=FULL`` (a commit survives
+power loss), a busy timeout and foreign keys on. Python's own transaction
+handling is off (``isolation_level=None``): this module issues ``BEGIN
+IMMEDIATE`` itself, so every read a write depends on happens under the write
+lock. Lock contention is retried with jittered backoff under an overall
+deadline and surfaces as ``ConflictError``, never as "database is locked".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flowctl.store import schema
+from flowctl.store.base import (
+    ConflictError,
+    Definition,
+    InstanceFilter,
+    InstanceRow,
+    JournalEntry,
+    JournalFilter,
+    StoreError,
+    VerifyReport,
+)
+from flowctl.store.chain import StoredEntry, Tail, canonical_json, entry_hash, verify_entries
+
+BUSY_TIMEOUT_MS = 5000
+LOCK_DEADLINE_S = 30.0
+FETCH_SIZE = 500
+_SQLITE_HEADER = b"SQLite format 3\x00"
+_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary codes)
+_T = TypeVar("_T")
+
+_INSTANCE_COLUMNS = (
+    "id, process_id, definition_digest, status, stage, initiator, started_at, updated_at, "
+    "version, due_at, assignees, parent_id, state"
+)
+_JOURNAL_COLUMNS = (
+    "seq, instance_id, at, actor, kind, version, stage, result, data, prev_hash, hash"
+)
+_ORDER_COLUMNS = ("started_at", "updated_at")
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return (code & 0xFF) in _BUSY_CODES
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _backoff(attempt: int) -> float:
+    """Full jitter: a random pause up to 2 ms * 2**attempt, capped at 100 ms."""
+    return random.uniform(0.0, min(0.1, 0.002 * (2**attempt)))
+
+
+def _retry_locked(what: Callable[[], _T], *, path: str, doing: str, deadline_s: float) -> _T:
+    """Run ``what`` until it does not fail with BUSY/LOCKED, up to ``deadline_s``."""
+    deadline = time.monotonic() + deadline_s
+    attempt = 0
+    while True:
+        try:
+            return what()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise ConflictError(
+                    f"database {path} stayed locked by other writers for {deadline_s:g} s "
+                    f"while {doing}; nothing was written",
+                    hint="try again; if it persists, look for a process holding the database",
+                ) from None
+            time.sleep(_backoff(attempt))
+            attempt = min(attempt + 1, 10)
+
+
+def _row_to_instance(row: tuple[Any, ...]) -> InstanceRow:
+    return InstanceRow(
+        id=row[0],
+        process_id=row[1],
+        definition_digest=row[2],
+        status=row[3],
+        stage=row[4],
+        initiator=row[5],
+        started_at=row[6],
+        updated_at=row[7],
+        version=row[8],
+        due_at=row[9],
+        assignees=tuple(json.loads(row[10])),
+        parent_id=row[11],
+        state=json.loads(row[12]),
+    )
+
+
+def _row_to_entry(row: tuple[Any, ...]) -> JournalEntry:
+    return JournalEntry(
+        seq=row[0],
+        instance_id=row[1],
+        at=row[2],
+        actor=row[3],
+        kind=row[4],
+        version=row[5],
+        stage=row[6],
+        result=row[7],
+        data=json.loads(row[8]),
+        prev_hash=row[9],
+        hash=row[10],
+    )
+
+
+def _to_json(value: Any, what: str) -> str:
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"{what} cannot be stored: it is not plain JSON data ({exc})") from None
+
+
+def _instance_params(row: InstanceRow) -> tuple[Any, ...]:
+    return (
+        row.id,
+        row.process_id,
+        row.definition_digest,
+        row.status,
+        row.stage,
+        row.initiator,
+        row.started_at,
+        row.updated_at,
+        row.version,
+        row.due_at,
+        _to_json(list(row.assignees), f"the assignees of instance {row.id}"),
+        row.parent_id,
+        _to_json(row.state, f"the state of instance {row.id}"),
+    )
+
+
+def _fetch_stream(cursor: sqlite3.Cursor, size: int = FETCH_SIZE) -> Iterator[tuple[Any, ...]]:
+    while True:
+        rows = cursor.fetchmany(size)
+        if not rows:
+            return
+        yield from rows
+
+
+class SqliteTransaction:
+    """The write side, valid only inside ``SqliteStore.transaction()``."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str) -> None:
+        self._conn = conn
+        self._path = path
+        self._process_of: dict[str, str] = {}
+        self.closed = False
+
+    def _live(self) -> sqlite3.Connection:
+        if self.closed:
+            raise StoreError("this transaction has ended; open a new one with store.transaction()")
+        return self._conn
+
+    # -- reads ---------------------------------------------------------------
+
+    def get_instance(self, instance_id: str) -> InstanceRow | None:
+        row = self._live().execute(
+            f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        self._process_of[row[0]] = row[1]
+        return _row_to_instance(row)
+
+    # -- writes --------------------------------------------------------------
+
+    def insert_instance(self, row: InstanceRow) -> None:
+        conn = self._live()
+        try:
+            conn.execute(
+                f"INSERT INTO instances ({_INSTANCE_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _instance_params(row),
+            )
+        except sqlite3.IntegrityError as exc:
+            if self._exists(row.id):
+                raise ConflictError(
+                    f"instance {row.id} already exists; nothing was written"
+                ) from None
+            raise StoreError(f"instance {row.id} cannot be stored: {exc}") from None
+        self._set_principals(row)
+        self._process_of[row.id] = row.process_id
+
+    def update_instance(self, row: InstanceRow, *, expected_version: int) -> None:
+        if row.version != expected_version + 1:
+            raise ValueError(
+                f"instance {row.id}: the new row must carry version {expected_version + 1} "
+                f"(expected_version + 1), not {row.version}"
+            )
+        conn = self._live()
+        params = _instance_params(row)
+        cursor = conn.execute(
+            "UPDATE instances SET process_id = ?, definition_digest = ?, status = ?, stage = ?, "
+            "initiator = ?, started_at = ?, updated_at = ?, version = ?, due_at = ?, "
+            "assignees = ?, parent_id = ?, state = ? WHERE id = ? AND version = ?",
+            (*params[1:], row.id, expected_version),
+        )
+        if cursor.rowcount == 0:
+            found = conn.execute(
+                "SELECT version FROM instances WHERE id = ?", (row.id,)
+            ).fetchone()
+            if found is None:
+                raise StoreError(f"instance {row.id} does not exist; nothing was written")
+            raise ConflictError(
+                f"instance {row.id} changed: expected version {expected_version}, "
+                f"found {found[0]}; nothing was written",
+                hint=f"look at it again (flowctl show {row.id}) and retry",
+            )
+        self._set_principals(row)
+        self._process_of[row.id] = row.process_id
+
+    def append_journal(self, entries: list[JournalEntry]) -> list[JournalEntry]:
+        if not entries:
+            return []
+        conn = self._live()
+        tail = conn.execute("SELECT seq, hash FROM journal_tail WHERE id = 1").fetchone()
+        seq, prev_hash = (0, "") if tail is None else (int(tail[0]), str(tail[1]))
+        written: list[JournalEntry] = []
+        for entry in entries:
+            seq += 1
+            process_id = self._process_id(entry.instance_id)
+            data_text = _to_json(entry.data, f"journal data for instance {entry.instance_id}")
+            digest = entry_hash(
+                seq=seq,
+                instance_id=entry.instance_id,
+                at=entry.at,
+                actor=entry.actor,
+                kind=entry.kind,
+                version=entry.version,
+                stage=entry.stage,
+                result=entry.result,
+                data=entry.data,
+                prev_hash=prev_hash,
+            )
+            conn.execute(
+                f"INSERT INTO journal ({_JOURNAL_COLUMNS}, process_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, entry.instance_id, entry.at, entry.actor, entry.kind, entry.version,
+                 entry.stage, entry.result, data_text, prev_hash, digest, process_id),
+            )
+            written.append(_filled(entry, seq, prev_hash, digest))
+            prev_hash = digest
+        conn.execute(
+            "INSERT INTO journal_tail (id, seq, hash) VALUES (1, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            (seq, prev_hash),
+        )
+        return written
+
+    def put_definition(self, definition: Definition) -> None:
+        self._live().execute(
+            "INSERT INTO definitions (digest, process_id, source, stored_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (digest) DO NOTHING",
+            (definition.digest, definition.process_id, definition.source, definition.stored_at),
+        )
+
+    def new_instance_id(self, process_id: str) -> str:
+        conn = self._live()
+        while True:
+            row = conn.execute(
+                "INSERT INTO id_counters (process_id, last) VALUES (?, 1) "
+                "ON CONFLICT (process_id) DO UPDATE SET last = last + 1 RETURNING last",
+                (process_id,),
+            ).fetchone()
+            candidate = f"{process_id}-{int(row[0])}"
+            if not self._exists(candidate):
+                return candidate
+
+    # -- helpers -------------------------------------------------------------
+
+    def _exists(self, instance_id: str) -> bool:
+        found = self._conn.execute(
+            "SELECT 1 FROM instances WHERE id = ?", (instance_id,)
+        ).fetchone()
+        return found is not None
+
+    def _set_principals(self, row: InstanceRow) -> None:
+        conn = self._conn
+        conn.execute("DELETE FROM instance_principals WHERE instance_id = ?", (row.id,))
+        conn.executemany(
+            "INSERT OR IGNORE INTO instance_principals (principal, instance_id) VALUES (?, ?)",
+            [(principal, row.id) for principal in row.assignees],
+        )
+
+    def _process_id(self, instance_id: str) -> str:
+        known = self._process_of.get(instance_id)
+        if known is not None:
+            return known
+        row = self._conn.execute(
+            "SELECT process_id FROM instances WHERE id = ?", (instance_id,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(
+                f"journal entry for instance {instance_id}, which does not exist: "
+                "insert the instance before its journal entries"
+            )
+        self._process_of[instance_id] = row[0]
+        return str(row[0])
+
+
+def _filled(entry: JournalEntry, seq: int, prev_hash: str, digest: str) -> JournalEntry:
+    return JournalEntry(
+        instance_id=entry.instance_id,
+        at=entry.at,
+        actor=entry.actor,
+        kind=entry.kind,
+        version=entry.version,
+        stage=entry.stage,
+        result=entry.result,
+        data=entry.data,
+        seq=seq,
+        prev_hash=prev_hash,
+        hash=digest,
+    )
+
+
+def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if flt.status:
+        where.append(f"status IN ({', '.join('?' * len(flt.status))})")
+        params.extend(flt.status)
+    if flt.process_id is not None:
+        where.append("process_id = ?")
+        params.append(flt.process_id)
+    if flt.initiator is not None:
+        where.append("initiator = ?")
+        params.append(flt.initiator)
+    if flt.started_since is not None:
+        where.append("started_at >= ?")
+        params.append(flt.started_since)
+    if flt.principals:
+        where.append(
+            "id IN (SELECT instance_id FROM instance_principals WHERE principal IN "
+            f"({', '.join('?' * len(flt.principals))}))"
+        )
+        params.extend(flt.principals)
+    order = getattr(flt, "order_by", None) or "started_at"
+    if order not in _ORDER_COLUMNS:
+        raise ValueError(f"cannot order instances by {order!r}; allowed: {_ORDER_COLUMNS}")
+    direction = "ASC" if flt.oldest_first else "DESC"
+    sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order} {direction}, id {direction}"
+    if flt.limit is not None:
+        sql += " LIMIT ?"
+        params.append(max(0, flt.limit))
+    return sql, params
+
+
+def _journal_query(flt: JournalFilter) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("instance_id", flt.instance_id),
+        ("process_id", flt.process_id),
+        ("actor", flt.actor),
+    ):
+        if value is not None:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if flt.since is not None:
+        where.append("at >= ?")
+        params.append(flt.since)
+    if flt.until is not None:
+        where.append("at < ?")
+        params.append(flt.until)
+    sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY seq", params
+
+
+class SqliteStore:
+    """A flowctl database in one SQLite file (see the module docstring)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: str, *, lock_deadline_s: float) -> None:
+        self._conn = conn
+        self.path = path
+        self._lock_deadline_s = lock_deadline_s
+
+    # -- opening -------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        lock_deadline_s: float = LOCK_DEADLINE_S,
+        migrations: tuple[schema.Migration, ...] | None = None,
+    ) -> SqliteStore:
+        """Open (creating it and its parent folders if missing) and upgrade the database.
+
+        Raises StoreError if the file is not a SQLite database, is not flowctl's,
+        or was written by a newer flowctl; ConflictError if other writers keep it
+        locked past ``lock_deadline_s``. ``migrations`` is for tests.
+        """
+        name = os.fspath(path)
+        if name != ":memory:":
+            _check_file(Path(name))
+        try:
+            conn = sqlite3.connect(
+                name, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open database {name}: {exc}") from None
+        store = cls(conn, name, lock_deadline_s=lock_deadline_s)
+        try:
+            store._prepare(schema.MIGRATIONS if migrations is None else migrations)
+        except BaseException:
+            conn.close()
+            raise
+        return store
+
+    def _prepare(self, migrations: tuple[schema.Migration, ...]) -> None:
+        conn = self._conn
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+            if self.path != ":memory:":
+                self._ensure_wal()
+            version = schema.read_version(conn)
+            known = len(migrations)
+            if version > known:
+                raise self._newer(version, known)
+            if version < known:
+                self._migrate(migrations)
+        except sqlite3.DatabaseError as exc:
+            raise self._store_error(exc) from None
+
+    def _ensure_wal(self) -> None:
+        conn = self._conn
+
+        def switch() -> str:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            if mode != "wal":
+                mode = str(conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]).lower()
+            return mode
+
+        mode = _retry_locked(
+            switch, path=self.path, doing="switching it to WAL mode",
+            deadline_s=self._lock_deadline_s,
+        )
+        if mode != "wal":
+            raise StoreError(
+                f"database {self.path} cannot use WAL journaling (it stays in {mode!r} mode); "
+                "flowctl needs a local file system",
+            )
+
+    def _migrate(self, migrations: tuple[schema.Migration, ...]) -> None:
+        conn = self._conn
+        self._begin()
+        try:
+            version = schema.read_version(conn)  # another process may have migrated meanwhile
+            known = len(migrations)
+            if version > known:
+                raise self._newer(version, known)
+            if version == 0 and schema.has_tables(conn):
+                raise StoreError(
+                    f"{self.path} is a SQLite database but not a flowctl one "
+                    "(it has tables and no flowctl schema version); refusing to change it",
+                    hint="point flowctl at a new file or at an existing flowctl database",
+                )
+            if version < known:
+                schema.apply_migrations(conn, version, migrations)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _newer(self, version: int, known: int) -> StoreError:
+        return StoreError(
+            f"database {self.path} was written by a newer flowctl (schema {version}; "
+            f"this flowctl knows up to {known}); upgrade flowctl",
+        )
+
+    def _store_error(self, exc: sqlite3.Error) -> StoreError:
+        text = str(exc)
+        if "not a database" in text or "malformed" in text:
+            return StoreError(
+                f"{self.path} is not a usable flowctl database: {text}",
+                hint="point flowctl at a new file or at an existing flowctl database",
+            )
+        return StoreError(f"database {self.path}: {text}")
+
+    # -- transactions --------------------------------------------------------
+
+    def _begin(self) -> None:
+        conn = self._conn
+        _retry_locked(
+            lambda: conn.execute("BEGIN IMMEDIATE"),
+            path=self.path,
+            doing="starting a write",
+            deadline_s=self._lock_deadline_s,
+        )
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        conn = self._conn
+        if conn.in_transaction:
+            raise StoreError(
+                "a transaction is already open on this store; transactions do not nest"
+            )
+        try:
+            self._begin()
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
+        tx = SqliteTransaction(conn, self.path)
+        try:
+            yield tx
+        except BaseException as exc:
+            tx.closed = True
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise self._store_error(exc) from None
+            raise
+        tx.closed = True
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise self._store_error(exc) from None
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (e.g. after an I/O error)
+
+    # -- reads ---------------------------------------------------------------
+
+    def _query(self, sql: str, params: list[Any] | tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
+
+    def _stream(self, sql: str, params: list[Any]) -> Iterator[tuple[Any, ...]]:
+        cursor = self._query(sql, params)
+        try:
+            yield from _fetch_stream(cursor)
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
+        finally:
+            cursor.close()
+
+    def get_instance(self, instance_id: str) -> InstanceRow | None:
+        row = self._query(
+            f"SELECT {_INSTANCE_COLUMNS} FROM instances WHERE id = ?", (instance_id,)
+        ).fetchone()
+        return None if row is None else _row_to_instance(row)
+
+    def get_definition(self, digest: str) -> Definition | None:
+        row = self._query(
+            "SELECT digest, process_id, source, stored_at FROM definitions WHERE digest = ?",
+            (digest,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Definition(digest=row[0], process_id=row[1], source=row[2], stored_at=row[3])
+
+    def list_instances(self, flt: InstanceFilter) -> Iterator[InstanceRow]:
+        sql, params = _instance_query(flt)
+        for row in self._stream(sql, params):
+            yield _row_to_instance(row)
+
+    def journal(self, flt: JournalFilter) -> Iterator[JournalEntry]:
+        sql, params = _journal_query(flt)
+        for row in self._stream(sql, params):
+            yield _row_to_entry(row)
+
+    def verify_journal(self) -> VerifyReport:
+        """Recompute the hash chain over the whole journal, streaming."""
+        tail_row = self._query("SELECT seq, hash FROM journal_tail WHERE id = 1", ()).fetchone()
+        tail = None if tail_row is None else Tail(seq=int(tail_row[0]), hash=str(tail_row[1]))
+        rows = self._stream(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq", [])
+        entries = (StoredEntry(*row) for row in rows)
+        return verify_entries(entries, tail)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_file(path: Path) -> None:
+    """Refuse, with a clear message, what SQLite would report obscurely."""
+    if path.is_dir():
+        raise StoreError(f"{path} is a directory, not a database file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the folder for database {path}: {exc.strerror}") from None
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read database {path}: {exc.strerror}") from None
+    if head and head != _SQLITE_HEADER:
+        raise StoreError(
+            f"{path} is not a flowctl database: it is not a SQLite file",
+            hint="point flowctl at a new file or at an existing flowctl database",
+        )
