@@ -1,0 +1,42 @@
+"""``flowctl schema``: print a bundled JSON Schema."""
+
+from __future__ import annotations
+
+import typer
+
+from flowctl.cli.common import handle_errors
+
+
+def schema(
+    kind: str = typer.Argument(
+        "process",
+        metavar="[process|org]",
+        help="Which schema: a process definition (default) or the org directory.",
+    ),
+) -> None:
+    """Print the JSON Schema of process definitions or of the org directory.
+
+    Editors that speak the YAML language server give completion and help
+    from it when a definition's first line is
+    `# yaml-language-server: $schema=<path to the schema>`.
+
+    Examples:
+
+        flowctl schema > process.schema.json
+
+        flowctl schema org > org.schema.json
+    """
+    with handle_errors():
+        from flowctl.errors import UsageError
+        from flowctl.schema import KINDS, schema_text
+
+        if kind not in KINDS:
+            raise UsageError(
+                f"unknown schema '{kind}': flowctl has schemas for {' and '.join(KINDS)}",
+                hint="run `flowctl schema process` or `flowctl schema org`",
+            )
+        typer.echo(schema_text(kind), nl=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("schema")(schema)
