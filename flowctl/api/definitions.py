@@ -80,6 +80,7 @@ class Workspace:
 
     documents: list[Document]
     processes: dict[str, tuple[Document, Process]] = field(default_factory=dict)
+    all_processes: list[tuple[Document, Process]] = field(default_factory=list)
     orgs: list[tuple[Document, OrgDirectory]] = field(default_factory=list)
 
     @classmethod
@@ -88,7 +89,7 @@ class Workspace:
         from flowctl.loader import load_file
         from flowctl.schema import validate
 
-        docs = []
+        docs: list[Document] = []
         ws = cls(documents=docs)
         for f in files:
             doc = load_file(f)
@@ -101,6 +102,7 @@ class Workspace:
             if doc.kind == "process":
                 proc = build_process(doc.data, source=doc.path)
                 ws.processes.setdefault(proc.id, (doc, proc))
+                ws.all_processes.append((doc, proc))
             elif doc.kind == "org":
                 ws.orgs.append((doc, build_org(doc.data, source=doc.path)))
         return ws
@@ -189,7 +191,9 @@ def load_process(ref: str, *, processes_dir: str = DEFAULT_PROCESSES_DIR) -> Pro
     return next(iter(ws.processes.values()))[1]
 
 
-def load_org(path: str | None = None, *, processes_dir: str = DEFAULT_PROCESSES_DIR) -> OrgDirectory:
+def load_org(
+    path: str | None = None, *, processes_dir: str = DEFAULT_PROCESSES_DIR
+) -> OrgDirectory:
     """The org directory: ``path``, else ``processes/org.yaml``."""
     if path is None:
         path = _org_beside([os.path.join(processes_dir, "x")])

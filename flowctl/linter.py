@@ -1,0 +1,650 @@
+"""Semantic rules over loaded definitions -> diagnostics (pure, no I/O).
+
+The loader and the schema check have already put their diagnostics on each
+document; the rules here run on every process that passed them, with the org
+directory and the other linted processes as context. See ``flowctl.rules``
+for the codes and ``docs/rules.md`` for examples.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from flowctl.diagnostics import Diagnostic, Severity
+from flowctl.document import Document
+from flowctl.durations import DurationError, parse_duration
+from flowctl.model import (
+    ApprovalPolicy,
+    Assignee,
+    EscalationAction,
+    FieldType,
+    OrgDirectory,
+    Path,
+    Process,
+    Stage,
+    StageKind,
+)
+from flowctl.rules import rule
+
+if TYPE_CHECKING:
+    from flowctl.api.definitions import Workspace
+
+DATE_TYPES = (FieldType.DATE, FieldType.DATETIME)
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _known(names: Iterable[str], limit: int = 12) -> str:
+    items = sorted(set(names))
+    if not items:
+        return "none"
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+@dataclass
+class Context:
+    doc: Document
+    proc: Process
+    org: OrgDirectory | None
+    catalog: dict[str, Process]
+    out: list[Diagnostic] = field(default_factory=list)
+
+    def emit(self, code: str, path: Path, message: str, *, at_key: bool = False) -> None:
+        line, col = self.doc.positions.key(path) if at_key else self.doc.positions.at(path)
+        self.out.append(
+            Diagnostic(self.doc.path, line, col, code, message, rule(code).severity)
+        )
+
+    def emit_at(self, code: str, line: int, col: int, message: str) -> None:
+        self.out.append(Diagnostic(self.doc.path, line, col, code, message, rule(code).severity))
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def check_starts_and_ends(ctx: Context) -> None:
+    starts = ctx.proc.start_stages
+    if not starts:
+        first = ctx.proc.stages[0].id if ctx.proc.stages else None
+        hint = f"; mark the first stage with `start: true` ('{first}'?)" if first else ""
+        ctx.emit("FL201", ("stages",), f"process '{ctx.proc.id}' has no start stage{hint}",
+                 at_key=True)
+    for extra in starts[1:]:
+        ctx.emit(
+            "FL202", (*extra.path, "start"),
+            f"stage '{extra.id}' is a second start stage; '{starts[0].id}' already starts "
+            "the process, and a process has exactly one start", at_key=True,
+        )
+    if not any(s.kind is StageKind.END for s in ctx.proc.stages):
+        ctx.emit("FL203", ("stages",),
+                 f"process '{ctx.proc.id}' has no end stage; add a stage with `kind: end`",
+                 at_key=True)
+
+
+def check_duplicate_ids(ctx: Context) -> None:
+    def dupes(items: Iterable[tuple[str, Path]], what: str) -> None:
+        first: dict[str, Path] = {}
+        for ident, path in items:
+            if ident in first:
+                line, _ = ctx.doc.positions.at(first[ident])
+                ctx.emit("FL209", path, f"duplicate {what} id '{ident}' (first defined on "
+                         f"line {line})")
+            else:
+                first[ident] = path
+
+    dupes(((s.id, (*s.path, "id")) for s in ctx.proc.stages), "stage")
+    dupes(((p.id, (*p.path, "id")) for p in ctx.proc.phases), "phase")
+    for s in ctx.proc.stages:
+        dupes(((t.id, (*t.path, "id")) for t in s.tasks), f"task (in stage '{s.id}')")
+
+
+def check_transitions(ctx: Context) -> None:
+    ids = [s.id for s in ctx.proc.stages]
+    for s in ctx.proc.stages:
+        if s.kind is StageKind.END:
+            if s.results or s.next is not None:
+                where = (*s.path, "results") if s.results else (*s.path, "next")
+                ctx.emit("FL208", where, f"end stage '{s.id}' has "
+                         f"{'results' if s.results else 'a next stage'}; an end stage "
+                         "finishes the instance, so nothing can follow it", at_key=True)
+            continue
+        for target, path in s.targets():
+            if target not in ids:
+                ctx.emit("FL204", path, f"stage '{s.id}' leads to unknown stage '{target}'"
+                         f"{_suggest(target, ids)}")
+        if not s.targets():
+            ctx.emit("FL207", (*s.path, "id"), f"{s.kind.value} stage '{s.id}' has no way out: "
+                     f"{_way_out_hint(s)}")
+
+
+def _way_out_hint(s: Stage) -> str:
+    return {
+        StageKind.DECISION: "give it `branches` and a `default`",
+        StageKind.WAIT: "give it `next`",
+        StageKind.SUBPROCESS: "give it `results` (when it waits) or `next`",
+    }.get(s.kind, "give it `results` that name the next stages")
+
+
+def _edges(proc: Process) -> dict[str, list[str]]:
+    ids = {s.id for s in proc.stages}
+    graph: dict[str, list[str]] = {}
+    for s in proc.stages:
+        if s.kind is StageKind.END:
+            graph.setdefault(s.id, [])
+            continue
+        graph.setdefault(s.id, []).extend(t for t, _ in s.targets() if t in ids)
+    return graph
+
+
+def _reach(graph: dict[str, list[str]], roots: Iterable[str]) -> set[str]:
+    seen = set(roots)
+    queue = deque(seen)
+    while queue:
+        for nxt in graph.get(queue.popleft(), []):
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
+
+
+def check_reachability(ctx: Context) -> None:
+    """Runs only when every transition names a known stage: a typo in one
+    target (FL204) would otherwise cascade into unreachable-stage noise."""
+    ids = {s.id for s in ctx.proc.stages}
+    if any(t not in ids for s in ctx.proc.stages for t, _ in s.targets()):
+        return
+    starts = ctx.proc.start_stages
+    graph = _edges(ctx.proc)
+    if len(starts) == 1:
+        reachable = _reach(graph, [starts[0].id])
+        reported: set[str] = set()
+        for s in ctx.proc.stages:
+            if s.id not in reachable and s.id not in reported:
+                reported.add(s.id)
+                ctx.emit("FL205", (*s.path, "id"),
+                         f"stage '{s.id}' cannot be reached from the start stage "
+                         f"'{starts[0].id}'")
+    reverse: dict[str, list[str]] = {}
+    for src, targets in graph.items():
+        for t in targets:
+            reverse.setdefault(t, []).append(src)
+    ends = [s.id for s in ctx.proc.stages if s.kind is StageKind.END]
+    if not ends:
+        return  # FL203 already says it
+    can_finish = _reach(reverse, ends)
+    for s in ctx.proc.stages:
+        if s.id not in can_finish and s.targets():
+            ctx.emit("FL206", (*s.path, "id"),
+                     f"no end stage can be reached from stage '{s.id}': instances that "
+                     "get there can never finish")
+
+
+def check_automatic_cycles(ctx: Context) -> None:
+    """Decisions only lead on to other stages; a loop made of decisions alone
+    would spin forever without anyone being asked."""
+    decisions = {s.id: s for s in ctx.proc.stages if s.kind is StageKind.DECISION}
+    graph = {sid: [t for t, _ in s.targets() if t in decisions] for sid, s in decisions.items()}
+    state: dict[str, int] = {}
+    for root in decisions:
+        if root in state:
+            continue
+        stack: list[tuple[str, int]] = [(root, 0)]
+        trail: list[str] = []
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                state[node] = 1
+                trail.append(node)
+            if i < len(graph[node]):
+                stack.append((node, i + 1))
+                nxt = graph[node][i]
+                if state.get(nxt) == 1:
+                    loop = trail[trail.index(nxt):] + [nxt]
+                    ctx.emit("FL223", (*decisions[nxt].path, "id"),
+                             "decisions loop with no person in between: " + " -> ".join(loop))
+                elif nxt not in state:
+                    stack.append((nxt, 0))
+            else:
+                state[node] = 2
+                trail.pop()
+
+
+def check_decisions(ctx: Context) -> None:
+    for s in ctx.proc.stages:
+        if s.kind is not StageKind.DECISION:
+            continue
+        if s.default is None:
+            ctx.emit("FL210", (*s.path, "id"),
+                     f"decision '{s.id}' has no `default`: when no branch matches, the "
+                     "instance would have nowhere to go")
+        targets = {b.to for b in s.branches} | ({s.default} if s.default else set())
+        if s.default is not None and s.branches and len(targets) == 1:
+            ctx.emit("FL219", (*s.path, "id"),
+                     f"decision '{s.id}' leads to '{next(iter(targets))}' whatever the "
+                     "record holds; replace it with a direct transition")
+        elif not s.branches and s.default is not None:
+            ctx.emit("FL219", (*s.path, "id"),
+                     f"decision '{s.id}' has only a default branch; replace it with a "
+                     "direct transition")
+        for b in s.branches:
+            check_condition(ctx, b.when, (*b.path, "when"))
+
+
+def check_condition(ctx: Context, text: str, path: Path) -> None:
+    from flowctl import conditions
+
+    fields = {f.name: f for f in ctx.proc.fields}
+    try:
+        cond = conditions.parse(text)
+    except conditions.ConditionError as exc:
+        problems = [exc.problem]
+    else:
+        problems = conditions.check(cond, fields)
+    for p in problems:
+        line, col = _offset_position(ctx.doc, path, text, p.offset)
+        ctx.emit_at(p.code, line, col, p.message)
+
+
+def _offset_position(doc: Document, path: Path, text: str, offset: int) -> tuple[int, int]:
+    """Where character ``offset`` of a scalar's value sits in the file: exact
+    for single-line plain and quoted scalars, the scalar's start otherwise."""
+    line, col = doc.positions.at(path)
+    style = doc.positions.styles.get(path, "")
+    if "\n" in text[:offset] or style in ("|", ">"):
+        return line, col
+    return line, col + offset + (1 if style in ("'", '"') else 0)
+
+
+# --------------------------------------------------------------------------- fields
+
+
+def check_fields(ctx: Context) -> None:
+    fields = {f.name: f for f in ctx.proc.fields}
+    declared = list(fields)
+
+    def need(name: str, path: Path, what: str) -> None:
+        if name not in fields:
+            ctx.emit("FL211", path, f"{what} '{name}' is not declared in `fields`"
+                     f"{_suggest(name, declared)}")
+
+    for s in ctx.proc.stages:
+        for key, names in (("required", s.required_fields), ("optional", s.optional_fields)):
+            for i, n in enumerate(names):
+                need(n, (*s.path, "fields", key, i), f"stage '{s.id}' {key} field")
+        for r in s.results:
+            for i, n in enumerate(r.required):
+                need(n, (*s.path, "results", r.name, "fields", "required", i),
+                     f"result '{r.name}' required field")
+        if s.wait_until is not None:
+            need(s.wait_until, (*s.path, "until"), "wait field")
+            f = fields.get(s.wait_until)
+            if f is not None and f.type not in DATE_TYPES:
+                ctx.emit("FL212", (*s.path, "until"),
+                         f"wait stage '{s.id}' waits until field '{f.name}', which is "
+                         f"{f.type.value}; `until` needs a date or datetime field")
+        for child_field, parent_field in s.inputs:
+            need(parent_field, (*s.path, "inputs", child_field), "subprocess input")
+    for f in ctx.proc.fields:
+        if f.type is FieldType.ENUM and not f.values:
+            ctx.emit("FL212", f.path, f"enum field '{f.name}' needs `values`", at_key=True)
+        if f.minimum is not None and f.maximum is not None and f.minimum > f.maximum:
+            ctx.emit("FL212", (*f.path, "minimum"),
+                     f"field '{f.name}' has minimum {f.minimum} above maximum {f.maximum}")
+
+
+def check_phases(ctx: Context) -> None:
+    declared = [p.id for p in ctx.proc.phases]
+    used = set()
+    for s in ctx.proc.stages:
+        if s.phase is None:
+            continue
+        used.add(s.phase)
+        if s.phase not in declared:
+            ctx.emit("FL214", (*s.path, "phase"), f"stage '{s.id}' is in unknown phase "
+                     f"'{s.phase}'; declared phases: {_known(declared)}"
+                     f"{_suggest(s.phase, declared)}")
+    for p in ctx.proc.phases:
+        if p.id not in used:
+            ctx.emit("FL220", (*p.path, "id"), f"phase '{p.id}' has no stages")
+
+
+def check_durations(ctx: Context) -> None:
+    def dur(text: str | None, path: Path) -> float | None:
+        if text is None:
+            return None
+        try:
+            return parse_duration(text).total_seconds()
+        except DurationError as exc:
+            ctx.emit("FL213", path, str(exc))
+            return None
+
+    for s in ctx.proc.stages:
+        dur(s.wait_for, (*s.path, "for"))
+        for t in s.tasks:
+            dur(t.delay, (*t.path, "delay"))
+        if s.sla is not None:
+            dur(s.sla.within, (*s.sla.path, "within"))
+            for e in s.sla.escalations:
+                dur(e.after, (*e.path, "after"))
+
+
+def check_waits(ctx: Context) -> None:
+    for s in ctx.proc.stages:
+        if s.kind is StageKind.WAIT and (s.wait_for is None) == (s.wait_until is None):
+            both = s.wait_for is not None
+            ctx.emit("FL222", (*s.path, "id"), f"wait stage '{s.id}' has "
+                     f"{'both `for` and `until`' if both else 'neither `for` nor `until`'}; "
+                     "give exactly one: a duration (`for: 30d`) or a date field (`until: due`)")
+
+
+# --------------------------------------------------------------------------- approvals, SLA
+
+
+def check_approvals(ctx: Context) -> None:
+    for s in ctx.proc.stages:
+        if s.kind is not StageKind.APPROVAL:
+            continue
+        if s.policy is ApprovalPolicy.SINGLE and len(s.approvers) != 1:
+            ctx.emit("FL221", (*s.path, "policy"),
+                     f"approval '{s.id}' has policy single but {len(s.approvers)} approvers; "
+                     "use `any` (one of them decides) or `all` (countersign)")
+        names = {r.name for r in s.results}
+        if "approve" not in names:
+            ctx.emit("FL221", (*s.path, "results"),
+                     f"approval '{s.id}' has no `approve` result; approvals decide with "
+                     "`approve` and `reject`", at_key=True)
+        if len(s.results) < 2 or "reject" not in names:
+            ctx.emit("FL218", (*s.path, "results"),
+                     f"approval '{s.id}' offers no `reject` result: approvers cannot say no",
+                     at_key=True)
+
+
+def check_escalations(ctx: Context) -> None:
+    for s in ctx.proc.stages:
+        if s.sla is None:
+            continue
+        for i, e in enumerate(s.sla.escalations):
+            if e.action is EscalationAction.RESULT:
+                if e.result is None:
+                    ctx.emit("FL217", e.path, f"escalation {i + 1} of stage '{s.id}' applies "
+                             "a result but names none; add `result:`")
+                elif s.result(e.result) is None:
+                    allowed = _known(r.name for r in s.results)
+                    ctx.emit("FL217", (*e.path, "result"),
+                             f"escalation applies result '{e.result}', which stage '{s.id}' "
+                             f"does not have; allowed: {allowed}")
+            elif e.action in (EscalationAction.NOTIFY, EscalationAction.REASSIGN) and e.to is None:
+                ctx.emit("FL217", e.path, f"escalation {i + 1} of stage '{s.id}' must say whom "
+                         f"to {e.action.value}; add `to:`")
+            elif e.action is EscalationAction.REMIND and s.kind not in _PEOPLE_KINDS:
+                ctx.emit("FL217", e.path, f"escalation {i + 1} reminds the assignee, but "
+                         f"{s.kind.value} stage '{s.id}' has nobody to remind")
+
+
+_PEOPLE_KINDS = (StageKind.TASK, StageKind.APPROVAL)
+
+
+# --------------------------------------------------------------------------- assignees & org
+
+
+def _assignees(proc: Process) -> Iterable[tuple[Assignee, bool]]:
+    """Every assignee in the process, with whether it sits in an escalation
+    (where ``of: assignee`` is meaningful)."""
+    for s in proc.stages:
+        if s.assignee is not None:
+            yield s.assignee, False
+        for a in s.approvers:
+            yield a, False
+        for t in s.tasks:
+            if t.assignee is not None:
+                yield t.assignee, False
+        if s.sla is not None:
+            for e in s.sla.escalations:
+                if e.to is not None:
+                    yield e.to, True
+
+
+def check_assignee_fields(ctx: Context) -> None:
+    fields = {f.name: f for f in ctx.proc.fields}
+    for a, in_escalation in _assignees(ctx.proc):
+        ref = a.field if a.field is not None else a.of
+        key = "field" if a.field is not None else "of"
+        if ref is None or ref == "initiator" or (ref == "assignee" and key == "of"):
+            if ref == "assignee" and not in_escalation:
+                ctx.emit("FL225", (*a.path, "of"), "`of: assignee` only makes sense in an "
+                         "escalation; use initiator or a user field here")
+            continue
+        f = fields.get(ref)
+        if f is None:
+            allowed = ["initiator"] + (["assignee"] if in_escalation else [])
+            allowed += [n for n, fd in fields.items() if fd.type is FieldType.USER]
+            ctx.emit("FL225" if key == "of" else "FL211", (*a.path, key),
+                     f"assignee {a.describe()} names '{ref}', which is neither a declared "
+                     f"user field nor one of: {', '.join(allowed)}")
+        elif f.type is not FieldType.USER:
+            ctx.emit("FL212", (*a.path, key), f"assignee {a.describe()} reads field '{ref}', "
+                     f"which is {f.type.value}; it must be a field of type user")
+
+
+def check_org_refs(ctx: Context) -> None:
+    org = ctx.org
+    refs = list(_org_references(ctx.proc))
+    if org is None:
+        if refs:
+            ctx.emit("FL404", ("kind",), "no org directory found (org.yaml beside the file, or "
+                     "--org PATH): users, roles and departments were not checked", at_key=True)
+        return
+    users = [u.id for u in org.users]
+    roles = [r.id for r in org.roles]
+    depts = [d.id for d in org.departments]
+    for kind, ident, path in refs:
+        if kind == "user" and org.user(ident) is None:
+            ctx.emit("FL401", path, f"user '{ident}' is not in the org directory"
+                     f"{_suggest(ident, users)}")
+        elif kind == "role" and org.role(ident) is None:
+            ctx.emit("FL402", path, f"role '{ident}' is not in the org directory; known roles: "
+                     f"{_known(roles)}")
+        elif kind == "department" and org.department(ident) is None:
+            ctx.emit("FL403", path, f"department '{ident}' is not in the org directory; known "
+                     f"departments: {_known(depts)}")
+
+
+def _org_references(proc: Process) -> Iterable[tuple[str, str, Path]]:
+    for kind, items in (("department", proc.starters.departments),
+                        ("role", proc.starters.roles), ("user", proc.starters.users)):
+        for i, ident in enumerate(items):
+            yield kind, ident, ("starters", kind + "s", i)
+    for a, _ in _assignees(proc):
+        for kind in ("user", "role", "department"):
+            ident = getattr(a, kind)
+            if ident is not None:
+                yield kind, ident, (*a.path, kind)
+
+
+def check_calendar(ctx: Context) -> None:
+    cal = ctx.proc.calendar
+    if cal is None:
+        if any(s.sla and s.sla.business_hours for s in ctx.proc.stages):
+            for s in ctx.proc.stages:
+                if s.sla and s.sla.business_hours:
+                    ctx.emit("FL226", (*s.sla.path, "business_hours"),
+                             f"stage '{s.id}' counts business hours, but the process has no "
+                             "`calendar`", at_key=True)
+        return
+    from datetime import date
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(cal.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        ctx.emit("FL226", (*cal.path, "timezone"), f"unknown time zone '{cal.timezone}'; use an "
+                 "IANA name such as Europe/Moscow or Asia/Shanghai")
+    for i, d in enumerate(cal.workdays):
+        if d not in WEEKDAYS:
+            ctx.emit("FL226", (*cal.path, "workdays", i), f"'{d}' is not a weekday; use "
+                     f"{', '.join(WEEKDAYS)}")
+    if not _valid_hours(cal.hours):
+        ctx.emit("FL226", (*cal.path, "hours"), f"hours '{cal.hours}' must be HH:MM-HH:MM with "
+                 "the start before the end, e.g. 09:00-18:00")
+    for i, h in enumerate(cal.holidays):
+        try:
+            date.fromisoformat(h)
+        except ValueError:
+            ctx.emit("FL226", (*cal.path, "holidays", i), f"holiday '{h}' is not a date "
+                     "(YYYY-MM-DD)")
+
+
+def _valid_hours(text: str) -> bool:
+    from datetime import time
+
+    try:
+        start, end = (time.fromisoformat(t) for t in text.split("-"))
+    except ValueError:
+        return False
+    return start < end
+
+
+# --------------------------------------------------------------------------- cross-file
+
+
+def check_subprocesses(ctx: Context) -> None:
+    for s in ctx.proc.stages:
+        if s.kind is not StageKind.SUBPROCESS or s.process is None:
+            continue
+        if s.wait_child and not s.results:
+            ctx.emit("FL216", (*s.path, "id"), f"subprocess stage '{s.id}' waits for its child "
+                     "but has no `results` mapping the child's end stages; add them, or set "
+                     "`wait: false` with `next`")
+        if not s.wait_child and s.results:
+            ctx.emit("FL216", (*s.path, "results"), f"subprocess stage '{s.id}' does not wait "
+                     "for its child, so it cannot map the child's results; use `next`",
+                     at_key=True)
+        child = ctx.catalog.get(s.process)
+        if child is None:
+            ctx.emit("FL215", (*s.path, "process"), f"process '{s.process}' is not among the "
+                     f"linted files (known: {_known(ctx.catalog)}); lint the folder that holds "
+                     f"it{_suggest(s.process, ctx.catalog)}")
+            continue
+        child_fields = {f.name for f in child.fields}
+        for child_field, _ in s.inputs:
+            if child_field not in child_fields:
+                ctx.emit("FL216", (*s.path, "inputs", child_field),
+                         f"process '{child.id}' has no field '{child_field}'; its fields: "
+                         f"{_known(child_fields)}", at_key=True)
+        child_ends = [c.id for c in child.stages if c.kind is StageKind.END]
+        for r in s.results if s.wait_child else ():
+            if r.name not in child_ends:
+                ctx.emit("FL216", r.path, f"'{r.name}' is not an end stage of process "
+                         f"'{child.id}'; its end stages: {_known(child_ends)}", at_key=True)
+
+
+PROCESS_RULES = (
+    check_starts_and_ends,
+    check_duplicate_ids,
+    check_transitions,
+    check_reachability,
+    check_automatic_cycles,
+    check_decisions,
+    check_fields,
+    check_phases,
+    check_durations,
+    check_waits,
+    check_approvals,
+    check_escalations,
+    check_assignee_fields,
+    check_org_refs,
+    check_calendar,
+)
+
+
+# --------------------------------------------------------------------------- org directory
+
+
+def lint_org(doc: Document, org: OrgDirectory) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+
+    def emit(path: Path, message: str) -> None:
+        out.append(doc.diag(path, "FL405", message))
+
+    for what, items in (("user", org.users), ("department", org.departments),
+                        ("role", org.roles)):
+        seen: dict[str, Path] = {}
+        for item in items:
+            if item.id in seen:
+                emit((*item.path, "id"), f"duplicate {what} id '{item.id}' (first defined on "
+                     f"line {doc.positions.at(seen[item.id])[0]})")
+            seen.setdefault(item.id, item.path)
+    for u in org.users:
+        if u.department is not None and org.department(u.department) is None:
+            emit((*u.path, "department"), f"user '{u.id}' is in unknown department "
+                 f"'{u.department}'")
+        for i, r in enumerate(u.roles):
+            if org.role(r) is None:
+                emit((*u.path, "roles", i), f"user '{u.id}' has unknown role '{r}'")
+    for d in org.departments:
+        if d.head is not None and org.user(d.head) is None:
+            emit((*d.path, "head"), f"head '{d.head}' of department '{d.id}' is not a user")
+        if d.parent is not None and org.department(d.parent) is None:
+            emit((*d.path, "parent"), f"parent '{d.parent}' of department '{d.id}' is not a "
+                 "department")
+        seen_chain = {d.id}
+        p = org.department(d.parent) if d.parent else None
+        while p is not None:
+            if p.id in seen_chain:
+                emit((*d.path, "parent"), f"department '{d.id}' is its own ancestor")
+                break
+            seen_chain.add(p.id)
+            p = org.department(p.parent) if p.parent else None
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def lint_workspace(
+    ws: Workspace, *, report_files: set[str] | None = None, cross_file: bool = True
+) -> list[Diagnostic]:
+    """Every diagnostic for the workspace's documents (unsorted).
+
+    ``report_files`` limits the output to those files (an org directory found
+    beside them is used but not reported on). ``cross_file=False`` skips the
+    checks that need other processes (subprocess references).
+    """
+    out: list[Diagnostic] = []
+    for doc in ws.documents:
+        out.extend(doc.diagnostics)
+    org = ws.orgs[0][1] if ws.orgs else None
+    for i, (doc, o) in enumerate(ws.orgs):
+        out.extend(lint_org(doc, o))
+        if i:
+            first = ws.orgs[0][0].path
+            out.append(doc.diag(("kind",), "FL406", f"a second org directory; {first} is "
+                                "already the org directory of this lint", at_key=True))
+    catalog = {pid: proc for pid, (_, proc) in ws.processes.items()}
+    for doc, proc in ws.all_processes:
+        first_doc = ws.processes[proc.id][0]
+        if first_doc is not doc:
+            out.append(doc.diag(("id",), "FL224", f"process id '{proc.id}' is also defined in "
+                                f"{first_doc.path}"))
+            continue
+        ctx = Context(doc=doc, proc=proc, org=org, catalog=catalog)
+        for check in PROCESS_RULES:
+            check(ctx)
+        if cross_file:
+            check_subprocesses(ctx)
+        out.extend(ctx.out)
+    if report_files is not None:
+        out = [d for d in out if d.file in report_files]
+    return out
+
+
+__all__ = ["Severity", "lint_workspace", "lint_org"]
