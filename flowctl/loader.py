@@ -54,7 +54,7 @@ from flowctl.model import Path
 
 MAX_BYTES: Final = 1_048_576
 MAX_DEPTH: Final = 64
-MAX_NODES: Final = 200_000
+MAX_NODES: Final = 100_000
 MAX_PROBLEMS: Final = 50
 
 _BOM: Final = b"\xef\xbb\xbf"
