@@ -411,35 +411,39 @@ class SqliteStore:
         path: str | os.PathLike[str],
         *,
         lock_deadline_s: float = LOCK_DEADLINE_S,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         migrations: tuple[schema.Migration, ...] | None = None,
     ) -> SqliteStore:
         """Open (creating it and its parent folders if missing) and upgrade the database.
 
         Raises StoreError if the file is not a SQLite database, is not flowctl's,
         or was written by a newer flowctl; ConflictError if other writers keep it
-        locked past ``lock_deadline_s``. ``migrations`` is for tests.
+        locked past ``lock_deadline_s`` (each attempt waits up to
+        ``busy_timeout_ms`` inside SQLite first). ``migrations`` is for tests.
         """
         name = os.fspath(path)
         if name != ":memory:":
             _check_file(Path(name))
         try:
             conn = sqlite3.connect(
-                name, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+                name, isolation_level=None, timeout=busy_timeout_ms / 1000
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open database {name}: {exc}") from None
         store = cls(conn, name, lock_deadline_s=lock_deadline_s)
         try:
-            store._prepare(schema.MIGRATIONS if migrations is None else migrations)
+            store._prepare(
+                schema.MIGRATIONS if migrations is None else migrations, busy_timeout_ms
+            )
         except BaseException:
             conn.close()
             raise
         return store
 
-    def _prepare(self, migrations: tuple[schema.Migration, ...]) -> None:
+    def _prepare(self, migrations: tuple[schema.Migration, ...], busy_timeout_ms: int) -> None:
         conn = self._conn
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute("PRAGMA synchronous = FULL")
             if self.path != ":memory:":
@@ -603,6 +607,17 @@ class SqliteStore:
         rows = self._stream(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq", [])
         entries = (StoredEntry(*row) for row in rows)
         return verify_entries(entries, tail)
+
+    def settings(self) -> dict[str, Any]:
+        """This connection's journal_mode, synchronous, busy_timeout, foreign_keys,
+        schema version (for diagnostics and tests)."""
+        names = ("journal_mode", "synchronous", "busy_timeout", "foreign_keys", "user_version")
+        return {name: self._query(f"PRAGMA {name}", ()).fetchone()[0] for name in names}
+
+    def check_integrity(self) -> tuple[str, ...]:
+        """SQLite's ``PRAGMA integrity_check``: ``("ok",)`` when the file is sound."""
+        rows = self._query("PRAGMA integrity_check", ()).fetchall()
+        return tuple(str(row[0]) for row in rows)
 
     def close(self) -> None:
         self._conn.close()

@@ -1,0 +1,730 @@
+"""The SQLite store in one process: opening, schema, reads, writes, the journal."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from flowctl.store import schema
+from flowctl.store.base import (
+    ConflictError,
+    Definition,
+    InstanceFilter,
+    InstanceRow,
+    JournalEntry,
+    JournalFilter,
+    Store,
+    StoreError,
+)
+from flowctl.store.chain import entry_hash
+from flowctl.store.sqlite import SqliteStore
+
+DIGEST = "d" * 64
+
+
+def as_store(store: SqliteStore) -> Store:
+    """mypy checks here that SqliteStore satisfies the Store protocol."""
+    return store
+
+
+def instance(iid: str, **changes: object) -> InstanceRow:
+    row = InstanceRow(
+        id=iid,
+        process_id="expense",
+        definition_digest=DIGEST,
+        status="active",
+        stage="review",
+        initiator="user:alice",
+        started_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:00Z",
+        version=1,
+        assignees=("role:finance",),
+        state={"amount": 120},
+    )
+    return replace(row, **changes)  # type: ignore[arg-type]
+
+
+def entry(iid: str, version: int, kind: str = "note", **changes: object) -> JournalEntry:
+    base = JournalEntry(
+        instance_id=iid, at="2026-01-01T00:00:00Z", actor="user:alice", kind=kind, version=version
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def definition(process_id: str = "expense", digest: str = DIGEST) -> Definition:
+    return Definition(digest=digest, process_id=process_id, source="id: x\n", stored_at="t")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "flowctl.db"
+
+
+@pytest.fixture
+def store(db: Path) -> SqliteStore:
+    opened = SqliteStore.open(db)
+    with opened.transaction() as tx:
+        tx.put_definition(definition())
+    return opened
+
+
+def start(store: SqliteStore, iid: str, **changes: object) -> InstanceRow:
+    row = instance(iid, **changes)
+    with store.transaction() as tx:
+        tx.insert_instance(row)
+        tx.append_journal([entry(iid, 1, "started")])
+    return row
+
+
+def advance(store: SqliteStore, iid: str, **changes: object) -> InstanceRow:
+    with store.transaction() as tx:
+        current = tx.get_instance(iid)
+        assert current is not None
+        new = replace(current, version=current.version + 1, **changes)  # type: ignore[arg-type]
+        tx.update_instance(new, expected_version=current.version)
+        tx.append_journal([entry(iid, new.version)])
+    return new
+
+
+def raw(db: Path) -> sqlite3.Connection:
+    return sqlite3.connect(db, isolation_level=None)
+
+
+# -- opening ----------------------------------------------------------------------
+
+
+def test_open_creates_parent_folders_and_sets_every_pragma(db: Path) -> None:
+    first = SqliteStore.open(db)
+    assert db.is_file()
+    second = SqliteStore.open(db)  # an existing database at the current version
+    for opened in (first, second):
+        assert opened.settings() == {
+            "journal_mode": "wal",
+            "synchronous": 2,
+            "busy_timeout": 5000,
+            "foreign_keys": 1,
+            "user_version": schema.SCHEMA_VERSION,
+        }
+        opened.close()
+
+
+def test_migrations_run_from_an_empty_file(tmp_path: Path) -> None:
+    db = tmp_path / "empty.db"
+    db.write_bytes(b"")
+    opened = SqliteStore.open(db)
+    with raw(db) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type='table'")}
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    assert {"definitions", "instances", "instance_principals", "journal", "journal_tail",
+            "id_counters"} <= tables
+    assert version == schema.SCHEMA_VERSION
+    assert opened.check_integrity() == ("ok",)
+
+
+def test_pending_migrations_apply_in_order_once(db: Path) -> None:
+    calls: list[str] = []
+
+    def second(conn: sqlite3.Connection) -> None:
+        calls.append("second")
+        conn.execute("ALTER TABLE instances ADD COLUMN priority INTEGER")
+
+    def first(conn: sqlite3.Connection) -> None:
+        calls.append("first")
+        schema.MIGRATIONS[0](conn)
+
+    SqliteStore.open(db, migrations=(first,)).close()
+    old = SqliteStore.open(db, migrations=(first,))
+    with old.transaction() as tx:
+        tx.put_definition(definition())
+        tx.insert_instance(instance("expense-1"))
+    old.close()
+    upgraded = SqliteStore.open(db, migrations=(first, second))
+    SqliteStore.open(db, migrations=(first, second)).close()
+    assert calls == ["first", "second"]
+    assert upgraded.settings()["user_version"] == 2
+    assert upgraded.get_instance("expense-1") == instance("expense-1")
+    with raw(db) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(instances)")]
+    assert columns[-1] == "priority"
+
+
+def test_a_failing_migration_leaves_the_database_as_it_was(db: Path) -> None:
+    def broken(conn: sqlite3.Connection) -> None:
+        conn.execute("CREATE TABLE extra (x)")
+        conn.execute("THIS IS NOT SQL")
+
+    SqliteStore.open(db).close()
+    with pytest.raises(StoreError, match="syntax error"):
+        SqliteStore.open(db, migrations=(*schema.MIGRATIONS, broken))
+    again = SqliteStore.open(db)
+    assert again.settings()["user_version"] == schema.SCHEMA_VERSION
+    with raw(db) as conn:
+        assert conn.execute("SELECT count(*) FROM sqlite_schema WHERE name='extra'").fetchone() == (
+            0,
+        )
+
+
+def test_a_database_from_a_newer_flowctl_is_refused(db: Path) -> None:
+    SqliteStore.open(db).close()
+    with raw(db) as conn:
+        conn.execute("PRAGMA user_version = 7")
+    with pytest.raises(StoreError) as caught:
+        SqliteStore.open(db)
+    assert caught.value.message == (
+        f"database {db} was written by a newer flowctl (schema 7; this flowctl knows up to "
+        f"{schema.SCHEMA_VERSION}); upgrade flowctl"
+    )
+    assert caught.value.exit_code == 4
+
+
+@pytest.mark.parametrize(
+    "content", [b"id: expense\nstages: []\n", b"x", b"\x00" * 4096], ids=["yaml", "byte", "zeros"]
+)
+def test_a_file_that_is_not_sqlite_is_refused(tmp_path: Path, content: bytes) -> None:
+    db = tmp_path / "notes.db"
+    db.write_bytes(content)
+    with pytest.raises(StoreError) as caught:
+        SqliteStore.open(db)
+    assert caught.value.message == f"{db} is not a flowctl database: it is not a SQLite file"
+    assert db.read_bytes() == content
+
+
+def test_a_corrupt_sqlite_file_is_refused_with_a_store_error(tmp_path: Path) -> None:
+    db = tmp_path / "corrupt.db"
+    SqliteStore.open(db).close()
+    data = bytearray(db.read_bytes())
+    data[16:100] = b"\xff" * 84  # page size and the rest of the header: garbage
+    db.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match=r"is not a usable flowctl database: "):
+        SqliteStore.open(db)
+
+
+def test_another_applications_sqlite_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "other.db"
+    with raw(db) as conn:
+        conn.execute("CREATE TABLE instances (anything)")
+    with pytest.raises(StoreError) as caught:
+        SqliteStore.open(db)
+    assert caught.value.message == (
+        f"{db} is a SQLite database but not a flowctl one (it has tables and no flowctl "
+        "schema version); refusing to change it"
+    )
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as caught:
+        SqliteStore.open(tmp_path)
+    assert caught.value.message == f"{tmp_path} is a directory, not a database file"
+
+
+# -- instances --------------------------------------------------------------------
+
+
+def test_an_instance_round_trips(store: SqliteStore) -> None:
+    row = instance("expense-1", due_at="2026-01-02T00:00:00Z", parent_id=None,
+                   assignees=("user:bob", "role:finance"), state={"a": [1, {"b": None}]})
+    with store.transaction() as tx:
+        tx.insert_instance(row)
+        assert tx.get_instance("expense-1") == row
+    assert store.get_instance("expense-1") == row
+    assert store.get_instance("expense-2") is None
+
+
+def test_new_instance_ids_count_per_process_and_skip_taken_ids(store: SqliteStore) -> None:
+    with store.transaction() as tx:
+        tx.put_definition(definition("travel", "e" * 64))
+        tx.insert_instance(instance("expense-2"))
+        ids = [tx.new_instance_id("expense") for _ in range(3)]
+        ids.append(tx.new_instance_id("travel"))
+    assert ids == ["expense-1", "expense-3", "expense-4", "travel-1"]
+
+
+def test_an_id_allocated_in_a_rolled_back_transaction_is_given_again(store: SqliteStore) -> None:
+    def allocate_then_fail() -> None:
+        with store.transaction() as tx:
+            assert tx.new_instance_id("expense") == "expense-1"
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        allocate_then_fail()
+    with store.transaction() as tx:
+        assert tx.new_instance_id("expense") == "expense-1"
+
+
+def test_inserting_an_existing_instance_is_a_conflict(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    with pytest.raises(ConflictError) as caught, store.transaction() as tx:
+        tx.insert_instance(instance("expense-1", stage="other"))
+    assert caught.value.message == "instance expense-1 already exists; nothing was written"
+    assert store.get_instance("expense-1") == instance("expense-1")
+
+
+def test_an_instance_needs_a_stored_definition(store: SqliteStore) -> None:
+    with pytest.raises(StoreError, match="FOREIGN KEY constraint failed"), \
+            store.transaction() as tx:
+        tx.insert_instance(instance("expense-1", definition_digest="f" * 64))
+    assert store.get_instance("expense-1") is None
+
+
+def test_the_definition_may_be_stored_after_the_instance_in_one_transaction(
+    store: SqliteStore,
+) -> None:
+    with store.transaction() as tx:
+        tx.insert_instance(instance("expense-1", definition_digest="f" * 64))
+        tx.put_definition(definition(digest="f" * 64))
+    assert store.get_definition("f" * 64) == definition(digest="f" * 64)
+
+
+def test_put_definition_is_idempotent(store: SqliteStore) -> None:
+    with store.transaction() as tx:
+        tx.put_definition(replace(definition(), source="changed"))
+    assert store.get_definition(DIGEST) == definition()
+    assert store.get_definition("0" * 64) is None
+
+
+def test_update_with_the_expected_version_writes(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    new = advance(store, "expense-1", stage="approve", state={"amount": 130})
+    assert store.get_instance("expense-1") == new
+    assert new.version == 2
+
+
+def test_update_with_a_stale_version_is_refused_and_says_what_it_found(
+    store: SqliteStore,
+) -> None:
+    start(store, "expense-1")
+    advance(store, "expense-1")
+    def stale_advance() -> None:
+        with store.transaction() as tx:
+            tx.update_instance(instance("expense-1", version=2, stage="x"), expected_version=1)
+            tx.append_journal([entry("expense-1", 2)])
+
+    with pytest.raises(ConflictError) as caught:
+        stale_advance()
+    assert caught.value.message == (
+        "instance expense-1 changed: expected version 1, found 2; nothing was written"
+    )
+    assert caught.value.exit_code == 5
+    assert store.get_instance("expense-1").version == 2  # type: ignore[union-attr]
+    assert [e.version for e in store.journal(JournalFilter(instance_id="expense-1"))] == [1, 2]
+
+
+def test_update_of_a_missing_instance_is_refused(store: SqliteStore) -> None:
+    with pytest.raises(StoreError) as caught, store.transaction() as tx:
+        tx.update_instance(instance("expense-9", version=2), expected_version=1)
+    assert caught.value.message == "instance expense-9 does not exist; nothing was written"
+
+
+def test_update_must_carry_the_next_version(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    with pytest.raises(ValueError, match="must carry version 2"), store.transaction() as tx:
+        tx.update_instance(instance("expense-1", version=3), expected_version=1)
+
+
+# -- transactions -----------------------------------------------------------------
+
+
+def test_an_exception_rolls_everything_back(store: SqliteStore) -> None:
+    def start_then_fail() -> None:
+        with store.transaction() as tx:
+            tx.insert_instance(instance("expense-1"))
+            tx.append_journal([entry("expense-1", 1)])
+            raise KeyError("engine refused")
+
+    with pytest.raises(KeyError):
+        start_then_fail()
+    assert store.get_instance("expense-1") is None
+    assert list(store.journal(JournalFilter())) == []
+    start(store, "expense-1")  # the store is usable afterwards
+    assert store.verify_journal().ok
+
+
+def test_transactions_do_not_nest_and_end_with_their_block(store: SqliteStore) -> None:
+    with store.transaction() as tx:
+        with pytest.raises(StoreError, match="transactions do not nest"), store.transaction():
+            pass
+    with pytest.raises(StoreError, match="this transaction has ended"):
+        tx.get_instance("expense-1")
+
+
+def test_a_held_lock_becomes_a_conflict_after_the_deadline(db: Path) -> None:
+    opened = SqliteStore.open(db, lock_deadline_s=0.3, busy_timeout_ms=50)
+    holder = raw(db)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ConflictError) as caught, opened.transaction():
+            pass
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert caught.value.message == (
+        f"database {db} stayed locked by other writers for 0.3 s while starting a write; "
+        "nothing was written"
+    )
+    with opened.transaction() as tx:  # free again
+        tx.put_definition(definition())
+
+
+def test_a_lock_released_before_the_deadline_is_waited_for(db: Path) -> None:
+    opened = SqliteStore.open(db, lock_deadline_s=10, busy_timeout_ms=10)
+    holder = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    timer = threading.Timer(0.2, lambda: holder.execute("ROLLBACK"))
+    timer.start()
+    began = time.monotonic()
+    with opened.transaction() as tx:
+        tx.put_definition(definition())
+    waited = time.monotonic() - began
+    timer.join()
+    holder.close()
+    assert 0.15 < waited < 5
+    assert opened.get_definition(DIGEST) == definition()
+
+
+# -- listing ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def populated(store: SqliteStore) -> SqliteStore:
+    with store.transaction() as tx:
+        tx.put_definition(definition("travel", "e" * 64))
+    start(store, "expense-1", started_at="2026-01-01", assignees=("user:bob",))
+    start(store, "expense-2", started_at="2026-01-03", assignees=("role:finance", "user:carol"))
+    start(store, "travel-1", process_id="travel", definition_digest="e" * 64,
+          started_at="2026-01-02", initiator="user:bob", assignees=("role:finance",))
+    start(store, "expense-3", started_at="2026-01-04", status="completed", stage=None,
+          assignees=())
+    return store
+
+
+def ids(store: SqliteStore, **fields: object) -> list[str]:
+    return [r.id for r in store.list_instances(InstanceFilter(**fields))]  # type: ignore[arg-type]
+
+
+def test_list_orders_newest_first_by_default_and_oldest_first_on_request(
+    populated: SqliteStore,
+) -> None:
+    assert ids(populated) == ["expense-3", "expense-2", "travel-1", "expense-1"]
+    assert ids(populated, oldest_first=True) == ["expense-1", "travel-1", "expense-2", "expense-3"]
+    assert ids(populated, limit=2) == ["expense-3", "expense-2"]
+
+
+def test_list_filters(populated: SqliteStore) -> None:
+    assert ids(populated, status=("active",)) == ["expense-2", "travel-1", "expense-1"]
+    assert ids(populated, status=("completed", "cancelled")) == ["expense-3"]
+    assert ids(populated, process_id="travel") == ["travel-1"]
+    assert ids(populated, initiator="user:bob") == ["travel-1"]
+    assert ids(populated, started_since="2026-01-03") == ["expense-3", "expense-2"]
+    assert ids(populated, status=("active",), process_id="expense", limit=1) == ["expense-2"]
+
+
+def test_inbox_finds_instances_by_any_of_the_principals(populated: SqliteStore) -> None:
+    assert ids(populated, principals=("user:carol",)) == ["expense-2"]
+    assert ids(populated, principals=("user:bob", "role:finance"), oldest_first=True) == [
+        "expense-1", "travel-1", "expense-2"
+    ]
+    assert ids(populated, principals=("user:nobody",)) == []
+
+
+def test_the_inbox_follows_the_current_assignees(populated: SqliteStore) -> None:
+    advance(populated, "expense-2", assignees=("user:dave",))
+    assert ids(populated, principals=("user:carol",)) == []
+    assert ids(populated, principals=("role:finance",)) == ["travel-1"]
+    assert ids(populated, principals=("user:dave",)) == ["expense-2"]
+    with raw(populated.path) as conn:  # type: ignore[arg-type]
+        rows = conn.execute("SELECT * FROM instance_principals WHERE instance_id='expense-2'")
+        assert rows.fetchall() == [("user:dave", "expense-2")]
+
+
+# -- journal ----------------------------------------------------------------------
+
+
+def test_append_fills_seq_and_the_hash_chain(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    with store.transaction() as tx:
+        written = tx.append_journal(
+            [entry("expense-1", 1, "result", result="ok", data={"b": 1, "a": "é"}),
+             entry("expense-1", 1, "stage_entered", stage="approve")]
+        )
+    first, second = written
+    assert (first.seq, second.seq) == (2, 3)
+    stored = list(store.journal(JournalFilter()))
+    assert stored[1:] == written
+    assert first.prev_hash == stored[0].hash
+    assert second.prev_hash == first.hash
+    assert stored[0].prev_hash == ""
+    assert stored[0].hash is not None
+    assert first.hash == entry_hash(seq=2, instance_id="expense-1", at="2026-01-01T00:00:00Z",
+                                    actor="user:alice", kind="result", version=1, stage=None,
+                                    result="ok", data={"a": "é", "b": 1},
+                                    prev_hash=stored[0].hash)
+
+
+def test_the_hash_is_sha256_of_the_documented_serialisation() -> None:
+    text = (
+        '{"actor":"user:a","at":"t","data":{"x":1,"y":[true,null]},"instance_id":"p-1",'
+        '"kind":"note","prev_hash":"","result":null,"seq":1,"stage":"s","version":2}'
+    )
+    assert entry_hash(seq=1, instance_id="p-1", at="t", actor="user:a", kind="note", version=2,
+                      stage="s", result=None, data={"y": [True, None], "x": 1},
+                      prev_hash="") == hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_journal_data_must_be_plain_json(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    with pytest.raises(StoreError) as caught, store.transaction() as tx:
+        tx.append_journal([entry("expense-1", 1, data={"when": object()})])
+    assert caught.value.message.startswith(
+        "journal data for instance expense-1 cannot be stored: it is not plain JSON data"
+    )
+
+
+def test_a_journal_entry_needs_its_instance(store: SqliteStore) -> None:
+    with pytest.raises(StoreError) as caught, store.transaction() as tx:
+        tx.append_journal([entry("expense-7", 1)])
+    assert caught.value.message == (
+        "journal entry for instance expense-7, which does not exist: insert the instance "
+        "before its journal entries"
+    )
+
+
+def test_journal_filters_stream_oldest_first(populated: SqliteStore) -> None:
+    with populated.transaction() as tx:
+        tx.append_journal([
+            entry("travel-1", 1, actor="user:bob", at="2026-01-05"),
+            entry("expense-1", 1, actor="user:bob", at="2026-01-06"),
+        ])
+
+    def seqs(**fields: object) -> list[int | None]:
+        flt = JournalFilter(**fields)  # type: ignore[arg-type]
+        return [e.seq for e in populated.journal(flt)]
+
+    assert seqs() == [1, 2, 3, 4, 5, 6]
+    assert seqs(instance_id="expense-1") == [1, 6]
+    assert seqs(process_id="travel") == [3, 5]
+    assert seqs(actor="user:bob") == [5, 6]
+    assert seqs(since="2026-01-05") == [5, 6]
+    assert seqs(until="2026-01-06") == [1, 2, 3, 4, 5]
+    assert seqs(actor="user:bob", since="2026-01-06", process_id="expense") == [6]
+
+
+def test_journal_streams_more_rows_than_one_fetch(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    with store.transaction() as tx:
+        tx.append_journal([entry("expense-1", 1, data={"i": i}) for i in range(1200)])
+    stream = store.journal(JournalFilter(instance_id="expense-1"))
+    assert next(stream).kind == "started"
+    assert [e.data["i"] for e in stream] == list(range(1200))
+    assert store.verify_journal().entries == 1201
+
+
+# -- append-only ------------------------------------------------------------------
+
+ATTACKS = {
+    "update": "UPDATE journal SET actor = 'user:mallory' WHERE seq = 2",
+    "update-or-replace": "UPDATE OR REPLACE journal SET seq = 1 WHERE seq = 2",
+    "delete": "DELETE FROM journal WHERE seq = 2",
+    "delete-all": "DELETE FROM journal",
+    "insert-or-replace": (
+        "INSERT OR REPLACE INTO journal SELECT seq, instance_id, process_id, at, 'user:mallory', "
+        "kind, version, stage, result, data, prev_hash, hash FROM journal WHERE seq = 2"
+    ),
+    "replace-into": (
+        "REPLACE INTO journal (seq, instance_id, process_id, at, actor, kind, version, data, "
+        "prev_hash, hash) VALUES (2, 'expense-1', 'expense', 't', 'user:mallory', 'note', 1, "
+        "'{}', '', '')"
+    ),
+    "upsert": (
+        "INSERT INTO journal (seq, instance_id, process_id, at, actor, kind, version, data, "
+        "prev_hash, hash) VALUES (2, 'expense-1', 'expense', 't', 'x', 'note', 1, '{}', '', '') "
+        "ON CONFLICT (seq) DO UPDATE SET actor = 'user:mallory'"
+    ),
+    "insert-into-the-past": (
+        "INSERT INTO journal (seq, instance_id, process_id, at, actor, kind, version, data, "
+        "prev_hash, hash) VALUES (0, 'expense-1', 'expense', 't', 'x', 'note', 1, '{}', '', '')"
+    ),
+    "insert-without-seq": (
+        "INSERT INTO journal (instance_id, process_id, at, actor, kind, version, data, "
+        "prev_hash, hash) VALUES ('expense-1', 'expense', 't', 'x', 'note', 1, '{}', '', '')"
+    ),
+    "tail-back": "UPDATE journal_tail SET seq = 1",
+    "tail-delete": "DELETE FROM journal_tail",
+}
+
+
+@pytest.mark.parametrize("recursive", ["ON", "OFF"])
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_the_journal_refuses_every_change(
+    store: SqliteStore, db: Path, attack: str, recursive: str
+) -> None:
+    start(store, "expense-1")
+    advance(store, "expense-1")
+    before = list(store.journal(JournalFilter()))
+    conn = raw(db)
+    conn.execute(f"PRAGMA recursive_triggers = {recursive}")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only|tail"):
+        conn.execute(ATTACKS[attack])
+    conn.close()
+    assert list(store.journal(JournalFilter())) == before
+    assert store.verify_journal().ok
+
+
+# -- tampering detection ----------------------------------------------------------
+
+
+@pytest.fixture
+def tampered(store: SqliteStore, db: Path) -> tuple[SqliteStore, sqlite3.Connection]:
+    for n in (1, 2, 3):
+        start(store, f"expense-{n}")
+    advance(store, "expense-1")
+    advance(store, "expense-2")
+    advance(store, "expense-3")  # seq 1..6: e1 e2 e3 e1 e2 e3
+    assert store.verify_journal().ok
+    conn = raw(db)
+    for trigger in ("journal_no_update", "journal_no_delete", "journal_append_only",
+                    "journal_tail_forward", "journal_tail_no_delete"):
+        conn.execute(f"DROP TRIGGER {trigger}")
+    return store, conn
+
+
+def problems(store: SqliteStore) -> tuple[str, ...]:
+    report = store.verify_journal()
+    assert report.ok is (not report.problems)
+    return report.problems
+
+
+def test_verify_names_an_edited_entry(tampered: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, conn = tampered
+    conn.execute("UPDATE journal SET actor = 'user:mallory' WHERE seq = 4")
+    assert problems(store) == (
+        "entry 4 (instance expense-1): hash does not match its content "
+        "(changed after it was written)",
+    )
+
+
+def test_verify_names_an_edit_whose_hash_was_recomputed(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    row = conn.execute("SELECT instance_id, at, kind, version, prev_hash FROM journal "
+                       "WHERE seq = 4").fetchone()
+    forged = entry_hash(seq=4, instance_id=row[0], at=row[1], actor="user:mallory", kind=row[2],
+                        version=row[3], stage=None, result=None, data={}, prev_hash=row[4])
+    conn.execute("UPDATE journal SET actor = 'user:mallory', hash = ? WHERE seq = 4", (forged,))
+    assert problems(store) == (
+        "entry 5 (instance expense-2): its link to entry 4 does not match (an entry was "
+        "removed, replaced or reordered)",
+    )
+
+
+def test_verify_names_a_removed_entry(tampered: tuple[SqliteStore, sqlite3.Connection]) -> None:
+    store, conn = tampered
+    conn.execute("DELETE FROM journal WHERE seq = 3")
+    assert problems(store) == (
+        "entry 3 missing: the journal jumps from entry 2 (instance expense-2) to entry 4 "
+        "(instance expense-1)",
+    )
+    assert store.verify_journal().entries == 5
+
+
+def test_verify_names_entries_removed_at_the_start(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    conn.execute("DELETE FROM journal WHERE seq <= 2")
+    assert problems(store) == (
+        "entries 1..2 missing: the journal jumps from the start to entry 3 (instance expense-3)",
+    )
+
+
+def test_verify_names_entries_removed_at_the_end(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    conn.execute("DELETE FROM journal WHERE seq >= 5")
+    assert problems(store) == (
+        "entries 5..6 missing at the end of the journal after entry 4 (instance expense-1): "
+        "the journal was written up to entry 6",
+    )
+
+
+def test_verify_names_a_whole_journal_removed(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    conn.execute("DELETE FROM journal")
+    assert problems(store) == (
+        "entries 1..6 missing at the end of the journal: the journal was written up to entry 6",
+    )
+
+
+def test_verify_names_reordered_entries(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    conn.execute("UPDATE journal SET seq = -seq WHERE seq IN (2, 3)")
+    conn.execute("UPDATE journal SET seq = CASE seq WHEN -2 THEN 3 ELSE 2 END WHERE seq < 0")
+    assert problems(store) == (
+        "entry 2 (instance expense-3): its link to entry 1 does not match (an entry was "
+        "removed, replaced or reordered)",
+        "entry 2 (instance expense-3): hash does not match its content "
+        "(changed after it was written)",
+        "entry 3 (instance expense-2): its link to entry 2 does not match (an entry was "
+        "removed, replaced or reordered)",
+        "entry 3 (instance expense-2): hash does not match its content "
+        "(changed after it was written)",
+        "entry 4 (instance expense-1): its link to entry 3 does not match (an entry was "
+        "removed, replaced or reordered)",
+    )
+
+
+def test_verify_names_entries_added_behind_the_stores_back(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    conn.execute("INSERT INTO journal SELECT 7, instance_id, process_id, at, actor, kind, "
+                 "version, stage, result, data, hash, hash FROM journal WHERE seq = 6")
+    assert problems(store) == (
+        "entry 7 (instance expense-3): hash does not match its content "
+        "(changed after it was written)",
+        "entry 7 (instance expense-3): the journal was recorded to end at entry 6; entries "
+        "after it were not written by flowctl",
+    )
+
+
+def test_verify_names_a_missing_tail_record(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    conn.execute("DELETE FROM journal_tail")
+    assert problems(store) == (
+        "the record of the journal's last entry is missing, but the journal holds entries "
+        "up to 6",
+    )
+
+
+def test_appends_after_a_tail_truncation_keep_it_visible(
+    tampered: tuple[SqliteStore, sqlite3.Connection],
+) -> None:
+    store, conn = tampered
+    conn.execute("DELETE FROM journal WHERE seq = 6")
+    advance(store, "expense-1")
+    assert problems(store) == (
+        "entry 6 missing: the journal jumps from entry 5 (instance expense-2) to entry 7 "
+        "(instance expense-1)",
+    )
+
+
+def test_an_empty_journal_verifies(store: SqliteStore) -> None:
+    report = store.verify_journal()
+    assert (report.ok, report.entries, report.problems) == (True, 0, ())
+
+
+def test_as_store_protocol(store: SqliteStore) -> None:
+    assert as_store(store) is store
