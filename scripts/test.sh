@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: set-up, ruff, mypy (strict), pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --dev
+if [ -f tests/mermaid/package.json ]; then
+  (cd tests/mermaid && { [ -d node_modules ] || npm ci --silent --no-audit --no-fund; })
+fi
+echo "== ruff"
+.venv/bin/ruff check flowctl tests
+echo "== mypy (strict)"
+.venv/bin/mypy
+echo "== pytest"
+.venv/bin/pytest "$@"
