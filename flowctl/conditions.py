@@ -201,14 +201,17 @@ def field_names(cond: Condition) -> set[str]:
 # --- parsing: ast -> IR, by allow-list -----------------------------------------
 
 
+_ONLY_READS = "a condition only reads fields and compares values"
 _REFUSED: dict[type[ast.AST], str] = {
-    ast.Call: "function and method calls are not allowed",
+    ast.Call: "function and method calls are not allowed: a condition only reads fields "
+    "and compares values",
     ast.Subscript: "indexing with [...] is not allowed; read a field as record.<field>",
-    ast.Lambda: "lambda is not allowed",
-    ast.ListComp: "comprehensions are not allowed",
-    ast.SetComp: "comprehensions are not allowed",
-    ast.DictComp: "comprehensions are not allowed",
-    ast.GeneratorExp: "generator expressions are not allowed",
+    ast.Lambda: "lambda is not allowed: a condition only reads fields and compares values",
+    ast.ListComp: f"comprehensions are not allowed: {_ONLY_READS}",
+    ast.SetComp: f"comprehensions are not allowed: {_ONLY_READS}",
+    ast.DictComp: f"comprehensions are not allowed: {_ONLY_READS}",
+    ast.GeneratorExp: "generator expressions are not allowed: a condition only reads fields "
+    "and compares values",
     ast.NamedExpr: "assignment with := is not allowed",
     ast.JoinedStr: "f-strings are not allowed; write a plain string",
     ast.IfExp: "`x if c else y` is not allowed; use one branch per case in the stage",
@@ -284,7 +287,7 @@ class _Builder:
         # The length is unchanged, so positions still match the text.
         self.src = stripped.replace("\r", " ").replace("\n", " ")
         self.ascii = self.src.isascii()
-        self.encoded = b"" if self.ascii else self.src.encode("utf-8")
+        self.encoded = b"" if self.ascii else self.src.encode("utf-8", errors="surrogatepass")
 
     def build(self) -> Node:
         text = self.text
@@ -317,7 +320,10 @@ class _Builder:
                 "the condition is nested too deeply for the parser; "
                 f"the limit is {MAX_DEPTH} levels",
             )
-        except ValueError as e:  # pragma: no cover - 3.11 raises SyntaxError for these
+        except UnicodeError:
+            at = next((i for i, ch in enumerate(self.text) if "\ud800" <= ch <= "\udfff"), 0)
+            _problem(at, SYNTAX_ERROR, "the condition contains a character that is not valid text")
+        except ValueError as e:  # pragma: no cover - 3.11 raises SyntaxError for NUL bytes
             _problem(0, SYNTAX_ERROR, f"the condition cannot be read: {e}")
 
     def _syntax(self, e: SyntaxError) -> ConditionProblem:
@@ -355,7 +361,7 @@ class _Builder:
     def pos(self, col: int) -> int:
         if self.ascii:
             return self.shift + col
-        return self.shift + len(self.encoded[:col].decode("utf-8", errors="replace"))
+        return self.shift + len(self.encoded[:col].decode("utf-8", errors="surrogatepass"))
 
     def span(self, n: ast.expr) -> tuple[int, int]:
         end = n.end_col_offset if n.end_col_offset is not None else n.col_offset
@@ -430,7 +436,11 @@ class _Builder:
                 f".{n.attr} cannot be read: the only attribute access is record.<field>",
             )
         if n.attr.startswith("_"):
-            _problem(attr_at, NOT_ALLOWED, f"record.{n.attr}: field names cannot begin with _")
+            _problem(
+                attr_at,
+                NOT_ALLOWED,
+                f"record.{n.attr} is not allowed: field names cannot begin with _",
+            )
         return Field(n.attr, start, end)
 
     def unary(self, n: ast.expr, depth: int) -> Node:
