@@ -22,7 +22,7 @@ FL004   duplicate mapping key (any depth)                       continues
 FL005   anchor, alias or merge key ``<<`` (first one only)      continues
 FL006   explicit tag (``!!binary``, ``!!python/...``, ``!x``)   continues
 FL007   nesting deeper than MAX_DEPTH (64)                      stops
-FL008   ``%YAML`` / ``%TAG`` (or any) directive                 stops
+FL008   ``%YAML`` / ``%TAG`` (or any) directive                 not parsed
 FL009   unquoted date or timestamp value                        continues
 FL010   mapping key that is not a string                        continues
 FL011   number that JSON cannot hold (.nan, .inf, 1e999,        continues

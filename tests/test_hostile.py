@@ -8,6 +8,7 @@ guards against hangs and memory blow-ups, not benchmarks.
 from __future__ import annotations
 
 import pathlib
+import re
 import time
 import tracemalloc
 
@@ -245,3 +246,29 @@ def test_random_yaml_like_text_never_raises(text: str) -> None:
     assert (doc.data is None) == bool(doc.diagnostics)
     if doc.data is not None:
         assert isinstance(doc.data, dict)
+
+
+def _doc_examples() -> list[tuple[str, str]]:
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "loader-codes.md").read_text(
+        encoding="utf-8"
+    )
+    out: list[tuple[str, str]] = []
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        out.extend(
+            (section[:5], block) for block in re.findall(r"```yaml\n(.*?)```", section, re.S)
+        )
+    return out
+
+
+@pytest.mark.parametrize(("code", "example"), _doc_examples(), ids=lambda v: str(v)[:5])
+def test_documented_bad_examples_give_their_code(code: str, example: str) -> None:
+    data = example.encode("latin-1" if code == "FL002" else "utf-8")
+    assert {d.code for d in load_bytes(data, "doc.yaml").diagnostics} == {code}
+
+
+def test_every_code_is_documented() -> None:
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "loader-codes.md").read_text(
+        encoding="utf-8"
+    )
+    assert re.findall(r"^## (FL\d{3}) ", text, flags=re.M) == [f"FL{n:03d}" for n in range(1, 16)]
+    assert {code for code, _ in _doc_examples()} == {f"FL{n:03d}" for n in range(2, 13)}
