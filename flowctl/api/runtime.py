@@ -1,0 +1,732 @@
+"""Running processes: start instances, advance them, read them and their journal.
+
+Every write follows one path: parse YAML and load the org directory first,
+then inside one store transaction read the instance, ask the pure engine for
+the new state and the journal entries, and write both (plus, on start, the
+exact definition text). A refused command raises before anything is written.
+
+    >>> from flowctl import api
+    >>> step = api.start("key-account-filing-approval", as_user="alice",
+    ...                  values={"owner": "alice"})            # doctest: +SKIP
+    >>> step.instance.id, step.instance.stage                   # doctest: +SKIP
+    ('key-account-filing-approval-1', 'edit-customer')
+
+Settings, each with an environment variable: ``db`` (FLOWCTL_DB, default
+``.flowctl/flowctl.db``), ``org`` (FLOWCTL_ORG, default
+``<processes>/org.yaml``), ``processes_dir`` (FLOWCTL_PROCESSES, default
+``processes``), ``as_user`` (FLOWCTL_USER, else the login name) and ``now``
+(FLOWCTL_NOW, ISO-8601; else the clock). ``store`` lets a caller pass an open
+store (tests, embedding); it is then not closed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from flowctl import engine
+from flowctl.errors import UsageError
+from flowctl.model import OrgDirectory, Process
+from flowctl.store.base import (
+    ConflictError,
+    Definition,
+    InstanceFilter,
+    InstanceRow,
+    JournalEntry,
+    JournalFilter,
+    Store,
+    StoreError,
+    VerifyReport,
+)
+
+DB_ENV = "FLOWCTL_DB"
+ORG_ENV = "FLOWCTL_ORG"
+PROCESSES_ENV = "FLOWCTL_PROCESSES"
+NOW_ENV = "FLOWCTL_NOW"
+DEFAULT_DB = os.path.join(".flowctl", "flowctl.db")
+DEFAULT_PROCESSES = "processes"
+STATUSES = (engine.ACTIVE, engine.WAITING, engine.COMPLETED, engine.CANCELLED)
+
+
+class UnknownInstance(UsageError):
+    """No instance has that id (exit 2)."""
+
+
+# ---------------------------------------------------------------- views
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """One instance as a person reads it."""
+
+    id: str
+    process_id: str
+    process_name: str
+    definition: str  # sha256 of the definition text it runs on
+    version: int
+    status: str  # active | waiting | completed | cancelled
+    initiator: str
+    started_at: str
+    updated_at: str
+    stage: str | None  # None once finished (see last_stage)
+    stage_name: str | None
+    stage_kind: str | None
+    phase: str | None
+    stage_state: str  # not started | in progress | done
+    assignees: tuple[str, ...]  # principals: "user:carol", "role:finance-reviewer"
+    waiting_for: str  # "carol (head of sales)", "until 2026-12-22T10:00:00Z", ""
+    due_at: str | None
+    overdue: bool
+    record: Mapping[str, Any]
+    note: str
+    links: tuple[engine.LinkRef, ...]
+    votes: tuple[engine.Vote, ...]
+    outcome: str | None
+    last_stage: str | None
+    wake_at: str | None
+    parent_id: str | None
+    children: tuple[engine.Child, ...]
+    timers: tuple[engine.Timer, ...]
+
+    @property
+    def where(self) -> str:
+        """A one-line summary of where the instance is and who it waits for."""
+        if self.status in engine.FINISHED:
+            return f"{self.status} at '{self.last_stage}' (outcome: {self.outcome})"
+        stage = f"'{self.stage}'"
+        if self.status == engine.WAITING:
+            return f"waiting at {stage} {self.waiting_for}"
+        due = f", due {self.due_at}" if self.due_at else ""
+        return f"at {stage}, waiting for {self.waiting_for}{due}"
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What a write command did: the instance after it and the entries written."""
+
+    instance: InstanceView
+    entries: tuple[JournalEntry, ...]
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    name: str
+    label: str
+    type: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class InstanceCard:
+    """Everything ``flowctl show`` prints: the instance, its fields, its history."""
+
+    instance: InstanceView
+    fields: tuple[FieldValue, ...]
+    history: tuple[JournalEntry, ...]
+
+
+# -------------------------------------------------------------- settings
+
+
+def db_path(db: str | None = None) -> str:
+    return db or os.environ.get(DB_ENV) or DEFAULT_DB
+
+
+def processes_path(processes_dir: str | None = None) -> str:
+    return processes_dir or os.environ.get(PROCESSES_ENV) or DEFAULT_PROCESSES
+
+
+def clock(now: datetime | None = None) -> datetime:
+    """``now``, else FLOWCTL_NOW, else the system clock; always UTC-aware."""
+    if now is not None:
+        return now if now.tzinfo else now.replace(tzinfo=UTC)
+    text = os.environ.get(NOW_ENV)
+    if text:
+        try:
+            return engine.parse_time(text)
+        except ValueError:
+            raise UsageError(
+                f"{NOW_ENV}={text!r} is not an ISO-8601 time",
+                hint=f"e.g. {NOW_ENV}=2026-11-23T09:00:00Z, or unset it",
+            ) from None
+    return datetime.now(UTC)
+
+
+def parse_since(text: str | None, what: str = "--since") -> str | None:
+    """A user's date or time filter as stored ISO-8601 UTC text."""
+    if text is None:
+        return None
+    try:
+        return engine.iso(engine.parse_time(text))
+    except ValueError:
+        raise UsageError(
+            f"{what} {text!r} is not a date or time",
+            hint="use ISO-8601: 2026-11-23 or 2026-11-23T09:00:00Z",
+        ) from None
+
+
+def _org(org: str | None, processes_dir: str | None) -> OrgDirectory:
+    from flowctl.api.definitions import load_org
+
+    path = org or os.environ.get(ORG_ENV) or None
+    return load_org(path, processes_dir=processes_path(processes_dir))
+
+
+@contextmanager
+def _opened(db: str | None, store: Store | None) -> Iterator[Store]:
+    if store is not None:
+        yield store
+        return
+    from flowctl.store.sqlite import SqliteStore
+
+    opened = SqliteStore.open(db_path(db))
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@dataclass
+class _Session:
+    store: Store
+    org: OrgDirectory
+    user: str
+    now: datetime
+
+
+@contextmanager
+def _session(
+    *,
+    as_user: str | None,
+    db: str | None,
+    org: str | None,
+    processes_dir: str | None,
+    now: datetime | None,
+    store: Store | None,
+) -> Iterator[_Session]:
+    from flowctl.identity import resolve_user
+
+    directory = _org(org, processes_dir)
+    user = resolve_user(as_user, directory)
+    moment = clock(now)
+    with _opened(db, store) as st:
+        yield _Session(st, directory, user, moment)
+
+
+# ------------------------------------------------------------ definitions
+
+_PROCESSES: dict[str, Process] = {}
+
+
+def digest_of(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def process_from_source(source: str, display: str) -> Process:
+    """Build a Process from definition text (cached by digest)."""
+    digest = digest_of(source)
+    cached = _PROCESSES.get(digest)
+    if cached is not None:
+        return cached
+    from flowctl.build import build_process
+    from flowctl.loader import load_bytes
+    from flowctl.schema import validate
+
+    doc = load_bytes(source.encode("utf-8"), display)
+    if doc.data is not None:
+        doc.diagnostics.extend(validate(doc))
+    if not doc.ok:
+        first = sorted(doc.diagnostics)[0].format() if doc.diagnostics else display
+        raise StoreError(f"the stored definition {display} cannot be read: {first}")
+    process = build_process(doc.data, source=display)
+    _PROCESSES[digest] = process
+    return process
+
+
+def _stored_process(store: Store, digest: str) -> Process:
+    cached = _PROCESSES.get(digest)
+    if cached is not None:
+        return cached
+    definition = store.get_definition(digest)
+    if definition is None:
+        raise StoreError(f"the definition {digest[:12]} of an instance is missing from the store")
+    return process_from_source(definition.source, f"{definition.process_id}@{digest[:12]}")
+
+
+# ------------------------------------------------------------ conversion
+
+
+def _to_row(inst: engine.Instance) -> InstanceRow:
+    return InstanceRow(
+        id=inst.id,
+        process_id=inst.process_id,
+        definition_digest=inst.definition_digest,
+        status=inst.status,
+        stage=inst.stage,
+        initiator=inst.initiator,
+        started_at=inst.started_at,
+        updated_at=inst.updated_at,
+        version=inst.version,
+        due_at=inst.due_at,
+        assignees=inst.assignees,
+        parent_id=inst.parent_id,
+        state=engine.dump_state(inst),
+    )
+
+
+def _from_row(row: InstanceRow) -> engine.Instance:
+    columns = {
+        "id": row.id,
+        "process_id": row.process_id,
+        "definition_digest": row.definition_digest,
+        "status": row.status,
+        "stage": row.stage,
+        "initiator": row.initiator,
+        "started_at": row.started_at,
+        "updated_at": row.updated_at,
+        "version": row.version,
+        "due_at": row.due_at,
+        "assignees": row.assignees,
+        "parent_id": row.parent_id,
+    }
+    return engine.load_instance(columns, row.state)
+
+
+def _entries(inst: engine.Instance, events: tuple[engine.Event, ...]) -> list[JournalEntry]:
+    return [
+        JournalEntry(
+            instance_id=inst.id,
+            at=e.at,
+            actor=e.actor,
+            kind=e.kind,
+            version=inst.version,
+            stage=e.stage,
+            result=e.result,
+            data=dict(e.data),
+        )
+        for e in events
+    ]
+
+
+def _waiting_for(inst: engine.Instance, org: OrgDirectory) -> str:
+    if inst.status == engine.ACTIVE:
+        return engine.describe_principals(inst.assignees, inst.labels, org)
+    if inst.status == engine.WAITING:
+        if inst.wake_at:
+            return f"until {inst.wake_at}"
+        pending = [c.process for c in inst.children if c.wait and c.status == "pending"]
+        return f"for child process {', '.join(pending)}" if pending else "for a child process"
+    return ""
+
+
+def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: datetime) -> InstanceView:
+    """The person-facing view of an engine instance."""
+    stage = process.stage(inst.stage) if inst.stage else None
+    due = inst.due_at
+    return InstanceView(
+        id=inst.id,
+        process_id=inst.process_id,
+        process_name=process.name,
+        definition=inst.definition_digest,
+        version=inst.version,
+        status=inst.status,
+        initiator=inst.initiator,
+        started_at=inst.started_at,
+        updated_at=inst.updated_at,
+        stage=inst.stage,
+        stage_name=stage.label if stage else None,
+        stage_kind=stage.kind.value if stage else None,
+        phase=stage.phase if stage else None,
+        stage_state=inst.stage_state,
+        assignees=inst.assignees,
+        waiting_for=_waiting_for(inst, org),
+        due_at=due,
+        overdue=bool(due and inst.status == engine.ACTIVE and due < engine.iso(now)),
+        record=dict(inst.record),
+        note=inst.note,
+        links=inst.links,
+        votes=inst.votes,
+        outcome=inst.outcome,
+        last_stage=inst.last_stage,
+        wake_at=inst.wake_at,
+        parent_id=inst.parent_id,
+        children=inst.children,
+        timers=inst.timers,
+    )
+
+
+# ------------------------------------------------------------ writes
+
+
+def start(
+    process: str,
+    *,
+    values: Mapping[str, Any] | None = None,
+    note: str | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Start an instance of ``process`` (an id in the processes folder, or a file).
+
+    Checks that the user may start it and that the values fit their fields,
+    stores the exact definition text, enters the start stage and runs
+    automatic stages until a person, time or a child process is needed.
+    """
+    from flowctl.api.definitions import load_process
+
+    definition = load_process(process, processes_dir=processes_path(processes_dir))
+    source = _read_source(definition.source)
+    digest = digest_of(source)
+    _PROCESSES.setdefault(digest, definition)
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        ctx = engine.Context(s.user, s.org, s.now)
+        command = engine.Start(values=dict(values or {}), note=note)
+        with s.store.transaction() as tx:
+            instance_id = tx.new_instance_id(definition.id)
+            step = engine.start(definition, command, ctx, instance_id=instance_id, digest=digest)
+            tx.put_definition(Definition(digest, definition.id, source, ctx.at))
+            tx.insert_instance(_to_row(step.instance))
+            written = tx.append_journal(_entries(step.instance, step.events))
+        return StepResult(view(step.instance, definition, s.org, s.now), tuple(written))
+
+
+def _read_source(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from exc
+
+
+def _unknown(instance_id: str) -> UnknownInstance:
+    return UnknownInstance(
+        f"no instance '{instance_id}'",
+        hint="`flowctl list` shows the instances (ids look like key-account-filing-approval-3)",
+    )
+
+
+def _act(
+    instance_id: str,
+    command: engine.Command,
+    *,
+    expect_version: int | None = None,
+    as_user: str | None,
+    db: str | None,
+    org: str | None,
+    processes_dir: str | None,
+    now: datetime | None,
+    store: Store | None,
+) -> StepResult:
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        first = s.store.get_instance(instance_id)
+        if first is None:
+            raise _unknown(instance_id)
+        process = _stored_process(s.store, first.definition_digest)
+        ctx = engine.Context(s.user, s.org, s.now)
+        with s.store.transaction() as tx:
+            row = tx.get_instance(instance_id)
+            if row is None:
+                raise _unknown(instance_id)
+            if expect_version is not None and row.version != expect_version:
+                raise ConflictError(
+                    f"instance {instance_id} is at version {row.version}, not {expect_version}"
+                    " (--expect-version); nothing was written",
+                    hint=f"look at it again (flowctl show {instance_id}) and retry",
+                )
+            step = engine.apply(process, _from_row(row), command, ctx)
+            tx.update_instance(_to_row(step.instance), expected_version=row.version)
+            written = tx.append_journal(_entries(step.instance, step.events))
+        return StepResult(view(step.instance, process, s.org, s.now), tuple(written))
+
+
+def advance(
+    instance: str,
+    *,
+    result: str,
+    values: Mapping[str, Any] | None = None,
+    comment: str | None = None,
+    expect_version: int | None = None,
+    next_assignee: str | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Report ``result`` at the instance's current stage and move it on."""
+    command = engine.Advance(
+        result=result, values=dict(values or {}), comment=comment, next_assignee=next_assignee
+    )
+    return _act(
+        instance, command, expect_version=expect_version, as_user=as_user, db=db, org=org,
+        processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+def begin(
+    instance: str,
+    *,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Mark the current stage as in progress."""
+    return _act(
+        instance, engine.Begin(), expect_version=expect_version, as_user=as_user, db=db,
+        org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+def reassign(
+    instance: str,
+    *,
+    user: str,
+    comment: str | None = None,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Give the current stage to ``user`` (by its assignee or an admin)."""
+    return _act(
+        instance, engine.Reassign(user, comment), expect_version=expect_version,
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+def note(
+    instance: str,
+    *,
+    text: str,
+    append: bool = False,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Replace the running note (or append a line to it with ``append``)."""
+    return _act(
+        instance, engine.Note(text, append), expect_version=expect_version, as_user=as_user,
+        db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+def link(
+    instance: str,
+    *,
+    kind: str,
+    ref: str,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Link the instance to a document: ``kind`` (invoice, order...) and ``ref``."""
+    return _act(
+        instance, engine.Link(kind, ref), expect_version=expect_version, as_user=as_user,
+        db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+def cancel(
+    instance: str,
+    *,
+    reason: str | None = None,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Cancel a running instance (its initiator or an admin)."""
+    return _act(
+        instance, engine.Cancel(reason), expect_version=expect_version, as_user=as_user,
+        db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+# ------------------------------------------------------------ reads
+
+
+def _card(s: _Session, row: InstanceRow) -> InstanceCard:
+    process = _stored_process(s.store, row.definition_digest)
+    inst = _from_row(row)
+    fields = tuple(
+        FieldValue(f.name, f.label or f.name, f.type.value, inst.record.get(f.name))
+        for f in process.fields
+    )
+    history = tuple(s.store.journal(JournalFilter(instance_id=row.id)))
+    return InstanceCard(view(inst, process, s.org, s.now), fields, history)
+
+
+def show(
+    instance: str,
+    *,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> InstanceCard:
+    """The instance card: the instance, its record fields and its history."""
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        row = s.store.get_instance(instance)
+        if row is None:
+            raise _unknown(instance)
+        return _card(s, row)
+
+
+def get(
+    instance: str,
+    *,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> InstanceView:
+    """One instance, without its history."""
+    return show(
+        instance, as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now,
+        store=store,
+    ).instance
+
+
+def _views(s: _Session, flt: InstanceFilter) -> list[InstanceView]:
+    out = []
+    for row in s.store.list_instances(flt):
+        process = _stored_process(s.store, row.definition_digest)
+        out.append(view(_from_row(row), process, s.org, s.now))
+    return out
+
+
+def inbox(
+    *,
+    limit: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> list[InstanceView]:
+    """What waits for the user: active stages where they are an assignee,
+    directly or through a role; oldest first."""
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        principals = engine.principals_of(s.user, s.org)
+        flt = InstanceFilter(
+            status=(engine.ACTIVE,), principals=principals, limit=limit, oldest_first=True
+        )
+        return _views(s, flt)
+
+
+def list_instances(
+    *,
+    status: tuple[str, ...] | list[str] = (),
+    process: str | None = None,
+    assignee: str | None = None,
+    since: str | None = None,
+    limit: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> list[InstanceView]:
+    """Instances, newest first; filters combine (status is any of those given)."""
+    for st in status:
+        if st not in STATUSES:
+            raise UsageError(f"unknown status '{st}'; statuses: {', '.join(STATUSES)}")
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        principals: tuple[str, ...] = ()
+        if assignee is not None:
+            if s.org.user(assignee) is None:
+                raise UsageError(f"--assignee {assignee}: no such user in the org directory")
+            principals = engine.principals_of(assignee, s.org)
+        flt = InstanceFilter(
+            status=tuple(status),
+            process_id=process,
+            principals=principals,
+            started_since=parse_since(since),
+            limit=limit,
+        )
+        return _views(s, flt)
+
+
+def journal(
+    instance: str | None = None,
+    *,
+    process: str | None = None,
+    actor: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    db: str | None = None,
+    store: Store | None = None,
+) -> Iterator[JournalEntry]:
+    """Journal entries, oldest first, streamed from the store.
+
+    ``since`` and ``until`` are ISO-8601 dates or times (``until`` exclusive).
+    Iterate it to the end (or close it) to release the database.
+    """
+    flt = JournalFilter(
+        instance_id=instance,
+        process_id=process,
+        actor=actor,
+        since=parse_since(since),
+        until=parse_since(until, "--until"),
+    )
+    return _stream(flt, db, store, instance)
+
+
+def _stream(
+    flt: JournalFilter, db: str | None, store: Store | None, instance: str | None
+) -> Iterator[JournalEntry]:
+    with _opened(db, store) as st:
+        if instance is not None and st.get_instance(instance) is None:
+            raise _unknown(instance)
+        yield from st.journal(flt)
+
+
+def verify_journal(*, db: str | None = None, store: Store | None = None) -> VerifyReport:
+    """Check the journal's hash chain: ``ok``, or the problems and where they are."""
+    with _opened(db, store) as st:
+        return st.verify_journal()
+

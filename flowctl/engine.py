@@ -1,0 +1,1056 @@
+"""The engine: pure transitions over one instance of a process.
+
+``start(definition, command, context)`` and ``apply(definition, instance,
+command, context)`` return a :class:`Transition`: the new instance and the
+journal events it produced. Nothing here reads files, a clock or a database:
+the caller passes the time and the org directory in :class:`Context`, and
+writes the result. A command that the rules do not allow raises a
+:class:`Refused` (exit 1) or, for a value that cannot be read, an
+:class:`InvalidValue` (exit 2); the message says what was asked, what is
+allowed and why.
+
+Instance state (see :func:`dump_state`) is plain JSON. Time-driven work that
+a later ``tick`` will do is described in it, not done: ``timers`` lists the
+wake-up of a wait stage and the SLA escalations of the current stage, and
+``children`` lists the child processes a subprocess stage needs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from flowctl.errors import FlowctlError, UsageError
+from flowctl.model import (
+    ApprovalPolicy,
+    Assignee,
+    FieldDef,
+    FieldType,
+    OrgDirectory,
+    Process,
+    Stage,
+    StageKind,
+)
+
+# instance status
+ACTIVE = "active"  # a stage waits for a person
+WAITING = "waiting"  # a wait stage or a child process holds it
+COMPLETED = "completed"
+CANCELLED = "cancelled"
+FINISHED = (COMPLETED, CANCELLED)
+
+# stage state
+NOT_STARTED = "not started"
+IN_PROGRESS = "in progress"
+DONE = "done"
+
+ADMIN_ROLE = "admin"
+MAX_AUTOMATIC_STEPS = 100
+SHOW_AT_MOST = 5  # names listed in a message before "and N more"
+
+
+class Refused(FlowctlError):
+    """The rules do not allow the command; nothing changed."""
+
+    exit_code = 1
+
+
+class InvalidValue(UsageError):
+    """A value given on the command line cannot be used (exit 2)."""
+
+
+# ---------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Vote:
+    user: str
+    principal: str  # the approver slot this vote fills
+    result: str
+    at: str
+    as_admin: bool = False
+
+
+@dataclass(frozen=True)
+class LinkRef:
+    kind: str
+    ref: str
+    by: str
+    at: str
+
+
+@dataclass(frozen=True)
+class Timer:
+    """Work for a later ``tick``: wake a wait stage, or escalate an SLA."""
+
+    kind: str  # "wake" | "escalation"
+    at: str
+    stage: str
+    index: int = 0  # escalation: its position in the stage's sla.escalations
+
+
+@dataclass(frozen=True)
+class Child:
+    """A child process a subprocess stage needs; started by a later ``tick``."""
+
+    process: str
+    stage: str
+    inputs: Mapping[str, Any]
+    wait: bool
+    status: str = "pending"
+    instance_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    process_id: str
+    definition_digest: str
+    initiator: str
+    started_at: str
+    updated_at: str
+    version: int
+    status: str = ACTIVE
+    stage: str | None = None
+    stage_state: str = NOT_STARTED
+    entered_at: str | None = None
+    due_at: str | None = None
+    assignees: tuple[str, ...] = ()  # principals: "user:carol", "role:finance-reviewer"
+    labels: Mapping[str, str] = field(default_factory=dict)  # principal -> how it was found
+    approvers: tuple[str, ...] = ()  # countersign: every principal that must approve
+    votes: tuple[Vote, ...] = ()
+    record: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+    links: tuple[LinkRef, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    children: tuple[Child, ...] = ()
+    outcome: str | None = None
+    last_stage: str | None = None  # where a finished instance ended
+    wake_at: str | None = None
+    parent_id: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+@dataclass(frozen=True)
+class Event:
+    """One journal entry to be: the caller adds instance id and version."""
+
+    kind: str
+    actor: str
+    at: str
+    stage: str | None = None
+    result: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transition:
+    instance: Instance
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True)
+class Context:
+    actor: str
+    org: OrgDirectory
+    now: datetime  # timezone-aware
+
+    @property
+    def at(self) -> str:
+        return iso(self.now)
+
+    @property
+    def is_admin(self) -> bool:
+        u = self.org.user(self.actor)
+        return u is not None and ADMIN_ROLE in u.roles
+
+
+# ------------------------------------------------------------ commands
+
+
+@dataclass(frozen=True)
+class Start:
+    values: Mapping[str, Any] = field(default_factory=dict)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Advance:
+    result: str
+    values: Mapping[str, Any] = field(default_factory=dict)
+    comment: str | None = None
+    next_assignee: str | None = None
+
+
+@dataclass(frozen=True)
+class Begin:
+    pass
+
+
+@dataclass(frozen=True)
+class Reassign:
+    user: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    append: bool = False
+
+
+@dataclass(frozen=True)
+class Link:
+    kind: str
+    ref: str
+
+
+@dataclass(frozen=True)
+class Cancel:
+    reason: str | None = None
+
+
+Command = Advance | Begin | Reassign | Note | Link | Cancel
+
+
+# ---------------------------------------------------------------- time
+
+
+def iso(moment: datetime) -> str:
+    """ISO-8601 UTC with seconds: ``2026-11-23T09:00:00Z``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO-8601 date or date-time; without an offset it is UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _duration(text: str) -> timedelta:
+    from flowctl.durations import DurationError, parse_duration
+
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        raise FlowctlError(f"the definition has a bad duration: {exc}") from exc
+
+
+# -------------------------------------------------------------- values
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _as_integer(fd: FieldDef, raw: Any) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+        return int(raw)
+    raise InvalidValue(f"field '{fd.name}' must be an integer; got {raw!r}")
+
+
+def _as_number(fd: FieldDef, raw: Any) -> int | float:
+    if isinstance(raw, int | float) and not isinstance(raw, bool):
+        value: int | float = raw
+    elif isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+        value = int(raw)
+    else:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise InvalidValue(f"field '{fd.name}' must be a number; got {raw!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidValue(f"field '{fd.name}' must be a finite number; got {raw!r}")
+    return value
+
+
+def _as_boolean(fd: FieldDef, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if raw in ("true", "false"):
+        return bool(raw == "true")
+    raise InvalidValue(f"field '{fd.name}' must be true or false; got {raw!r}")
+
+
+def _as_date(fd: FieldDef, raw: Any) -> str:
+    if isinstance(raw, date) and not isinstance(raw, datetime):
+        return raw.isoformat()
+    if isinstance(raw, str) and _DATE.fullmatch(raw):
+        try:
+            return date.fromisoformat(raw).isoformat()
+        except ValueError:
+            pass
+    raise InvalidValue(f"field '{fd.name}' must be a date (YYYY-MM-DD); got {raw!r}")
+
+
+def _as_datetime(fd: FieldDef, raw: Any) -> str:
+    if isinstance(raw, datetime):
+        return iso(raw)
+    if isinstance(raw, str) and len(raw) > 10:
+        try:
+            return iso(parse_time(raw))
+        except ValueError:
+            pass
+    raise InvalidValue(
+        f"field '{fd.name}' must be a date and time (ISO-8601, e.g. 2026-11-23T09:00:00Z);"
+        f" got {raw!r}"
+    )
+
+
+def _as_enum(fd: FieldDef, raw: Any) -> str:
+    if isinstance(raw, str) and raw in fd.values:
+        return raw
+    raise InvalidValue(f"field '{fd.name}' must be one of {', '.join(fd.values)}; got {raw!r}")
+
+
+def _as_user(fd: FieldDef, raw: Any, org: OrgDirectory) -> str:
+    if isinstance(raw, str) and org.user(raw) is not None:
+        return raw
+    raise InvalidValue(
+        f"field '{fd.name}' must be a user of the org directory; {raw!r} is not one",
+        hint=f"known users: {names_list([u.id for u in org.users])}",
+    )
+
+
+def _as_text(fd: FieldDef, raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    raise InvalidValue(f"field '{fd.name}' must be text; got {raw!r}")
+
+
+def _check_range(fd: FieldDef, value: float) -> None:
+    if fd.minimum is not None and value < fd.minimum:
+        raise InvalidValue(f"field '{fd.name}' must be at least {_num(fd.minimum)}; got {value}")
+    if fd.maximum is not None and value > fd.maximum:
+        raise InvalidValue(f"field '{fd.name}' must be at most {_num(fd.maximum)}; got {value}")
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def coerce(fd: FieldDef, raw: Any, org: OrgDirectory) -> Any:
+    """A value for field ``fd`` from text (``--set``) or a Python value.
+
+    Returns its stored form (dates and times as ISO-8601 text); raises
+    InvalidValue naming the field and what it accepts.
+    """
+    t = fd.type
+    if t is FieldType.INTEGER:
+        value: Any = _as_integer(fd, raw)
+    elif t is FieldType.NUMBER:
+        value = _as_number(fd, raw)
+    elif t is FieldType.BOOLEAN:
+        value = _as_boolean(fd, raw)
+    elif t is FieldType.DATE:
+        value = _as_date(fd, raw)
+    elif t is FieldType.DATETIME:
+        value = _as_datetime(fd, raw)
+    elif t is FieldType.ENUM:
+        value = _as_enum(fd, raw)
+    elif t is FieldType.USER:
+        value = _as_user(fd, raw, org)
+    else:
+        value = _as_text(fd, raw)
+    if t in (FieldType.INTEGER, FieldType.NUMBER):
+        _check_range(fd, value)
+    return value
+
+
+def describe_field(fd: FieldDef) -> str:
+    """What a field accepts, for messages: ``one of normal, key``."""
+    kinds = {
+        FieldType.STRING: "text",
+        FieldType.TEXT: "text",
+        FieldType.INTEGER: "an integer",
+        FieldType.NUMBER: "a number",
+        FieldType.BOOLEAN: "true or false",
+        FieldType.DATE: "a date (YYYY-MM-DD)",
+        FieldType.DATETIME: "a date and time (ISO-8601)",
+        FieldType.USER: "a user of the org directory",
+    }
+    if fd.type is FieldType.ENUM:
+        return f"one of {', '.join(fd.values)}"
+    text = kinds[fd.type]
+    bounds = []
+    if fd.minimum is not None:
+        bounds.append(f"at least {_num(fd.minimum)}")
+    if fd.maximum is not None:
+        bounds.append(f"at most {_num(fd.maximum)}")
+    return f"{text} ({', '.join(bounds)})" if bounds else text
+
+
+def names_list(names: list[str], limit: int = SHOW_AT_MOST) -> str:
+    """``a, b, c and 4 more``."""
+    if not names:
+        return "none"
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more"
+
+
+def _parse_values(
+    process: Process, values: Mapping[str, Any], org: OrgDirectory
+) -> dict[str, Any]:
+    """Declared fields only; an empty string (or None) clears a field."""
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        fd = process.field(name)
+        if fd is None:
+            known = names_list([f.name for f in process.fields], limit=20)
+            raise InvalidValue(
+                f"process '{process.id}' has no field '{name}'; its fields: {known}"
+            )
+        out[name] = None if raw is None or raw == "" else coerce(fd, raw, org)
+    return out
+
+
+# ------------------------------------------------------------ principals
+
+
+def user_principal(user: str) -> str:
+    return f"user:{user}"
+
+
+def principals_of(user: str, org: OrgDirectory) -> tuple[str, ...]:
+    """Every principal a user answers for: themselves and their roles."""
+    u = org.user(user)
+    roles = u.roles if u is not None else ()
+    return (user_principal(user), *(f"role:{r}" for r in roles))
+
+
+def holds(user: str, principal: str, org: OrgDirectory) -> bool:
+    return principal in principals_of(user, org)
+
+
+def describe_principal(principal: str, labels: Mapping[str, str], org: OrgDirectory) -> str:
+    """``carol (head of sales)``, ``a finance-reviewer (frank)``."""
+    kind, _, name = principal.partition(":")
+    if kind == "role":
+        members = [u.id for u in org.members(name)]
+        return f"a {name} ({names_list(members, limit=3)})"
+    label = labels.get(principal)
+    return f"{name} ({label})" if label else name
+
+
+def describe_principals(
+    principals: tuple[str, ...], labels: Mapping[str, str], org: OrgDirectory
+) -> str:
+    if not principals:
+        return "nobody"
+    return " or ".join(describe_principal(p, labels, org) for p in principals)
+
+
+# ----------------------------------------------------------- the runner
+
+
+@dataclass
+class _Run:
+    """One command being applied: the evolving instance and its events."""
+
+    process: Process
+    inst: Instance
+    ctx: Context
+    events: list[Event] = field(default_factory=list)
+    next_assignee: str | None = None
+    next_assignee_used: bool = False
+    starting: bool = False
+
+    def emit(
+        self,
+        kind: str,
+        *,
+        stage: str | None = None,
+        result: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.events.append(
+            Event(kind, self.ctx.actor, self.ctx.at, stage, result, dict(data or {}))
+        )
+
+    def set(self, **changes: Any) -> None:
+        self.inst = replace(self.inst, **changes)
+
+    def stage(self, stage_id: str) -> Stage:
+        s = self.process.stage(stage_id)
+        if s is None:
+            raise FlowctlError(
+                f"process '{self.process.id}' has no stage '{stage_id}'",
+                hint=f"run `flowctl lint` on {self.process.source or 'the definition'}",
+            )
+        return s
+
+    def done(self) -> Transition:
+        inst = replace(self.inst, version=self.inst.version + 1, updated_at=self.ctx.at)
+        return Transition(inst, tuple(self.events))
+
+
+def start(
+    process: Process,
+    command: Start,
+    ctx: Context,
+    *,
+    instance_id: str,
+    digest: str,
+    parent_id: str | None = None,
+) -> Transition:
+    """A new instance: check the starter, set the fields, enter the start stage
+    and run automatic stages until a person (or time, or a child) is needed."""
+    _check_starter(process, ctx)
+    starts = process.start_stages
+    if len(starts) != 1:
+        raise FlowctlError(
+            f"process '{process.id}' has {len(starts)} start stages; it needs exactly one",
+            hint="run `flowctl lint` on it",
+        )
+    parsed = _parse_values(process, command.values, ctx.org)
+    record = {k: v for k, v in parsed.items() if v is not None}
+    inst = Instance(
+        id=instance_id,
+        process_id=process.id,
+        definition_digest=digest,
+        initiator=ctx.actor,
+        started_at=ctx.at,
+        updated_at=ctx.at,
+        version=0,
+        record=record,
+        note=command.note or "",
+        parent_id=parent_id,
+    )
+    run = _Run(process, inst, ctx, starting=True)
+    data: dict[str, Any] = {"process": process.id, "name": process.name, "definition": digest}
+    if record:
+        data["fields"] = dict(record)
+    if command.note:
+        data["note"] = command.note
+    run.emit("started", data=data)
+    _enter(run, starts[0].id)
+    return run.done()
+
+
+def _check_starter(process: Process, ctx: Context) -> None:
+    s = process.starters
+    if s.anyone:
+        return
+    user = ctx.org.user(ctx.actor)
+    if user is not None and (
+        user.id in s.users
+        or (user.department is not None and user.department in s.departments)
+        or any(r in s.roles for r in user.roles)
+    ):
+        return
+    allowed = [f"department {d}" for d in s.departments]
+    allowed += [f"role {r}" for r in s.roles]
+    allowed += [f"user {u}" for u in s.users]
+    raise Refused(
+        f"{ctx.actor} may not start '{process.id}'; it is started by: {', '.join(allowed)}",
+        hint="run it as someone who may (--as USER)",
+    )
+
+
+def apply(process: Process, instance: Instance, command: Command, ctx: Context) -> Transition:
+    """Apply one command to an instance; raise Refused/InvalidValue if not allowed."""
+    run = _Run(process, instance, ctx)
+    if isinstance(command, Advance):
+        _advance(run, command)
+    elif isinstance(command, Begin):
+        _begin(run)
+    elif isinstance(command, Reassign):
+        _reassign(run, command)
+    elif isinstance(command, Note):
+        _note(run, command)
+    elif isinstance(command, Link):
+        _link(run, command)
+    else:
+        _cancel(run, command)
+    return run.done()
+
+
+# ------------------------------------------------------------ entering
+
+
+def _enter(run: _Run, stage_id: str) -> None:
+    """Enter a stage; follow decisions (and subprocesses that do not wait)
+    until a stage needs a person, time or a child, or the instance ends."""
+    for _ in range(MAX_AUTOMATIC_STEPS):
+        stage = run.stage(stage_id)
+        run.set(
+            stage=stage.id, stage_state=NOT_STARTED, entered_at=run.ctx.at, due_at=None,
+            assignees=(), labels={}, approvers=(), votes=(), timers=(), wake_at=None,
+        )
+        if stage.kind is StageKind.END:
+            _complete(run, stage)
+            return
+        if stage.kind is StageKind.DECISION:
+            stage_id = _decide(run, stage)
+            continue
+        if stage.kind is StageKind.WAIT:
+            _enter_wait(run, stage)
+            return
+        if stage.kind is StageKind.SUBPROCESS:
+            after = _enter_subprocess(run, stage)
+            if after is None:
+                return
+            stage_id = after
+            continue
+        _enter_person_stage(run, stage)
+        return
+    raise Refused(
+        f"more than {MAX_AUTOMATIC_STEPS} automatic stages in a row in '{run.process.id}'"
+        f" (last: '{stage_id}'); the decisions loop",
+        hint="fix the decision branches of the definition",
+    )
+
+
+def _complete(run: _Run, stage: Stage) -> None:
+    outcome = stage.outcome or COMPLETED
+    run.set(
+        status=COMPLETED, stage=None, stage_state=DONE, last_stage=stage.id, outcome=outcome,
+        entered_at=run.ctx.at,
+    )
+    run.emit("completed", stage=stage.id, data={"outcome": outcome})
+
+
+@lru_cache(maxsize=256)
+def _condition(text: str) -> Any:
+    from flowctl.conditions import parse
+
+    return parse(text)
+
+
+def _decide(run: _Run, stage: Stage) -> str:
+    from flowctl.conditions import ConditionEvalError, evaluate, field_names
+
+    record = dict(run.inst.record)
+    read: dict[str, Any] = {}
+    for i, branch in enumerate(stage.branches):
+        try:
+            cond = _condition(branch.when)
+            for name in sorted(field_names(cond)):
+                read[name] = record.get(name)
+            taken = bool(evaluate(cond, record))
+        except ConditionEvalError as exc:
+            raise Refused(
+                f"cannot decide at '{stage.id}': condition `{branch.when}` failed: {exc}",
+                hint="set the fields it reads with --set FIELD=VALUE",
+            ) from exc
+        if taken:
+            run.emit("decision", stage=stage.id, data={
+                "branch": i + 1, "when": branch.when, "to": branch.to, "values": read,
+            })
+            return branch.to
+    if stage.default is None:
+        raise Refused(
+            f"no branch of decision '{stage.id}' applies and it has no default",
+            hint="fix the definition, or set the fields its conditions read",
+        )
+    run.emit("decision", stage=stage.id, data={
+        "branch": "default", "to": stage.default, "values": read,
+    })
+    return stage.default
+
+
+def _enter_wait(run: _Run, stage: Stage) -> None:
+    if stage.wait_for is not None:
+        wake = iso(run.ctx.now + _duration(stage.wait_for))
+        why = f"for {stage.wait_for}"
+    else:
+        name = stage.wait_until or ""
+        value = run.inst.record.get(name)
+        if value in (None, ""):
+            raise Refused(
+                f"cannot enter wait stage '{stage.id}': it waits until record.{name},"
+                " which is empty",
+                hint=f"set it with --set {name}=YYYY-MM-DD",
+            )
+        wake = iso(parse_time(str(value)))
+        why = f"until record.{name}"
+    run.set(
+        status=WAITING, wake_at=wake,
+        timers=(Timer("wake", wake, stage.id),),
+    )
+    run.emit("stage_entered", stage=stage.id, data={"wait": why, "wake_at": wake})
+
+
+def _enter_subprocess(run: _Run, stage: Stage) -> str | None:
+    """Record the child it needs; return the next stage when it does not wait."""
+    inputs = {child: run.inst.record.get(parent) for child, parent in stage.inputs}
+    child = Child(process=stage.process or "", stage=stage.id, inputs=inputs, wait=stage.wait_child)
+    run.set(children=(*run.inst.children, child))
+    run.emit("stage_entered", stage=stage.id, data={
+        "child_needed": child.process, "inputs": inputs, "wait": child.wait,
+    })
+    if stage.wait_child or stage.next is None:
+        run.set(status=WAITING)
+        return None
+    return stage.next
+
+
+def _enter_person_stage(run: _Run, stage: Stage) -> None:
+    specs = stage.approvers if stage.kind is StageKind.APPROVAL else ()
+    if stage.kind is not StageKind.APPROVAL and stage.assignee is not None:
+        specs = (stage.assignee,)
+    found = [_resolve(run, stage, a) for a in specs] if specs else [_named_assignee(run, stage)]
+    principals = tuple(dict.fromkeys(p for p, _ in found))
+    labels = {p: label for p, label in found if label}
+    countersign = stage.kind is StageKind.APPROVAL and stage.policy is ApprovalPolicy.ALL
+    due = iso(run.ctx.now + _duration(stage.sla.within)) if stage.sla else None
+    timers = tuple(
+        Timer("escalation", iso(run.ctx.now + _duration(e.after)), stage.id, i)
+        for i, e in enumerate(stage.sla.escalations if stage.sla else ())
+    )
+    run.set(
+        status=ACTIVE, assignees=principals, labels=labels,
+        approvers=principals if countersign else (), due_at=due, timers=timers,
+    )
+    data: dict[str, Any] = {"assignees": list(principals)}
+    if due:
+        data["due_at"] = due
+    if stage.tasks:
+        data["tasks"] = [t.id for t in stage.tasks]
+    if stage.events:
+        data["events"] = [e.type for e in stage.events]
+    run.emit("stage_entered", stage=stage.id, data=data)
+
+
+def _named_assignee(run: _Run, stage: Stage) -> tuple[str, str]:
+    """A stage with no assignee: whoever advanced into it names one."""
+    if run.starting:
+        return user_principal(run.inst.initiator), "initiator"
+    if run.next_assignee is None:
+        raise Refused(
+            f"stage '{stage.id}' has no assignee in the definition; name who does it next",
+            hint="add --next-assignee USER",
+        )
+    run.next_assignee_used = True
+    return user_principal(run.next_assignee), f"named by {run.ctx.actor}"
+
+
+def _subject(run: _Run, stage: Stage, of: str) -> str:
+    """The user a relation is about: the initiator or a user field."""
+    if of == "initiator":
+        return run.inst.initiator
+    value = run.inst.record.get(of)
+    if isinstance(value, str) and value:
+        return value
+    raise Refused(
+        f"cannot find who handles stage '{stage.id}': it depends on record.{of}, which is empty",
+        hint=f"set it with --set {of}=USER",
+    )
+
+
+def _resolve(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
+    """(principal, label) for an assignee spec, at stage entry."""
+    org = run.ctx.org
+    if a.initiator:
+        return user_principal(run.inst.initiator), "initiator"
+    if a.user is not None:
+        return user_principal(a.user), ""
+    if a.role is not None:
+        return f"role:{a.role}", ""
+    if a.field is not None:
+        return user_principal(_subject(run, stage, a.field)), f"record.{a.field}"
+    if a.department is not None:
+        d = org.department(a.department)
+        if d is None or not d.head:
+            raise Refused(
+                f"cannot find who handles stage '{stage.id}': department '{a.department}'"
+                " has no head in the org directory",
+                hint="set the department's head in the org directory",
+            )
+        return user_principal(d.head), f"head of {d.id}"
+    return _resolve_relation(run, stage, a)
+
+
+def _resolve_relation(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
+    org = run.ctx.org
+    who = _subject(run, stage, a.of or "initiator")
+    user = org.user(who)
+    if a.relation == "department-head":
+        head = org.department_head(who)
+        label = f"head of {user.department}" if user and user.department else ""
+    else:
+        head = org.manager(who)
+        label = f"manager of {who}"
+    if not head:
+        raise Refused(
+            f"cannot find who handles stage '{stage.id}': {who} has no {a.relation}"
+            " in the org directory",
+            hint="fix the org directory, or set the field to another user",
+        )
+    return user_principal(head), label
+
+
+# ------------------------------------------------------------ commands
+
+
+def _require_open(inst: Instance, doing: str) -> None:
+    if inst.finished:
+        raise Refused(f"instance {inst.id} is {inst.status}; nothing can be {doing}")
+    if inst.status == WAITING:
+        until = f" until {inst.wake_at}" if inst.wake_at else " for its child process"
+        raise Refused(
+            f"instance {inst.id} is waiting at stage '{inst.stage}'{until};"
+            f" nothing can be {doing} now"
+        )
+
+
+def _authorize(run: _Run, stage: Stage, verb: str, slots: tuple[str, ...]) -> bool:
+    """True when the actor acts as admin; raise Refused when they may not act."""
+    ctx = run.ctx
+    if any(holds(ctx.actor, p, ctx.org) for p in slots):
+        return False
+    if ctx.is_admin:
+        return True
+    who = describe_principals(slots, run.inst.labels, ctx.org)
+    raise Refused(
+        f"only {who} can {verb} '{stage.id}'",
+        hint=f"you are {ctx.actor}; act as them with --as USER, or ask an admin",
+    )
+
+
+def _verb(stage: Stage) -> str:
+    return "approve" if stage.kind is StageKind.APPROVAL else "advance"
+
+
+def _advance(run: _Run, cmd: Advance) -> None:
+    inst = run.inst
+    _require_open(inst, "advanced")
+    stage = run.stage(inst.stage or "")
+    result = stage.result(cmd.result)
+    if result is None:
+        allowed = ", ".join(r.name for r in stage.results) or "none"
+        raise Refused(
+            f"result '{cmd.result}' is not allowed at stage '{stage.id}'; allowed: {allowed}"
+        )
+    countersign = bool(inst.approvers)
+    if countersign:
+        _check_not_voted(run, stage)
+    as_admin = _authorize(run, stage, _verb(stage), inst.assignees)
+    if cmd.next_assignee is not None and run.ctx.org.user(cmd.next_assignee) is None:
+        raise InvalidValue(
+            f"--next-assignee {cmd.next_assignee}: no such user in the org directory",
+            hint=f"known users: {names_list([u.id for u in run.ctx.org.users])}",
+        )
+    _apply_values(run, stage, cmd.values)
+    _check_required(run, stage, (*stage.required_fields, *result.required))
+    data: dict[str, Any] = {}
+    if cmd.comment:
+        data["comment"] = cmd.comment
+    if as_admin:
+        data["as_admin"] = True
+    if countersign and result.name == "approve" and not _vote(run, stage, as_admin, data):
+        return
+    if countersign and result.name != "approve":
+        run.emit("vote", stage=stage.id, result=result.name, data=data)
+    run.emit("result", stage=stage.id, result=result.name, data=data)
+    run.next_assignee = cmd.next_assignee
+    _enter(run, result.to)
+    if cmd.next_assignee is not None and not run.next_assignee_used:
+        where = run.inst.stage or run.inst.last_stage
+        raise InvalidValue(
+            f"--next-assignee is only for a next stage with no assignee;"
+            f" '{where}' finds its own",
+            hint="drop --next-assignee",
+        )
+
+
+def _check_not_voted(run: _Run, stage: Stage) -> None:
+    for v in run.inst.votes:
+        if v.user == run.ctx.actor:
+            pending = describe_principals(run.inst.assignees, run.inst.labels, run.ctx.org)
+            raise Refused(
+                f"{run.ctx.actor} has already approved '{stage.id}';"
+                f" every approver signs once; still waiting for: {pending}"
+            )
+
+
+def _vote(run: _Run, stage: Stage, as_admin: bool, data: dict[str, Any]) -> bool:
+    """Record an approval of a countersign stage; True when it was the last one."""
+    inst = run.inst
+    mine = [p for p in inst.assignees if holds(run.ctx.actor, p, run.ctx.org)]
+    slot = mine[0] if mine else inst.assignees[0]
+    vote = Vote(run.ctx.actor, slot, "approve", run.ctx.at, as_admin)
+    pending = tuple(p for p in inst.assignees if p != slot)
+    run.set(votes=(*inst.votes, vote), assignees=pending, stage_state=IN_PROGRESS)
+    run.emit("vote", stage=stage.id, result="approve", data={
+        **data, "for": slot, "pending": list(pending),
+    })
+    return not pending
+
+
+def _apply_values(run: _Run, stage: Stage, values: Mapping[str, Any]) -> None:
+    parsed = _parse_values(run.process, values, run.ctx.org)
+    record = dict(run.inst.record)
+    for name, value in parsed.items():
+        old = record.get(name)
+        if old == value:
+            continue
+        if value is None:
+            record.pop(name, None)
+        else:
+            record[name] = value
+        run.emit("field_changed", stage=stage.id, data={"field": name, "from": old, "to": value})
+    run.set(record=record)
+
+
+def _check_required(run: _Run, stage: Stage, names: tuple[str, ...]) -> None:
+    missing = [n for n in dict.fromkeys(names) if run.inst.record.get(n) in (None, "")]
+    if not missing:
+        return
+    parts = []
+    for name in missing:
+        fd = run.process.field(name)
+        parts.append(f"field '{name}' is required: {describe_field(fd) if fd else 'a value'}")
+    sets = " ".join(f"--set {n}=VALUE" for n in missing)
+    raise Refused("; ".join(parts), hint=f"add {sets}")
+
+
+def _begin(run: _Run) -> None:
+    inst = run.inst
+    _require_open(inst, "begun")
+    stage = run.stage(inst.stage or "")
+    if inst.stage_state != NOT_STARTED:
+        raise Refused(f"stage '{stage.id}' of {inst.id} is already {inst.stage_state}")
+    as_admin = _authorize(run, stage, "begin", inst.assignees)
+    run.set(stage_state=IN_PROGRESS)
+    run.emit("began", stage=stage.id, data={"as_admin": True} if as_admin else {})
+
+
+def _reassign(run: _Run, cmd: Reassign) -> None:
+    inst = run.inst
+    _require_open(inst, "reassigned")
+    stage = run.stage(inst.stage or "")
+    org = run.ctx.org
+    if org.user(cmd.user) is None:
+        raise InvalidValue(
+            f"cannot reassign to {cmd.user}: no such user in the org directory",
+            hint=f"known users: {names_list([u.id for u in org.users])}",
+        )
+    if inst.approvers:
+        raise Refused(
+            f"stage '{stage.id}' needs every approver's signature; it cannot be reassigned"
+        )
+    target = user_principal(cmd.user)
+    if inst.assignees == (target,):
+        raise Refused(f"{cmd.user} is already the assignee of '{stage.id}'")
+    as_admin = _authorize(run, stage, "reassign", inst.assignees)
+    data: dict[str, Any] = {"from": list(inst.assignees), "to": target}
+    if cmd.comment:
+        data["comment"] = cmd.comment
+    if as_admin:
+        data["as_admin"] = True
+    run.set(assignees=(target,), labels={target: f"reassigned by {run.ctx.actor}"})
+    run.emit("reassigned", stage=stage.id, data=data)
+
+
+def _note(run: _Run, cmd: Note) -> None:
+    old = run.inst.note
+    text = f"{old}\n{cmd.text}" if cmd.append and old else cmd.text
+    run.set(note=text)
+    run.emit("note", stage=run.inst.stage, data={
+        "text": cmd.text, "append": cmd.append, "note": text,
+    })
+
+
+def _link(run: _Run, cmd: Link) -> None:
+    kind, ref = cmd.kind.strip(), cmd.ref.strip()
+    if not kind or not ref:
+        raise InvalidValue("a link needs a kind and a reference, e.g. `invoice INV-2041`")
+    if any(lk.kind == kind and lk.ref == ref for lk in run.inst.links):
+        raise Refused(f"{run.inst.id} is already linked to {kind} {ref}")
+    run.set(links=(*run.inst.links, LinkRef(kind, ref, run.ctx.actor, run.ctx.at)))
+    run.emit("link", stage=run.inst.stage, data={"kind": kind, "ref": ref})
+
+
+def _cancel(run: _Run, cmd: Cancel) -> None:
+    inst = run.inst
+    if inst.finished:
+        raise Refused(f"instance {inst.id} is {inst.status}; nothing can be cancelled")
+    as_admin = False
+    if run.ctx.actor != inst.initiator:
+        if not run.ctx.is_admin:
+            raise Refused(
+                f"only {inst.initiator} (initiator) or an admin can cancel {inst.id}",
+                hint=f"you are {run.ctx.actor}",
+            )
+        as_admin = True
+    data: dict[str, Any] = {}
+    if cmd.reason:
+        data["reason"] = cmd.reason
+    if as_admin:
+        data["as_admin"] = True
+    run.set(
+        status=CANCELLED, stage=None, last_stage=inst.stage, outcome=CANCELLED,
+        assignees=(), approvers=(), timers=(), due_at=None, wake_at=None,
+    )
+    run.emit("cancelled", stage=inst.stage, data=data)
+
+
+# ------------------------------------------------------- serialisation
+
+
+def dump_state(inst: Instance) -> dict[str, Any]:
+    """The JSON state of an instance (what the store keeps beside its columns)."""
+    return {
+        "stage_state": inst.stage_state,
+        "entered_at": inst.entered_at,
+        "labels": dict(inst.labels),
+        "approvers": list(inst.approvers),
+        "votes": [vars(v).copy() for v in inst.votes],
+        "record": dict(inst.record),
+        "note": inst.note,
+        "links": [vars(lk).copy() for lk in inst.links],
+        "timers": [vars(t).copy() for t in inst.timers],
+        "children": [{**vars(c), "inputs": dict(c.inputs)} for c in inst.children],
+        "outcome": inst.outcome,
+        "last_stage": inst.last_stage,
+        "wake_at": inst.wake_at,
+    }
+
+
+def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Instance:
+    """Rebuild an instance from the store's columns and its JSON state."""
+    return Instance(
+        id=columns["id"],
+        process_id=columns["process_id"],
+        definition_digest=columns["definition_digest"],
+        initiator=columns["initiator"],
+        started_at=columns["started_at"],
+        updated_at=columns["updated_at"],
+        version=columns["version"],
+        status=columns["status"],
+        stage=columns["stage"],
+        due_at=columns.get("due_at"),
+        assignees=tuple(columns.get("assignees") or ()),
+        parent_id=columns.get("parent_id"),
+        stage_state=state.get("stage_state", NOT_STARTED),
+        entered_at=state.get("entered_at"),
+        labels=dict(state.get("labels") or {}),
+        approvers=tuple(state.get("approvers") or ()),
+        votes=tuple(Vote(**v) for v in state.get("votes") or ()),
+        record=dict(state.get("record") or {}),
+        note=state.get("note") or "",
+        links=tuple(LinkRef(**lk) for lk in state.get("links") or ()),
+        timers=tuple(Timer(**t) for t in state.get("timers") or ()),
+        children=tuple(Child(**c) for c in state.get("children") or ()),
+        outcome=state.get("outcome"),
+        last_stage=state.get("last_stage"),
+        wake_at=state.get("wake_at"),
+    )
