@@ -115,6 +115,8 @@ def load_bytes(data: bytes, display: str) -> Document:
 
 def _read(path: str, shown: str) -> bytes | Diagnostic:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block open()
+            return _diag(shown, 1, 1, "FL013", "cannot read: not a regular file")
         with open(path, "rb") as f:
             info = os.fstat(f.fileno())
             if not stat.S_ISREG(info.st_mode):
@@ -297,14 +299,15 @@ class _Builder:
                 close()
 
     def add(self, line: int, col: int, code: str, message: str) -> None:
-        self.diagnostics.append(_diag(self.shown, line, col, code, message))
         if len(self.diagnostics) >= MAX_PROBLEMS:
             self.fatal(
                 line,
                 col,
                 "FL014",
-                f"stopped reading after {MAX_PROBLEMS} problems; fix these and lint again",
+                f"more problems follow; stopped reading after {MAX_PROBLEMS}: fix these "
+                "and lint again",
             )
+        self.diagnostics.append(_diag(self.shown, line, col, code, message))
 
     def fatal(self, line: int, col: int, code: str, message: str) -> NoReturn:
         self.diagnostics.append(_diag(self.shown, line, col, code, message))

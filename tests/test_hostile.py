@@ -7,6 +7,7 @@ guards against hangs and memory blow-ups, not benchmarks.
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
 import time
@@ -204,7 +205,22 @@ def test_too_many_problems_stops_reading() -> None:
     doc = _guarded(load_bytes, data, "many.yaml")
     codes = [d.code for d in doc.diagnostics]
     assert codes == ["FL004"] * MAX_PROBLEMS + ["FL014"]
-    assert (doc.diagnostics[-1].line, doc.diagnostics[-1].col) == (MAX_PROBLEMS + 1, 1)
+    # keys sit on lines 1, 2, ...: problem n is on line n + 1, the first one left out on 52
+    assert (doc.diagnostics[-1].line, doc.diagnostics[-1].col) == (MAX_PROBLEMS + 2, 1)
+
+
+def test_exactly_max_problems_are_all_reported() -> None:
+    data = b"".join(b"k: %d\n" % i for i in range(MAX_PROBLEMS + 1))
+    assert [d.code for d in load_bytes(data, "many.yaml").diagnostics] == ["FL004"] * MAX_PROBLEMS
+
+
+def test_fifo_is_refused_without_blocking(tmp_path: pathlib.Path) -> None:
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    doc = _guarded(load_file, str(fifo), "pipe.yaml")
+    assert [d.format() for d in doc.diagnostics] == [
+        "pipe.yaml:1:1: FL013 cannot read: not a regular file"
+    ]
 
 
 def test_too_many_values_stops_reading(monkeypatch: pytest.MonkeyPatch) -> None:
