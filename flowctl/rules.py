@@ -37,6 +37,9 @@ _ALL = [
     Rule("FL010", "non-string-key", "Mapping keys must be strings."),
     Rule("FL011", "non-finite-number", "NaN and infinity are not allowed."),
     Rule("FL012", "not-a-mapping", "A definition must be a single YAML mapping."),
+    Rule("FL013", "unreadable", "The file cannot be read."),
+    Rule("FL014", "too-many-problems", "The file has too many problems to list them all."),
+    Rule("FL015", "too-many-nodes", "The file holds more values than the cap."),
     # schema
     Rule("FL100", "unknown-kind", "The top-level `kind` is missing or not known."),
     Rule("FL101", "unknown-key", "A key the format does not define."),
@@ -88,6 +91,9 @@ _ALL = [
 ]
 
 RULES: dict[str, Rule] = {r.code: r for r in _ALL}
+
+# Input that could not be read at all: lint exits 2, as for a usage error.
+UNREADABLE = frozenset({"FL013"})
 
 
 def rule(code: str) -> Rule:

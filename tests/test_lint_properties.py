@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ TEXTS = [p.read_text(encoding="utf-8") for p in EXAMPLES]
 DATA = [YAML(typ="safe").load(t) for t in TEXTS]
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("FLOWCTL_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

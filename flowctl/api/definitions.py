@@ -38,7 +38,12 @@ class LintResult:
         return sum(d.severity is Severity.WARNING for d in self.diagnostics)
 
     def exit_code(self, *, strict: bool = False) -> int:
-        """0 clean (warnings allowed), 1 errors (or warnings with strict)."""
+        """0 clean (warnings allowed), 1 errors (or warnings with strict),
+        2 when a file could not be read at all."""
+        from flowctl.rules import UNREADABLE
+
+        if any(d.code in UNREADABLE for d in self.diagnostics):
+            return 2
         if self.errors or (strict and self.warnings):
             return 1
         return 0
