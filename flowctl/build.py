@@ -128,7 +128,8 @@ def _stage(s: dict[str, Any], path: Path) -> Stage:
         start=bool(s.get("start", False)),
         assignee=build_assignee(assignee, (*path, "assignee")) if assignee is not None else None,
         approvers=tuple(
-            build_assignee(a, (*path, "approvers", i)) for i, a in enumerate(s.get("approvers") or [])
+            build_assignee(a, (*path, "approvers", i))
+            for i, a in enumerate(s.get("approvers") or [])
         ),
         policy=ApprovalPolicy(s.get("policy", "any")),
         required_fields=_strs(fields.get("required")),

@@ -9,13 +9,13 @@ node it came from, so diagnostics can be located through the position index.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 Path = tuple[str | int, ...]
 
 
-class StageKind(str, Enum):
+class StageKind(StrEnum):
     TASK = "task"
     APPROVAL = "approval"
     DECISION = "decision"
@@ -24,7 +24,7 @@ class StageKind(str, Enum):
     END = "end"
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     STRING = "string"
     TEXT = "text"
     INTEGER = "integer"
@@ -36,13 +36,13 @@ class FieldType(str, Enum):
     USER = "user"
 
 
-class ApprovalPolicy(str, Enum):
+class ApprovalPolicy(StrEnum):
     SINGLE = "single"  # exactly one approver decides
     ANY = "any"  # any one of the approvers decides
     ALL = "all"  # countersign: every approver must approve, one reject rejects
 
 
-class EscalationAction(str, Enum):
+class EscalationAction(StrEnum):
     REMIND = "remind"  # notify the current assignee again
     NOTIFY = "notify"  # notify ``to``
     REASSIGN = "reassign"  # make ``to`` the assignee

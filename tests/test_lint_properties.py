@@ -48,7 +48,8 @@ def _lint_text(tmp: Path, text: str | bytes) -> int:
     code = result.exit_code()
     assert code in (0, 1, 2)
     for d in result.diagnostics:
-        assert d.line >= 1 and d.col >= 1, d
+        assert d.line >= 1, d
+        assert d.col >= 1, d
     return code
 
 
