@@ -1,0 +1,110 @@
+"""``flowctl lint``: check definitions and report every problem at once."""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from flowctl.cli.common import handle_errors
+
+if TYPE_CHECKING:
+    from flowctl.api import LintResult
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+
+
+class ColorChoice(StrEnum):
+    auto = "auto"
+    always = "always"
+    never = "never"
+
+
+def lint(
+    paths: list[str] | None = typer.Argument(
+        None,
+        metavar="[PATH]...",
+        help="YAML files or folders (searched recursively). Default: processes/",
+        show_default=False,
+    ),
+    fmt: ReportFormat = typer.Option(
+        ReportFormat.text, "--format", "-f", help="Report format.", case_sensitive=False
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the report to FILE instead of standard output.",
+        dir_okay=False,
+    ),
+    strict: bool = typer.Option(False, "--strict", help="Fail on warnings too."),
+    org: str | None = typer.Option(
+        None,
+        "--org",
+        metavar="PATH",
+        help="The org directory. Default: an org.yaml among or beside the linted files.",
+    ),
+    color: ColorChoice = typer.Option(
+        ColorChoice.auto,
+        "--color",
+        help="Colour the text report: auto (a terminal, and NO_COLOR unset), always, never.",
+        case_sensitive=False,
+    ),
+) -> None:
+    """Lint process definitions and the org directory.
+
+    Reports every problem at once as path:line:col: CODE message. Exit
+    status: 0 no errors (warnings allowed), 1 errors (or warnings with
+    --strict), 2 usage error or unreadable input, 3 internal error.
+
+    Examples:
+
+        flowctl lint
+
+        flowctl lint processes/contract-approval.yaml --strict
+
+        flowctl lint --format github
+
+        flowctl lint --format sarif -o flowctl.sarif
+
+        flowctl lint definitions/ --org definitions/org.yaml
+    """
+    with handle_errors():
+        from flowctl import api
+
+        result = api.lint_paths(paths or None, org=org)
+        _emit(result, fmt.value, output, color.value)
+        raise typer.Exit(result.exit_code(strict=strict))
+
+
+def _emit(result: LintResult, fmt: str, output: Path | None, color: str) -> None:
+    from flowctl import report
+    from flowctl.errors import UsageError
+
+    if output is None:
+        colored = fmt == "text" and report.use_color(color, isatty=sys.stdout.isatty())
+        typer.echo(report.render(result, fmt, color=colored), nl=False, color=colored)
+        return
+    text = report.render(result, fmt, color=fmt == "text" and color == "always")
+    try:
+        with open(output, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the report to {output}: {exc.strerror or exc}",
+            hint="pass --output a file in a folder that exists and is writable",
+        ) from exc
+    typer.echo(report.summary_line(result), err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lint")(lint)

@@ -1,0 +1,455 @@
+"""Lint reports: one ``LintResult`` rendered as text, JSON, GitHub or SARIF.
+
+Every renderer is a pure function from a result to a string (the command
+line decides where it goes), and the same result always renders to the same
+bytes.
+
+- ``text``: ``path:line:col: CODE message`` (``CODE [warning] message`` for
+  warnings), the source line and a caret under the column, then a summary.
+- ``json``: a versioned document for scripts (see ``json_document``).
+- ``github``: GitHub Actions workflow commands, shown as annotations.
+- ``sarif``: SARIF 2.1.0 for GitHub code scanning and other viewers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flowctl import __version__
+from flowctl.api.definitions import LintResult
+from flowctl.diagnostics import Diagnostic, Severity
+from flowctl.errors import UsageError
+
+FORMATS = ("text", "json", "github", "sarif")
+JSON_REPORT_VERSION = 1
+HOMEPAGE = "https://github.com/flowctl/flowctl"
+RULES_DOC = "docs/rules.md"
+SARIF_SCHEMA_URI = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+SRCROOT = "%SRCROOT%"
+TAB_SIZE = 4
+
+# The line breaks the YAML reader counts (ruamel: \n, \r\n, lone \r, NEL,
+# LS, PS), so that snippet line N is the line the loader called N.
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
+# Characters that must not reach a terminal raw: they could move the cursor,
+# recolour the log or reorder the displayed line ("Trojan Source").
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+# -- shared helpers ----------------------------------------------------------
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _ordered(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diags, key=lambda d: (d.file, d.line, d.col, d.code, d.message))
+
+
+def summary_line(result: LintResult) -> str:
+    """One sentence for the end of a report: stable wording."""
+    checked = len(result.files)
+    if not result.diagnostics:
+        if checked == 0:
+            return "No YAML files found to lint."
+        return f"All {_plural(checked, 'file')} passed."
+    with_problems = len({d.file for d in result.diagnostics})
+    return (
+        f"Found {_plural(result.errors, 'error')} and {_plural(result.warnings, 'warning')}"
+        f" in {_plural(with_problems, 'file')} ({checked} checked)."
+    )
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _is_unsafe(ch: str) -> bool:
+    return (ch != "\t" and unicodedata.category(ch) == "Cc") or ch in _BIDI
+
+
+def sanitize(text: str, *, keep: str = "\n") -> str:
+    """``text`` with control and bidi characters escaped (``\\x1b``), except ``keep``."""
+    if text.isprintable():
+        return text
+    return "".join(_escape_char(c) if _is_unsafe(c) and c not in keep else c for c in text)
+
+
+def cell_width(ch: str) -> int:
+    """Terminal cells one character takes: 2 for wide CJK, 0 for combining marks."""
+    if unicodedata.combining(ch) or (unicodedata.category(ch) == "Cf" and ch != "\xad"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def _display(ch: str, cell: int) -> str:
+    """How ``ch`` is shown when the line so far takes ``cell`` cells."""
+    if ch == "\t":
+        return " " * (TAB_SIZE - cell % TAB_SIZE)
+    if _is_unsafe(ch):
+        return _escape_char(ch)
+    return ch
+
+
+def _width(shown: str) -> int:
+    return sum(cell_width(c) for c in shown)
+
+
+def caret_lines(line: str, col: int, end_col: int | None = None) -> tuple[str, str]:
+    """The source line as shown, and the marker line under it.
+
+    ``col`` is the 1-based code-point column; ``end_col`` (exclusive, same
+    line) widens the marker over a range. Tabs become spaces, control
+    characters are escaped, and wide characters count two cells, so the
+    marker sits under the right character in a terminal.
+    """
+    start = max(col, 1) - 1
+    stop = end_col - 1 if end_col is not None and end_col - 1 > start else start + 1
+    shown: list[str] = []
+    cell = 0
+    lead = width = 0
+    for i, ch in enumerate(line):
+        piece = _display(ch, cell)
+        if i == start:
+            lead = cell
+        if start <= i < stop:
+            width += _width(piece)
+        shown.append(piece)
+        cell += _width(piece)
+    if start >= len(line):
+        lead = cell
+    return "".join(shown), " " * lead + "^" * max(width, 1)
+
+
+def source_lines(text: str) -> list[str]:
+    return _LINE_BREAK.split(text)
+
+
+def _posix(path: str) -> str:
+    return path.replace(os.sep, "/") if os.sep != "/" else path
+
+
+def relative_to_root(path: str, root: str | None = None) -> str | None:
+    """``path`` relative to ``root`` (default: cwd) with forward slashes; None if outside."""
+    root = os.path.abspath(root if root is not None else os.getcwd())
+    absolute = os.path.abspath(os.path.join(root, path))
+    try:
+        relative = os.path.relpath(absolute, root)
+    except ValueError:  # another drive on Windows
+        return None
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return None
+    return _posix(relative)
+
+
+# -- text --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Palette:
+    location: Callable[[str], str]
+    error: Callable[[str], str]
+    warning: Callable[[str], str]
+    gutter: Callable[[str], str]
+    good: Callable[[str], str]
+
+
+def _plain(s: str) -> str:
+    return s
+
+
+_PLAIN = _Palette(_plain, _plain, _plain, _plain, _plain)
+
+
+def _ansi_palette() -> _Palette:
+    from rich.color import ColorSystem
+    from rich.style import Style
+
+    def painter(spec: str) -> Callable[[str], str]:
+        style = Style.parse(spec)
+        return lambda s: style.render(s, color_system=ColorSystem.STANDARD) if s else s
+
+    return _Palette(
+        location=painter("bold"),
+        error=painter("bold red"),
+        warning=painter("bold yellow"),
+        gutter=painter("blue"),
+        good=painter("bold green"),
+    )
+
+
+def _headline(d: Diagnostic, p: _Palette) -> str:
+    where = p.location(f"{sanitize(d.file, keep='')}:{d.line}:{d.col}:")
+    message = sanitize(d.message).replace("\n", "\n    ")
+    if d.severity is Severity.WARNING:
+        return f"{where} {p.warning(d.code)} {p.warning('[warning]')} {message}"
+    return f"{where} {p.error(d.code)} {message}"
+
+
+def _snippet(d: Diagnostic, lines: list[str] | None, p: _Palette) -> list[str]:
+    if lines is None or not 1 <= d.line <= len(lines):
+        return []
+    end_col = d.end_col if d.end_line in (None, d.line) else None
+    shown, marker = caret_lines(lines[d.line - 1], d.col, end_col)
+    number = str(d.line)
+    paint = p.warning if d.severity is Severity.WARNING else p.error
+    carets = marker.lstrip(" ")
+    lead = marker[: len(marker) - len(carets)]
+    return [
+        f"{p.gutter(number + ' |')} {shown}".rstrip(),
+        f"{p.gutter(' ' * len(number) + ' |')} {lead}{paint(carets)}",
+    ]
+
+
+def render_text(result: LintResult, *, color: bool = False) -> str:
+    """ruff/actionlint style: location, code, message, snippet, caret, summary."""
+    p = _ansi_palette() if color else _PLAIN
+    cache: dict[str, list[str] | None] = {}
+    out: list[str] = []
+    for d in _ordered(result.diagnostics):
+        if d.file not in cache:
+            text = result.sources.get(d.file)
+            cache[d.file] = None if text is None else source_lines(text)
+        out.append(_headline(d, p))
+        out.extend(_snippet(d, cache[d.file], p))
+        out.append("")
+    summary = summary_line(result)
+    if result.errors:
+        summary = p.error(summary)
+    elif result.warnings:
+        summary = p.warning(summary)
+    else:
+        summary = p.good(summary)
+    out.append(summary)
+    return "\n".join(out) + "\n"
+
+
+# -- json --------------------------------------------------------------------
+
+
+def json_document(result: LintResult) -> dict[str, Any]:
+    """``{"version": 1, "files", "diagnostics", "summary"}``, keys in this order."""
+    return {
+        "version": JSON_REPORT_VERSION,
+        "files": list(result.files),
+        "diagnostics": [
+            {
+                "file": d.file,
+                "line": d.line,
+                "col": d.col,
+                "end_line": d.end_line,
+                "end_col": d.end_col,
+                "code": d.code,
+                "severity": d.severity.value,
+                "message": d.message,
+            }
+            for d in _ordered(result.diagnostics)
+        ],
+        "summary": {
+            "files": len(result.files),
+            "files_with_problems": len({d.file for d in result.diagnostics}),
+            "errors": result.errors,
+            "warnings": result.warnings,
+        },
+    }
+
+
+def render_json(result: LintResult) -> str:
+    return json.dumps(json_document(result), indent=2, ensure_ascii=False) + "\n"
+
+
+# -- github ------------------------------------------------------------------
+
+
+def github_escape_data(s: str) -> str:
+    """A workflow command's message, escaped as actions/toolkit ``escapeData``."""
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def github_escape_property(s: str) -> str:
+    """A workflow command property, escaped as actions/toolkit ``escapeProperty``."""
+    return github_escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def _github_command(d: Diagnostic, root: str | None) -> str:
+    path = relative_to_root(d.file, root) or _posix(d.file)
+    props = [("file", sanitize(path, keep="")), ("line", str(d.line)), ("col", str(d.col))]
+    if d.end_line is not None:
+        props.append(("endLine", str(d.end_line)))
+    if d.end_col is not None:
+        props.append(("endColumn", str(d.end_col)))
+    props.append(("title", d.code))
+    joined = ",".join(f"{k}={github_escape_property(v)}" for k, v in props)
+    kind = "warning" if d.severity is Severity.WARNING else "error"
+    message = github_escape_data(sanitize(d.message, keep="\n\r"))
+    return f"::{kind} {joined}::{message}"
+
+
+def render_github(result: LintResult, *, root: str | None = None) -> str:
+    """One ``::error``/``::warning`` command per diagnostic, then the summary.
+
+    Paths are relative to ``root`` (default: cwd, the repository root in a
+    workflow), as GitHub expects.
+    """
+    lines = [_github_command(d, root) for d in _ordered(result.diagnostics)]
+    lines.append(github_escape_data(summary_line(result)))
+    return "\n".join(lines) + "\n"
+
+
+# -- sarif -------------------------------------------------------------------
+
+
+def _rule_registry() -> dict[str, Any]:
+    """``flowctl.rules.RULES`` when it exists; empty otherwise."""
+    import importlib
+
+    try:
+        module = importlib.import_module("flowctl.rules")
+    except ModuleNotFoundError as exc:
+        if exc.name != "flowctl.rules":
+            raise
+        return {}
+    rules = getattr(module, "RULES", {})
+    return dict(rules) if isinstance(rules, dict) else {}
+
+
+def _level(severity: Any) -> str:
+    value = getattr(severity, "value", severity)
+    return "warning" if value == Severity.WARNING.value else "error"
+
+
+def help_uri(code: str) -> str:
+    return f"{HOMEPAGE}/blob/main/{RULES_DOC}#{code.lower()}"
+
+
+def _sarif_rule(code: str, rule: Any, seen_level: str) -> dict[str, Any]:
+    summary = getattr(rule, "summary", None) or code
+    entry: dict[str, Any] = {
+        "id": code,
+        "name": getattr(rule, "name", None) or code,
+        "shortDescription": {"text": summary},
+    }
+    description = getattr(rule, "description", None)
+    if description:
+        entry["fullDescription"] = {"text": description}
+    entry["helpUri"] = help_uri(code)
+    severity = getattr(rule, "severity", None)
+    level = _level(severity) if severity is not None else seen_level
+    entry["defaultConfiguration"] = {"level": level}
+    return entry
+
+
+def _artifact_location(path: str, root: str) -> dict[str, str]:
+    from pathlib import Path
+    from urllib.parse import quote
+
+    relative = relative_to_root(path, root)
+    if relative is None:
+        return {"uri": Path(os.path.abspath(os.path.join(root, path))).as_uri()}
+    return {"uri": quote(relative, safe="/"), "uriBaseId": SRCROOT}
+
+
+def _sarif_result(d: Diagnostic, index: int, root: str) -> dict[str, Any]:
+    region: dict[str, int] = {"startLine": max(d.line, 1), "startColumn": max(d.col, 1)}
+    if d.end_line is not None and d.end_line >= region["startLine"]:
+        region["endLine"] = d.end_line
+    if d.end_col is not None and d.end_col >= 1:
+        region["endColumn"] = d.end_col
+    return {
+        "ruleId": d.code,
+        "ruleIndex": index,
+        "level": _level(d.severity),
+        "message": {"text": d.message},
+        "locations": [
+            {
+                "physicalLocation": {
+                    "artifactLocation": _artifact_location(d.file, root),
+                    "region": region,
+                }
+            }
+        ],
+    }
+
+
+def sarif_document(result: LintResult, *, root: str | None = None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log with one run; file URIs relative to ``root`` (default: cwd).
+
+    Columns are code points (``columnKind: unicodeCodePoints``), as in
+    ``Diagnostic.col``.
+    """
+    from pathlib import Path
+
+    root = os.path.abspath(root if root is not None else os.getcwd())
+    diags = _ordered(result.diagnostics)
+    registry = _rule_registry()
+    first_level: dict[str, str] = {}
+    for d in diags:
+        first_level.setdefault(d.code, _level(d.severity))
+    codes = sorted(first_level)
+    index = {code: i for i, code in enumerate(codes)}
+    root_uri = Path(root).as_uri().rstrip("/") + "/"
+    return {
+        "$schema": SARIF_SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "flowctl",
+                        "version": __version__,
+                        "semanticVersion": __version__,
+                        "informationUri": HOMEPAGE,
+                        "rules": [
+                            _sarif_rule(c, registry.get(c), first_level[c]) for c in codes
+                        ],
+                    }
+                },
+                "originalUriBaseIds": {SRCROOT: {"uri": root_uri}},
+                "columnKind": "unicodeCodePoints",
+                "results": [_sarif_result(d, index[d.code], root) for d in diags],
+            }
+        ],
+    }
+
+
+def render_sarif(result: LintResult, *, root: str | None = None) -> str:
+    return json.dumps(sarif_document(result, root=root), indent=2, ensure_ascii=False) + "\n"
+
+
+# -- dispatch ----------------------------------------------------------------
+
+
+def render(result: LintResult, fmt: str, *, color: bool = False) -> str:
+    """The report in ``fmt`` (one of ``FORMATS``)."""
+    if fmt == "text":
+        return render_text(result, color=color)
+    if fmt == "json":
+        return render_json(result)
+    if fmt == "github":
+        return render_github(result)
+    if fmt == "sarif":
+        return render_sarif(result)
+    raise UsageError(
+        f"unknown report format '{fmt}': the formats are {', '.join(FORMATS)}",
+        hint="pass --format text, json, github or sarif",
+    )
+
+
+def use_color(choice: str, *, isatty: bool, environ: dict[str, str] | None = None) -> bool:
+    """``always``/``never``, or ``auto``: a terminal, and ``NO_COLOR`` unset or empty."""
+    if choice == "always":
+        return True
+    if choice == "never":
+        return False
+    env = os.environ if environ is None else environ
+    return isatty and not env.get("NO_COLOR")
