@@ -504,8 +504,13 @@ class SqliteStore:
             f"this flowctl knows up to {known}); upgrade flowctl",
         )
 
-    def _store_error(self, exc: sqlite3.Error) -> StoreError:
+    def _store_error(self, exc: sqlite3.Error) -> StoreError | ConflictError:
         text = str(exc)
+        if _is_busy(exc):
+            return ConflictError(
+                f"database {self.path} is busy with other writers; nothing was written",
+                hint="try again",
+            )
         if "not a database" in text or "malformed" in text:
             return StoreError(
                 f"{self.path} is not a usable flowctl database: {text}",
