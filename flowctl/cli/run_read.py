@@ -1,0 +1,267 @@
+"""Commands that read: show, inbox, list, journal (and journal verify)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flowctl.cli.common import handle_errors
+from flowctl.cli.run_options import AsUser, Db, Json, Org, Processes
+
+if TYPE_CHECKING:
+    from flowctl.store.base import JournalEntry
+
+Limit = Annotated[
+    int | None,
+    typer.Option("--limit", "-n", metavar="N", help="Show at most N instances.", min=0),
+]
+
+
+def _echo_lines(lines: list[str]) -> None:
+    typer.echo("\n".join(lines))
+
+
+def show(
+    instance: Annotated[str, typer.Argument(help="An instance id.", show_default=False)],
+    json_out: Json = False,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Show an instance card: process, record, stage, assignee, due time, note, links, history.
+
+    Examples:
+
+        flowctl show key-account-filing-approval-1
+
+        flowctl show contract-approval-4 --json
+    """
+    with handle_errors():
+        from dataclasses import asdict
+
+        from flowctl.api import runtime
+        from flowctl.cli import run_format as fmt
+
+        card = runtime.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes)
+        if json_out:
+            data = asdict(card)
+            data["history"] = [fmt.entry_dict(e) for e in card.history]
+            typer.echo(fmt.to_json(data))
+            return
+        _echo_lines(fmt.card_lines(card))
+
+
+def inbox(
+    json_out: Json = False,
+    limit: Limit = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Show what waits for you (directly or through a role), oldest first, with due times.
+
+    Overdue stages are marked OVERDUE.
+
+    Examples:
+
+        flowctl inbox
+
+        flowctl inbox --as carol --json
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+        from flowctl.cli import run_format as fmt
+        from flowctl.identity import choose
+
+        views = runtime.inbox(
+            limit=limit, as_user=as_user, db=db, org=org, processes_dir=processes
+        )
+        if json_out:
+            typer.echo(fmt.to_json([fmt.view_dict(v) for v in views]))
+            return
+        if not views:
+            me = choose(as_user)
+            typer.echo(f"nothing waits for {me.user if me else 'you'}")
+            return
+        _echo_lines(fmt.inbox_lines(views))
+
+
+def list_command(
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="active, waiting, completed or cancelled (repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    process: Annotated[
+        str | None, typer.Option("--process", metavar="PROCESS", help="Only this process id.")
+    ] = None,
+    assignee: Annotated[
+        str | None,
+        typer.Option("--assignee", metavar="USER", help="Only stages waiting for USER."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TIME", help="Only started at or after TIME (ISO-8601)."),
+    ] = None,
+    limit: Limit = 50,
+    json_out: Json = False,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """List instances, newest first.
+
+    Examples:
+
+        flowctl list
+
+        flowctl list --status active --process contract-approval
+
+        flowctl list --assignee carol --since 2026-11-01 --json
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+        from flowctl.cli import run_format as fmt
+
+        views = runtime.list_instances(
+            status=status or (), process=process, assignee=assignee, since=since, limit=limit,
+            as_user=as_user, db=db, org=org, processes_dir=processes,
+        )
+        if json_out:
+            typer.echo(fmt.to_json([fmt.view_dict(v) for v in views]))
+            return
+        if not views:
+            typer.echo("no instances")
+            return
+        _echo_lines(fmt.list_lines(views))
+
+
+class JournalFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def journal(
+    instance: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[INSTANCE | verify]",
+            help="Only this instance's entries; or `verify` to check the hash chain.",
+            show_default=False,
+        ),
+    ] = None,
+    process: Annotated[
+        str | None, typer.Option("--process", metavar="PROCESS", help="Only this process id.")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", metavar="USER", help="Only entries by USER.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="TIME", help="Entries at or after TIME.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="TIME", help="Entries before TIME.")
+    ] = None,
+    out_format: Annotated[
+        JournalFormat,
+        typer.Option(
+            "--format", "-f", help="table, json (one array) or csv.", case_sensitive=False
+        ),
+    ] = JournalFormat.table,
+    json_out: Json = False,
+    db: Db = None,
+) -> None:
+    """Print the journal, oldest first, streamed; or verify its hash chain.
+
+    `--format json` (or `--json`) prints one JSON array with one entry per
+    line, written as it is read. `flowctl journal verify` checks that no entry
+    was changed, removed or inserted: exit 0 when the chain is intact, 1 when
+    it is broken (saying where).
+
+    Examples:
+
+        flowctl journal key-account-filing-approval-1
+
+        flowctl journal --process contract-approval --format csv
+
+        flowctl journal --actor carol --json
+
+        flowctl journal verify
+    """
+    with handle_errors():
+        if instance == "verify":
+            _verify(db, json_out or out_format is JournalFormat.json)
+            return
+        from flowctl.api import runtime
+
+        entries = runtime.journal(
+            instance, process=process, actor=actor, since=since, until=until, db=db
+        )
+        fmt = JournalFormat.json if json_out else out_format
+        _write_journal(entries, fmt)
+
+
+def _write_journal(entries: Iterator[JournalEntry], fmt: JournalFormat) -> None:
+    from flowctl.cli import run_format as f
+
+    out = sys.stdout
+    if fmt is JournalFormat.json:
+        out.write("[")
+        first = True
+        for e in entries:
+            out.write(("\n" if first else ",\n") + f.to_json(f.entry_dict(e)))
+            first = False
+        out.write("\n]\n")
+    elif fmt is JournalFormat.csv:
+        import csv
+
+        writer = csv.writer(out, lineterminator="\n")
+        columns = ["seq", "at", "instance", "version", "actor", "kind", "stage", "result", "data",
+                   "hash"]
+        writer.writerow(columns)
+        for e in entries:
+            d = f.entry_dict(e)
+            d["data"] = f.to_json(d["data"])
+            writer.writerow(["" if d[c] is None else d[c] for c in columns])
+    else:
+        for e in entries:
+            out.write(f.journal_line(e) + "\n")
+    out.flush()
+
+
+def _verify(db: str | None, json_out: bool) -> None:
+    from flowctl.api import runtime
+    from flowctl.cli import run_format as f
+
+    report = runtime.verify_journal(db=db)
+    if json_out:
+        typer.echo(f.to_json(
+            {"ok": report.ok, "entries": report.entries, "problems": list(report.problems)}
+        ))
+    elif report.ok:
+        typer.echo(f"journal intact: {report.entries} entries, hash chain verified")
+    else:
+        typer.echo(f"journal BROKEN: {len(report.problems)} problem(s) in {report.entries} entries")
+        for p in report.problems:
+            typer.echo(f"  {p}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("show")(show)
+    app.command("inbox")(inbox)
+    app.command("list")(list_command)
+    app.command("journal")(journal)

@@ -1,0 +1,253 @@
+"""Commands that change instances: start, advance, begin, reassign, note, link, cancel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flowctl.cli.common import handle_errors
+from flowctl.cli.run_options import AsUser, Db, ExpectVersion, Org, Processes, Sets, parse_sets
+
+if TYPE_CHECKING:
+    from flowctl.api.runtime import StepResult
+
+Instance = Annotated[str, typer.Argument(help="An instance id.", show_default=False)]
+
+
+def _print_step(step: StepResult, *, started: bool = False) -> None:
+    from flowctl.cli.run_format import step_lines
+
+    for line in step_lines(step, started=started):
+        typer.echo(line)
+
+
+def start(
+    process: Annotated[
+        str, typer.Argument(help="A process id (in --processes) or a YAML file.")
+    ],
+    sets: Sets = None,
+    note: Annotated[
+        str | None, typer.Option("--note", metavar="TEXT", help="The running note to start with.")
+    ] = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Start an instance of a process and run it to the first stage that needs a person.
+
+    Checks that you may start it and that each --set value fits its field,
+    stores the exact definition the instance will run on, and prints the new
+    instance id and who it now waits for.
+
+    Examples:
+
+        flowctl start key-account-filing-approval --as alice --set owner=alice
+
+        flowctl start contract-approval --set customer=Acme --note "Q4 deal"
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        step = runtime.start(
+            process, values=parse_sets(sets), note=note, as_user=as_user, db=db, org=org,
+            processes_dir=processes,
+        )
+        _print_step(step, started=True)
+
+
+def advance(
+    instance: Instance,
+    result: Annotated[
+        str, typer.Option("--result", "-r", metavar="RESULT", help="The result to report.")
+    ],
+    sets: Sets = None,
+    comment: Annotated[
+        str | None, typer.Option("--comment", metavar="TEXT", help="Why; kept in the journal.")
+    ] = None,
+    expect_version: ExpectVersion = None,
+    next_assignee: Annotated[
+        str | None,
+        typer.Option(
+            "--next-assignee",
+            metavar="USER",
+            help="Who does the next stage, when its definition names nobody.",
+        ),
+    ] = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Report a result at the instance's current stage and move it on.
+
+    Only the stage's assignee (or an admin, journalled as such) may report;
+    the result must be one the stage allows, and the stage's required fields
+    must be set. Countersign approvals move on when every approver approved.
+
+    Examples:
+
+        flowctl advance key-account-filing-approval-1 --result done --set level=key
+
+        flowctl advance key-account-filing-approval-1 -r approve --as carol
+
+        flowctl advance contract-approval-4 -r approve --expect-version 3
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        step = runtime.advance(
+            instance, result=result, values=parse_sets(sets), comment=comment,
+            expect_version=expect_version, next_assignee=next_assignee, as_user=as_user,
+            db=db, org=org, processes_dir=processes,
+        )
+        _print_step(step)
+
+
+def begin(
+    instance: Instance,
+    expect_version: ExpectVersion = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Mark the current stage as in progress (you are working on it).
+
+    Examples:
+
+        flowctl begin key-account-filing-approval-1
+
+        flowctl begin contract-approval-4 --as frank
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        step = runtime.begin(
+            instance, expect_version=expect_version, as_user=as_user, db=db, org=org,
+            processes_dir=processes,
+        )
+        _print_step(step)
+
+
+def reassign(
+    instance: Instance,
+    user: Annotated[str, typer.Argument(help="The new assignee.")],
+    comment: Annotated[
+        str | None, typer.Option("--comment", metavar="TEXT", help="Why; kept in the journal.")
+    ] = None,
+    expect_version: ExpectVersion = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Give the current stage to another person (its assignee or an admin may).
+
+    Examples:
+
+        flowctl reassign goods-delivery-3 dmitry --as oleg
+
+        flowctl reassign contract-approval-4 grace --comment "carol is away"
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        step = runtime.reassign(
+            instance, user=user, comment=comment, expect_version=expect_version,
+            as_user=as_user, db=db, org=org, processes_dir=processes,
+        )
+        _print_step(step)
+
+
+def note(
+    instance: Instance,
+    text: Annotated[str, typer.Argument(help="The note.")],
+    append: Annotated[
+        bool, typer.Option("--append", "-a", help="Add a line instead of replacing the note.")
+    ] = False,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Replace the instance's running note, or add a line to it with --append.
+
+    Examples:
+
+        flowctl note key-account-filing-approval-1 "call on Friday"
+
+        flowctl note key-account-filing-approval-1 --append "called; form sent"
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        step = runtime.note(
+            instance, text=text, append=append, as_user=as_user, db=db, org=org,
+            processes_dir=processes,
+        )
+        _print_step(step)
+
+
+def link(
+    instance: Instance,
+    kind: Annotated[
+        str, typer.Argument(help="What it links to: invoice, order, contract...")
+    ],
+    ref: Annotated[str, typer.Argument(help="Its number or reference.")],
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Link the instance to a document elsewhere (invoice, order, contract...).
+
+    Examples:
+
+        flowctl link contract-approval-4 contract C-2026-118
+
+        flowctl link lost-customer-recovery-2 invoice INV-2041
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        step = runtime.link(
+            instance, kind=kind, ref=ref, as_user=as_user, db=db, org=org,
+            processes_dir=processes,
+        )
+        _print_step(step)
+
+
+def cancel(
+    instance: Instance,
+    reason: Annotated[
+        str | None, typer.Option("--reason", metavar="TEXT", help="Why; kept in the journal.")
+    ] = None,
+    expect_version: ExpectVersion = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Cancel a running instance (its initiator or an admin may).
+
+    Examples:
+
+        flowctl cancel key-account-filing-approval-1 --reason "duplicate filing"
+
+        flowctl cancel contract-approval-4 --as grace
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        step = runtime.cancel(
+            instance, reason=reason, expect_version=expect_version, as_user=as_user, db=db,
+            org=org, processes_dir=processes,
+        )
+        _print_step(step)
+
+
+def register(app: typer.Typer) -> None:
+    for fn in (start, advance, begin, reassign, note, link, cancel):
+        app.command(fn.__name__)(fn)

@@ -1,0 +1,18 @@
+"""The operator commands: run process instances and read their journal.
+
+Writes (``run_write``): start, advance, begin, reassign, note, link, cancel.
+Reads (``run_read``): show, inbox, list, journal (and ``journal verify``).
+Each is a thin wrapper over ``flowctl.api.runtime``; exit codes are listed
+in docs/exit-codes.md.
+"""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    from flowctl.cli import run_read, run_write
+
+    run_write.register(app)
+    run_read.register(app)
