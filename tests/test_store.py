@@ -217,6 +217,16 @@ def test_another_applications_sqlite_database_is_refused(tmp_path: Path) -> None
     )
 
 
+def test_a_file_in_place_of_a_folder_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "state").write_text("")
+    with pytest.raises(StoreError) as caught:
+        SqliteStore.open(tmp_path / "state" / "x" / "flowctl.db")
+    assert caught.value.message == (
+        f"cannot create database {tmp_path}/state/x/flowctl.db: {tmp_path}/state is a file, "
+        "not a folder"
+    )
+
+
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         SqliteStore.open(tmp_path)
@@ -265,11 +275,15 @@ def test_inserting_an_existing_instance_is_a_conflict(store: SqliteStore) -> Non
     assert store.get_instance("expense-1") == instance("expense-1")
 
 
-def test_an_instance_needs_a_stored_definition(store: SqliteStore) -> None:
-    with pytest.raises(StoreError, match="FOREIGN KEY constraint failed"), \
-            store.transaction() as tx:
+def test_an_instance_needs_a_stored_definition(store: SqliteStore, db: Path) -> None:
+    with pytest.raises(StoreError) as caught, store.transaction() as tx:
         tx.insert_instance(instance("expense-1", definition_digest="f" * 64))
+    assert caught.value.message == (
+        f"database {db}: nothing was written: an instance refers to a definition or a parent "
+        "instance that is not stored (FOREIGN KEY constraint failed)"
+    )
     assert store.get_instance("expense-1") is None
+    start(store, "expense-1")  # the store is usable afterwards
 
 
 def test_the_definition_may_be_stored_after_the_instance_in_one_transaction(

@@ -552,6 +552,12 @@ class SqliteStore:
         tx.closed = True
         try:
             conn.execute("COMMIT")
+        except sqlite3.IntegrityError as exc:
+            self._rollback()
+            raise StoreError(
+                f"database {self.path}: nothing was written: an instance refers to a definition "
+                f"or a parent instance that is not stored ({exc})"
+            ) from None
         except sqlite3.Error as exc:
             self._rollback()
             raise self._store_error(exc) from None
@@ -641,6 +647,11 @@ def _check_file(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        for folder in path.parents:
+            if folder.exists() and not folder.is_dir():
+                raise StoreError(
+                    f"cannot create database {path}: {folder} is a file, not a folder"
+                ) from None
         raise StoreError(f"cannot create the folder for database {path}: {exc.strerror}") from None
     try:
         with path.open("rb") as handle:
