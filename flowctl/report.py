@@ -409,9 +409,7 @@ def sarif_document(result: LintResult, *, root: str | None = None) -> dict[str, 
                         "version": __version__,
                         "semanticVersion": __version__,
                         "informationUri": HOMEPAGE,
-                        "rules": [
-                            _sarif_rule(c, registry.get(c), first_level[c]) for c in codes
-                        ],
+                        "rules": [_sarif_rule(c, registry.get(c), first_level[c]) for c in codes],
                     }
                 },
                 "originalUriBaseIds": {SRCROOT: {"uri": root_uri}},
