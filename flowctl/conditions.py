@@ -271,6 +271,9 @@ _SYNTAX_HINTS = (
 )
 
 
+_NO_COMMENTS = "comments are not allowed in a condition; write them in YAML"
+
+
 def _problem(offset: int, code: str, message: str) -> NoReturn:
     raise ConditionError(ConditionProblem(offset, code, message))
 
@@ -339,9 +342,33 @@ class _Builder:
             found = self._token_near(token, at)
             if found is not None:
                 return ConditionProblem(self.shift + found, SYNTAX_ERROR, f"syntax error: {hint}")
+        if "#" in self.src:
+            comment = self._comment_at()
+            if comment is not None:
+                return ConditionProblem(comment, NOT_ALLOWED, _NO_COMMENTS)
+        if "line continuation" in msg:
+            at = max(self.src.rfind("\\", 0, at + 1), 0)
+            msg = "a backslash cannot continue a line; a condition may span lines without it"
         if msg == "invalid syntax" and at >= len(self.src.rstrip()):
             msg = "the condition ends too early"
         return ConditionProblem(self.shift + at, SYNTAX_ERROR, f"syntax error: {msg}")
+
+    def _comment_at(self) -> int | None:
+        """Where a comment starts, when the text tokenizes with one."""
+        import io
+        import tokenize
+
+        text = self.text[self.shift :]
+        starts = [0]
+        for line in text.splitlines(keepends=True):
+            starts.append(starts[-1] + len(line))
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+                if tok.type == tokenize.COMMENT:
+                    return self.shift + starts[tok.start[0] - 1] + tok.start[1]
+        except (tokenize.TokenError, SyntaxError):
+            pass
+        return None
 
     def _token_near(self, token: str, at: int) -> int | None:
         lo = max(0, at - len(token))
@@ -563,7 +590,7 @@ def _refuse_comments(text: str, root: Node) -> None:
     spans = _string_spans(root)
     for i, ch in enumerate(text):
         if ch == "#" and not any(a <= i < b for a, b in spans):
-            _problem(i, NOT_ALLOWED, "comments are not allowed in a condition; write them in YAML")
+            _problem(i, NOT_ALLOWED, _NO_COMMENTS)
 
 
 def _walk(node: Node) -> list[Node]:
@@ -689,12 +716,11 @@ class _Checker:
             self.truth(node.operand, "not")
             return _Ty.BOOL
         if isinstance(node, Arith):
-            self.number(node.left, node.op)
-            self.number(node.right, node.op)
-            return _Ty.NUMBER
+            left_ok = self.number(node.left, node.op)
+            right_ok = self.number(node.right, node.op)
+            return _Ty.NUMBER if left_ok and right_ok else _Ty.ANY
         if isinstance(node, Negate):
-            self.number(node.operand, "-")
-            return _Ty.NUMBER
+            return _Ty.NUMBER if self.number(node.operand, "-") else _Ty.ANY
         return _Ty.ANY  # pragma: no cover - a ListOf only appears under Compare
 
     def field(self, node: Field) -> _Ty:
@@ -725,15 +751,17 @@ class _Checker:
             f"`{op}` needs true or false, as in {_example(self.src(node), ty)}",
         )
 
-    def number(self, node: Node, op: str) -> None:
+    def number(self, node: Node, op: str) -> bool:
+        """Whether ``node`` is known to be a number (reporting it when it is not)."""
         ty = self.infer(node)
         if ty in (_Ty.NUMBER, _Ty.ANY):
-            return
+            return ty == _Ty.NUMBER
         self.add(
             node,
             TYPE_MISMATCH,
             f"{self.describe(node, ty)} is used with {op}, but arithmetic needs numbers",
         )
+        return False
 
     def compare(self, node: Compare) -> None:
         lt = self.infer(node.left)
@@ -932,11 +960,9 @@ def _mismatch(a: Any, b: Any, s: _Sides, why: str) -> NoReturn:
 
 
 def _not_a_date(a: Any, b: Any, da: Any, s: _Sides) -> NoReturn:
-    src, v = (s.left, a) if da is None else (s.right, b)
-    _fail(
-        f"{src} is {_show(v)}, not an ISO date such as '2026-01-31', "
-        f"so `{s.expr}` cannot be decided"
-    )
+    src, v, literal = (s.left, a, s.left_literal) if da is None else (s.right, b, s.right_literal)
+    found = f"{src} is" if literal else f"{src} is {_show(v)},"
+    _fail(f"{found} not an ISO date such as '2026-01-31', so `{s.expr}` cannot be decided")
 
 
 def _equal(a: Any, b: Any, s: _Sides) -> bool:
@@ -959,9 +985,9 @@ def _equal(a: Any, b: Any, s: _Sides) -> bool:
 
 def _ordered(a: Any, b: Any, s: _Sides) -> tuple[Any, Any]:
     if a is None:
-        _no_value(s.left, f"{s.op} cannot be decided")
+        _no_value(s.left, f"`{s.expr}` cannot be decided")
     if b is None:
-        _no_value(s.right, f"{s.op} cannot be decided")
+        _no_value(s.right, f"`{s.expr}` cannot be decided")
     ka, kb = _kind(a), _kind(b)
     if ka == kb == "number":
         return a, b
