@@ -139,7 +139,10 @@ def is_valid(kind: str, data: Any) -> bool:
     """Whether ``data`` is valid against the bundled ``kind`` schema."""
     fast = _fast_validator(kind) if USE_FAST_CHECK else None
     if fast is not None:
-        return bool(fast.is_valid(data))
+        try:
+            return bool(fast.is_valid(data))
+        except ValueError:  # not plain JSON data (the loader never makes such)
+            pass
     return bool(_validator(kind).is_valid(data))
 
 

@@ -54,10 +54,12 @@ def test_schema_is_valid_draft_2020_12_with_versioned_id(kind: str) -> None:
 
 
 def _subschemas(node: Any) -> Iterator[dict[str, Any]]:
+    """Every subschema, except the conditions under ``if`` (they only test)."""
     if isinstance(node, dict):
         yield node
-        for value in node.values():
-            yield from _subschemas(value)
+        for key, value in node.items():
+            if key != "if":
+                yield from _subschemas(value)
     elif isinstance(node, list):
         for value in node:
             yield from _subschemas(value)
@@ -658,6 +660,23 @@ roles:
             ("FL101", 12, 5, "unknown key 'title' in role 'sales-rep'; allowed: id, name"),
         ],
     ),
+    "a stage that is not a mapping": (
+        "kind: process\nid: demo\nname: Demo\nstages:\n  - work\n",
+        [("FL103", 5, 5, "stage #1 must be a mapping, got string 'work'")],
+    ),
+    "empty results and empty assignee": (
+        "kind: process\nid: demo\nname: Demo\nstages:\n  - id: work\n    kind: task\n"
+        "    assignee:\n    results: {}\n",
+        [
+            (
+                "FL103",
+                7,
+                14,
+                f"'assignee' of task stage 'work' must be one of: {FORMS}; got an empty value",
+            ),
+            ("FL106", 8, 14, "'results' of task stage 'work' must have at least 1 entry"),
+        ],
+    ),
     "unknown kind": (
         "kind: proces\nid: demo\n",
         [
@@ -699,6 +718,13 @@ def test_not_a_mapping_is_reported_at_the_start() -> None:
             "a definition must be a mapping with kind: process or kind: org, "
             "got list ['kind', 'process']",
         )
+    ]
+
+
+def test_a_key_that_is_not_a_string_is_reported_not_raised(checker: str) -> None:
+    doc = Document(path="x.yaml", data={"kind": "org", 1: 2})
+    assert [(d.code, d.message) for d in validate(doc)] == [
+        ("FL101", "unknown key '1' in org directory; allowed: kind, users, departments, roles")
     ]
 
 
