@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
+from functools import lru_cache
 from typing import Any, NoReturn, TypeAlias
 
 from flowctl.errors import FlowctlError
@@ -364,6 +365,8 @@ class _Builder:
             starts.append(starts[-1] + len(line))
         try:
             for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+                if tok.type == tokenize.ERRORTOKEN:  # e.g. an unterminated string
+                    return None
                 if tok.type == tokenize.COMMENT:
                     return self.shift + starts[tok.start[0] - 1] + tok.start[1]
         except (tokenize.TokenError, SyntaxError):
@@ -726,7 +729,7 @@ class _Checker:
     def field(self, node: Field) -> _Ty:
         fd = self.fields.get(node.name)
         if fd is not None:
-            return _FIELD_TY[fd.type]
+            return _FIELD_TY.get(fd.type, _Ty.ANY)
         declared = ", ".join(sorted(self.fields)) or "none"
         msg = f"record.{node.name} is not a field of this process (declared fields: {declared})"
         import difflib  # only on this error path
@@ -852,7 +855,7 @@ class _Checker:
         if fd is None or not isinstance(other, Literal) or not isinstance(other.value, str):
             return
         if fd.type is FieldType.ENUM and other.value not in fd.values:
-            allowed = ", ".join(fd.values)
+            allowed = ", ".join(fd.values) or "(it declares none)"
             self.add(
                 other,
                 BAD_VALUE,
@@ -881,16 +884,22 @@ def _as_datetime(v: Any) -> datetime | None:
 
     Dates count as midnight; datetimes without an offset count as UTC.
     """
+    if isinstance(v, str):
+        return _iso_datetime(v)
     if isinstance(v, datetime):
-        dt = v
-    elif isinstance(v, date):
-        dt = datetime(v.year, v.month, v.day)
-    elif isinstance(v, str) and _ISO_DATE.match(v):
-        try:
-            dt = datetime.fromisoformat(v)
-        except ValueError:
-            return None
-    else:
+        return v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+    if isinstance(v, date):
+        return datetime(v.year, v.month, v.day, tzinfo=UTC)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _iso_datetime(v: str) -> datetime | None:
+    if not _ISO_DATE.match(v):
+        return None
+    try:
+        dt = datetime.fromisoformat(v)
+    except ValueError:
         return None
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 

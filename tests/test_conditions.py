@@ -182,6 +182,14 @@ def test_offset_of_a_syntax_error_after_non_ascii_text() -> None:
         ("record.a = 1", 9, "syntax error: write `==` to compare; `=` does not compare"),
         ("record.a === 1", 9, "syntax error: write `==` to compare"),
         ("record.a <> 1", 9, "syntax error: write `!=` for not equal"),
+        ("record.a != != 1", 12, "syntax error: invalid syntax"),
+        ('record.a === "#"', 9, "syntax error: write `==` to compare"),
+        ('record.a == "#', 12, "syntax error: unterminated string literal (detected at line 1)"),
+        (
+            "record.a == '''#",
+            12,
+            "syntax error: unterminated triple-quoted string literal (detected at line 1)",
+        ),
         ("record.a\0 == 1", 8, "the condition contains a NUL character"),
         ("record.a == '\ud800'", 13, "the condition contains a character that is not valid text"),
         (
@@ -425,9 +433,17 @@ def test_a_100_kb_condition_is_refused_at_the_length_limit() -> None:
 
 
 def test_the_length_limit_is_inclusive() -> None:
-    text = "true or " * ((MAX_LENGTH - 4) // 8) + "true"
-    assert len(text) <= MAX_LENGTH
+    text = ("true or " * ((MAX_LENGTH - 4) // 8) + "true").ljust(MAX_LENGTH)
+    assert len(text) == MAX_LENGTH
     assert run(text, {}) is True
+    assert refusal(text + " ").code == "FL306"
+
+
+def test_an_enum_without_values_accepts_no_value() -> None:
+    fields = {"tier": _field("tier", "enum")}
+    assert [p.message for p in check(parse('record.tier == "gold"'), fields)] == [
+        'record.tier is compared with "gold", which is not one of its values: (it declares none)'
+    ]
 
 
 def test_deeply_nested_parentheses_are_a_syntax_error() -> None:
