@@ -101,7 +101,8 @@ def schema_text(kind: str) -> str:
 @cache
 def _schema_text(kind: str) -> str:
     name = SCHEMA_FILES[kind]
-    return resources.files("flowctl").joinpath("schemas", name).read_text(encoding="utf-8")
+    folder = resources.files("flowctl").joinpath("schemas")
+    return folder.joinpath(name).read_text(encoding="utf-8")
 
 
 @cache

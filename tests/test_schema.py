@@ -105,6 +105,38 @@ def test_no_format_keyword_that_would_be_skipped(kind: str) -> None:
     assert [s for s in _subschemas(load_schema(kind)) if "format" in s] == []
 
 
+# Keywords that editors built on draft-07 JSON Schema support also understand
+# (``$defs`` is reached through plain JSON pointers). 2020-12-only keywords
+# such as unevaluatedProperties or prefixItems would be ignored by them.
+EDITOR_KEYWORDS = {
+    "$defs", "$id", "$ref", "$schema", "additionalProperties", "allOf", "const",
+    "description", "else", "enum", "if", "items", "minItems", "minLength",
+    "minProperties", "oneOf", "pattern", "properties", "propertyNames", "required",
+    "then", "title", "type", "uniqueItems",
+}  # fmt: skip
+
+
+def _keywords(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield key
+            if key in ("properties", "$defs"):
+                for sub in value.values():
+                    yield from _keywords(sub)
+            elif key not in ("enum", "const", "required"):
+                yield from _keywords(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _keywords(item)
+
+
+@pytest.mark.parametrize("kind", ["process", "org"])
+def test_schema_uses_only_keywords_editors_understand(kind: str) -> None:
+    used = set(_keywords(load_schema(kind)))
+    assert "oneOf" in used or kind == "org"
+    assert used - EDITOR_KEYWORDS == set()
+
+
 def test_top_level_schemas_folder_is_the_package_folder() -> None:
     link = ROOT / "schemas"
     assert link.is_symlink()
