@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flowctl.store import schema
 from flowctl.store.base import (
@@ -22,7 +24,7 @@ from flowctl.store.base import (
     Store,
     StoreError,
 )
-from flowctl.store.chain import entry_hash
+from flowctl.store.chain import canonical_json, entry_hash
 from flowctl.store.sqlite import SqliteStore
 
 DIGEST = "d" * 64
@@ -488,6 +490,28 @@ def test_the_hash_is_sha256_of_the_documented_serialisation() -> None:
     assert entry_hash(seq=1, instance_id="p-1", at="t", actor="user:a", kind="note", version=2,
                       stage="s", result=None, data={"y": [True, None], "x": 1},
                       prev_hash="") == hashlib.sha256(text.encode()).hexdigest()
+
+
+_texts = st.one_of(st.none(), st.text())
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seq=st.integers(1, 2**62), text=st.text(), stage=_texts, result=_texts, data=_json,
+       version=st.integers(1, 2**31))
+def test_the_fast_hash_equals_the_canonical_serialisation(
+    seq: int, text: str, stage: str | None, result: str | None, data: object, version: int
+) -> None:
+    payload = {"seq": seq, "instance_id": text, "at": text + "t", "actor": "ü" + text,
+               "kind": text[:3], "version": version, "stage": stage, "result": result,
+               "data": data, "prev_hash": text[::-1]}
+    expected = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    assert entry_hash(**payload) == expected  # type: ignore[arg-type]
 
 
 def test_journal_data_must_be_plain_json(store: SqliteStore) -> None:

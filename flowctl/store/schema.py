@@ -43,12 +43,14 @@ _V1_STATEMENTS: tuple[str, ...] = (
         parent_id TEXT REFERENCES instances(id) DEFERRABLE INITIALLY DEFERRED,
         state TEXT NOT NULL DEFAULT '{}'
     )""",
-    "CREATE INDEX instances_status_started ON instances(status, started_at)",
-    "CREATE INDEX instances_status_updated ON instances(status, updated_at)",
-    "CREATE INDEX instances_process_started ON instances(process_id, started_at)",
-    "CREATE INDEX instances_initiator_started ON instances(initiator, started_at)",
-    "CREATE INDEX instances_started ON instances(started_at)",
-    "CREATE INDEX instances_updated ON instances(updated_at)",
+    # Listing orders by (started_at or updated_at, id); ``id`` in the index lets
+    # ``--limit`` stop early without sorting.
+    "CREATE INDEX instances_status_started ON instances(status, started_at, id)",
+    "CREATE INDEX instances_status_updated ON instances(status, updated_at, id)",
+    "CREATE INDEX instances_process_started ON instances(process_id, started_at, id)",
+    "CREATE INDEX instances_initiator_started ON instances(initiator, started_at, id)",
+    "CREATE INDEX instances_started ON instances(started_at, id)",
+    "CREATE INDEX instances_updated ON instances(updated_at, id)",
     "CREATE INDEX instances_parent ON instances(parent_id) WHERE parent_id IS NOT NULL",
     # The current assignees, one row per (principal, instance): the inbox index.
     # Rebuilt by the store on every insert/update of the instance.

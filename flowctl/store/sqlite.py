@@ -41,7 +41,13 @@ from flowctl.store.base import (
     StoreError,
     VerifyReport,
 )
-from flowctl.store.chain import StoredEntry, Tail, canonical_json, entry_hash, verify_entries
+from flowctl.store.chain import (
+    StoredEntry,
+    Tail,
+    canonical_json,
+    entry_hash_text,
+    verify_entries,
+)
 
 BUSY_TIMEOUT_MS = 5000
 LOCK_DEADLINE_S = 30.0
@@ -243,18 +249,9 @@ class SqliteTransaction:
             seq += 1
             process_id = self._process_id(entry.instance_id)
             data_text = _to_json(entry.data, f"journal data for instance {entry.instance_id}")
-            digest = entry_hash(
-                seq=seq,
-                instance_id=entry.instance_id,
-                at=entry.at,
-                actor=entry.actor,
-                kind=entry.kind,
-                version=entry.version,
-                stage=entry.stage,
-                result=entry.result,
-                data=entry.data,
-                prev_hash=prev_hash,
-            )
+            digest = entry_hash_text(seq, entry.instance_id, entry.at, entry.actor, entry.kind,
+                                     entry.version, entry.stage, entry.result, data_text,
+                                     prev_hash)
             conn.execute(
                 f"INSERT INTO journal ({_JOURNAL_COLUMNS}, process_id) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -352,17 +349,21 @@ def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
     if flt.started_since is not None:
         where.append("started_at >= ?")
         params.append(flt.started_since)
-    if flt.principals:
-        where.append(
-            "id IN (SELECT instance_id FROM instance_principals WHERE principal IN "
-            f"({', '.join('?' * len(flt.principals))}))"
-        )
-        params.extend(flt.principals)
     order = getattr(flt, "order_by", None) or "started_at"
     if order not in _ORDER_COLUMNS:
         raise ValueError(f"cannot order instances by {order!r}; allowed: {_ORDER_COLUMNS}")
     direction = "ASC" if flt.oldest_first else "DESC"
     sql = f"SELECT {_INSTANCE_COLUMNS} FROM instances"
+    if flt.principals:
+        # The inbox: start from the principals' few rows, not from every active
+        # instance (CROSS JOIN keeps SQLite from reordering the join).
+        marks = ", ".join("?" * len(flt.principals))
+        sql = (
+            f"SELECT {_INSTANCE_COLUMNS} FROM (SELECT DISTINCT instance_id FROM "
+            f"instance_principals WHERE principal IN ({marks})) AS mine "
+            "CROSS JOIN instances ON instances.id = mine.instance_id"
+        )
+        params[:0] = flt.principals
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY {order} {direction}, id {direction}"
