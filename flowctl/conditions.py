@@ -692,8 +692,8 @@ class _Checker:
 
     def describe(self, node: Node, ty: _Ty) -> str:
         """``record.amount (a number field)`` / ``"vip" (a string)``."""
-        if isinstance(node, Field):
-            fd = self.fields[node.name]
+        fd = self.field_def(node)
+        if fd is not None:
             article = "an" if fd.type in (FieldType.ENUM, FieldType.INTEGER) else "a"
             return f"{self.src(node)} ({article} {fd.type.value} field)"
         if ty == _Ty.NULL:
