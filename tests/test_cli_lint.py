@@ -283,3 +283,77 @@ def test_real_entry_point_exit_code_and_stderr(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.startswith("flowctl: error: no such file or folder: ")
+
+
+# -- docs/ci.md and the pre-commit hook stay true -------------------------------
+
+
+def _yaml_blocks(path: Path) -> list[Any]:
+    import re
+
+    from ruamel.yaml import YAML
+
+    text = path.read_text(encoding="utf-8")
+    return [YAML(typ="safe").load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+
+
+def _hook() -> dict[str, Any]:
+    from ruamel.yaml import YAML
+
+    hooks = YAML(typ="safe").load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    assert [h["id"] for h in hooks] == ["flowctl-lint"]
+    hook: dict[str, Any] = hooks[0]
+    return hook
+
+
+def test_pre_commit_hook_lints_the_whole_folder() -> None:
+    import re
+
+    hook = _hook()
+    assert hook["entry"] == "flowctl lint"
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is False
+    assert hook["args"] == ["processes"]
+    pattern = re.compile(hook["files"])
+    assert pattern.search("processes/contract-approval.yaml")
+    assert pattern.search("processes/sub/org.yml")
+    assert not pattern.search("docs/processes.yaml")
+    assert not pattern.search("processes/readme.md")
+
+
+def test_the_hook_command_passes_on_the_shipped_processes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook = _hook()
+    monkeypatch.chdir(ROOT)
+    assert run(*hook["args"]).exit_code == 0
+
+
+def test_ci_doc_snippets_use_the_hook_and_valid_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shlex
+
+    blocks = _yaml_blocks(ROOT / "docs" / "ci.md")
+    remote = [b for b in blocks if isinstance(b, dict) and "repos" in b]
+    hook_ids = {h["id"] for b in remote for r in b["repos"] for h in r["hooks"]}
+    assert hook_ids == {_hook()["id"]}
+    workflow = next(b for b in blocks if isinstance(b, dict) and "jobs" in b)
+    job = workflow["jobs"]["lint"]
+    assert job["permissions"]["security-events"] == "write"
+    steps = job["steps"]
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("github/codeql-action/"))
+    assert upload["uses"] == "github/codeql-action/upload-sarif@v4"
+    assert "!cancelled()" in upload["if"]
+    commands = [s["run"] for s in steps if str(s.get("run", "")).startswith("flowctl lint")]
+    assert len(commands) == 2
+    # every documented command runs as documented on a copy of the examples
+    shutil.copytree(PROCESSES, tmp_path / "processes")
+    monkeypatch.chdir(tmp_path)
+    for command in commands:
+        argv = shlex.split(command.split("||")[0])
+        assert argv[:2] == ["flowctl", "lint"]
+        result = run(*argv[2:])
+        assert result.exit_code == 0, (command, result.output)
+    sarif = json.loads((tmp_path / "flowctl.sarif").read_text(encoding="utf-8"))
+    assert sarif["runs"][0]["results"] == []
