@@ -19,12 +19,14 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowctl import __version__
-from flowctl.api.definitions import LintResult
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from flowctl.api.definitions import LintResult
 
 FORMATS = ("text", "json", "github", "sarif")
 JSON_REPORT_VERSION = 1
