@@ -79,8 +79,9 @@ _ALL = [
     Rule("FL301", "condition-syntax", "A condition does not parse."),
     Rule("FL302", "condition-construct", "A condition uses a construct the language lacks."),
     Rule("FL303", "condition-unknown-field", "A condition reads an undeclared field."),
-    Rule("FL304", "condition-type", "A condition compares values of different types."),
-    Rule("FL305", "condition-enum-value", "A condition uses a value outside an enum."),
+    Rule("FL304", "condition-type", "A condition uses a value where its type does not fit."),
+    Rule("FL305", "condition-enum-value", "A condition uses a value that does not fit its field."),
+    Rule("FL306", "condition-too-complex", "A condition is too long or nested too deeply."),
     # org directory
     Rule("FL401", "unknown-user", "A user is not in the org directory."),
     Rule("FL402", "unknown-role", "A role is not in the org directory."),
