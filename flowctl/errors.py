@@ -1,7 +1,7 @@
 """Domain errors: each says what was asked, what is allowed, and why.
 
-The CLI maps each class to an exit code (see ``EXIT_CODES``); nothing below
-the CLI calls ``sys.exit``.
+Each class carries its exit code (``exit_code``); the CLI prints the message
+and exits with it. Nothing below the CLI calls ``sys.exit``.
 """
 
 from __future__ import annotations
