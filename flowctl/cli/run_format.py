@@ -45,7 +45,12 @@ def _value(value: Any) -> str:
 
 
 def _who(principals: Iterable[str]) -> str:
-    return ", ".join(p.partition(":")[2] if p.startswith("user:") else p for p in principals)
+    """``user:carol`` -> ``carol``; ``role:logistics`` -> ``any logistics``."""
+    out = []
+    for p in principals:
+        kind, _, name = p.partition(":")
+        out.append(f"any {name}" if kind == "role" else name)
+    return ", ".join(out)
 
 
 def _started(d: Mapping[str, Any]) -> str:
@@ -89,7 +94,7 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
     "stage_entered": _entered,
     "decision": _decision,
     "vote": _vote,
-    "result": lambda e: f"'{e.stage}' -> {e.result}{_comment(e.data)}",
+    "result": lambda e: f"{e.result} at '{e.stage}'{_comment(e.data)}",
     "field_changed": lambda e: (
         f"{e.data.get('field')}: {_value(e.data.get('from'))} -> {_value(e.data.get('to'))}"
     ),
