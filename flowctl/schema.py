@@ -450,9 +450,6 @@ class _ErrorMapper:
 
     def _one_of(self, error: ValidationError, path: Path) -> None:
         branches = [self.resolve(b) for b in _keyword_value(error)]
-        if branches and all(set(b) == {"required"} for b in branches):
-            self._alternatives(error, path, [str(b["required"][0]) for b in branches])
-            return
         forms = "; ".join(str(b.get("title", "?")) for b in branches)
         if not error.context:
             self.emit(path, FL_SCHEMA, f"{self.what(path)} matches more than one of: {forms}")
@@ -505,21 +502,6 @@ class _ErrorMapper:
             self._unknown_key(path, (*path, key), known)
         if not strangers:
             self.emit(path, FL_SCHEMA, f"{what} must be one of: {forms}")
-
-    def _alternatives(self, error: ValidationError, path: Path, keys: list[str]) -> None:
-        """oneOf over single required keys: exactly one of ``keys`` must be present."""
-        instance = error.instance if isinstance(error.instance, dict) else {}
-        present = [k for k in keys if k in instance]
-        what = self.what(path)
-        if not present:
-            options = " or ".join(f"'{k}'" for k in keys)
-            message = f"missing required key {options} in {what}"
-            self.emit(path, FL_MISSING_KEY, message, at_key=True)
-            return
-        listed = " and ".join(f"'{k}'" for k in present)
-        last = max(present, key=lambda k: self.doc.positions.key((*path, k)))
-        message = f"{what} has both {listed}; use only one"
-        self.emit((*path, last), FL_SCHEMA, message, at_key=True)
 
 
 def _keyword_value(error: ValidationError) -> Any:

@@ -100,11 +100,13 @@ BAD = {
         "kind: process\nid: d\nname: D\nfields: {l: {type: enum}}\n"
         "stages:\n  - {id: e, kind: end}\n"
     ),
-    "wait both": (
+    "wait both good": (
         "kind: process\nid: d\nname: D\nstages:\n"
         "  - {id: w, kind: wait, for: 1d, until: due, next: w}\n"
     ),
-    "wait neither": "kind: process\nid: d\nname: D\nstages:\n  - {id: w, kind: wait, next: w}\n",
+    "wait neither good": (
+        "kind: process\nid: d\nname: D\nstages:\n  - {id: w, kind: wait, next: w}\n"
+    ),
     "subprocess no wait with results": (
         "kind: process\nid: d\nname: D\nstages:\n"
         "  - {id: s, kind: subprocess, process: c, wait: false, results: {done: s}}\n"
