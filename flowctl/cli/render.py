@@ -1,0 +1,206 @@
+"""``flowctl render``: draw a process as SVG, PNG, DOT or Mermaid."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import typer
+
+from flowctl.cli.common import handle_errors
+
+if TYPE_CHECKING:
+    from flowctl.diagram import DiagramFormat, Rendered
+    from flowctl.model import Process
+
+DEFAULT_FORMAT = "svg"
+
+
+class FormatChoice(StrEnum):
+    svg = "svg"
+    png = "png"
+    dot = "dot"
+    mermaid = "mermaid"
+
+
+def render(
+    process: str | None = typer.Argument(
+        None,
+        metavar="[PROCESS]",
+        help="A process id (looked up in --processes) or a YAML file.",
+        show_default=False,
+    ),
+    fmt: FormatChoice | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="Diagram format. Default: from the -o file's suffix "
+        "(.svg .png .dot .gv .mmd .mermaid), else svg.",
+        case_sensitive=False,
+        show_default=False,
+    ),
+    output: str | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="File to write (a folder with --all). Default: standard output; png needs a file.",
+    ),
+    all_processes: bool = typer.Option(
+        False, "--all", help="Draw every process in --processes into the -o folder."
+    ),
+    processes_dir: str = typer.Option(
+        "processes", "--processes", metavar="DIR", help="Folder of process definitions."
+    ),
+    timeout: float = typer.Option(
+        10.0,
+        "--timeout",
+        min=0.1,
+        metavar="SECONDS",
+        help="How long Graphviz may take before a quicker layout is tried.",
+    ),
+) -> None:
+    """Draw a process: phases as boxes, stages by kind, results on the arrows.
+
+    Exit status: 0 drawn, 1 a definition is invalid (with --all: the others
+    are still drawn), 2 usage error or Graphviz missing (svg and png need it;
+    dot and mermaid do not), 3 internal error.
+
+    Examples:
+
+        flowctl render contract-approval -o contract-approval.svg
+
+        flowctl render processes/goods-delivery.yaml --format mermaid
+
+        flowctl render key-account-filing-approval -o diagram.png
+
+        flowctl render --all -o docs/diagrams --format mermaid
+    """
+    with handle_errors():
+        if all_processes:
+            code = _render_all(process, fmt, output, processes_dir, timeout)
+            raise typer.Exit(code)
+        _render_one(process, fmt, output, processes_dir, timeout)
+
+
+def _usage(message: str, hint: str) -> Exception:
+    from flowctl.errors import UsageError
+
+    return UsageError(message, hint=hint)
+
+
+def _choose_format(fmt: FormatChoice | None, output: str | None) -> DiagramFormat:
+    from flowctl.diagram import DiagramFormat, format_for_path
+
+    if fmt is not None:
+        return DiagramFormat(fmt.value)
+    if output is not None:
+        return format_for_path(output)
+    return DiagramFormat(DEFAULT_FORMAT)
+
+
+def _draw(proc: Process, fmt: DiagramFormat, timeout: float) -> Rendered:
+    from flowctl.diagram import render
+
+    rendered = render(proc, fmt, timeout=timeout)
+    if rendered.note:
+        print(f"flowctl: note: {proc.id}: {rendered.note}", file=sys.stderr)
+    return rendered
+
+
+def _write(path: str, content: str | bytes) -> None:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        parent = os.path.dirname(path)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise _usage(
+            f"cannot write the diagram to {path}: {exc.strerror or exc}",
+            "pass -o a path you can write to",
+        ) from exc
+
+
+def _render_one(
+    ref: str | None, fmt_opt: FormatChoice | None, output: str | None,
+    processes_dir: str, timeout: float,
+) -> None:
+    from flowctl.api import load_process
+
+    if ref is None:
+        raise _usage(
+            "name the process to draw, or pass --all",
+            "flowctl render PROCESS [-o FILE]  or  flowctl render --all -o FOLDER",
+        )
+    fmt = _choose_format(fmt_opt, output)
+    if output is None and not fmt.is_text:
+        raise _usage(
+            f"{fmt.value} is binary and is not written to the terminal",
+            f"pass -o FILE.{fmt.extension}",
+        )
+    proc = load_process(ref, processes_dir=processes_dir)
+    content = _draw(proc, fmt, timeout).content
+    if output is None:
+        sys.stdout.write(content if isinstance(content, str) else content.decode())
+        sys.stdout.flush()
+        return
+    _write(output, content)
+    print(f"wrote {output}")
+
+
+def _render_all(
+    ref: str | None, fmt_opt: FormatChoice | None, output: str | None,
+    processes_dir: str, timeout: float,
+) -> int:
+    from flowctl.api.definitions import DefinitionError, Workspace, expand_paths, load_process
+
+    if ref is not None:
+        raise _usage(
+            f"--all draws every process; do not also name one ('{ref}')",
+            "drop PROCESS, or drop --all",
+        )
+    if output is None:
+        raise _usage("--all needs -o FOLDER to write the diagrams into", "pass -o FOLDER")
+    if os.path.isfile(output):
+        raise _usage(f"--all writes into a folder, and {output} is a file", "pass -o FOLDER")
+    if not os.path.isdir(processes_dir):
+        raise _usage(
+            f"no processes folder {processes_dir}/",
+            "run from the folder that holds processes/, or pass --processes DIR",
+        )
+    fmt = _choose_format(fmt_opt, None)
+    ws = Workspace.load(expand_paths([processes_dir]))
+    docs = [d for d in ws.documents if d.kind != "org"]
+    if not docs:
+        raise _usage(f"no process definitions in {processes_dir}/", "add YAML files to it")
+    os.makedirs(output, exist_ok=True)
+    failed = 0
+    drawn: dict[str, str] = {}
+    for doc in docs:
+        try:
+            proc = load_process(doc.path, processes_dir=processes_dir)
+        except DefinitionError as exc:
+            failed += 1
+            print(f"flowctl: error: skipped {exc.message}", file=sys.stderr)
+            continue
+        if proc.id in drawn:
+            failed += 1
+            print(
+                f"flowctl: error: skipped {doc.path}: process id '{proc.id}' was already "
+                f"drawn from {drawn[proc.id]}",
+                file=sys.stderr,
+            )
+            continue
+        drawn[proc.id] = doc.path
+        target = os.path.join(output, f"{proc.id}.{fmt.extension}")
+        _write(target, _draw(proc, fmt, timeout).content)
+        print(f"wrote {target}")
+    return 1 if failed else 0
+
+
+def register(app: typer.Typer) -> None:
+    app.command("render")(render)

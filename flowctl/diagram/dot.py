@@ -1,0 +1,173 @@
+"""Diagram IR -> Graphviz DOT text (pure string building, deterministic)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from flowctl.diagram import theme
+from flowctl.diagram.ir import Cluster, Edge, EdgeKind, Graph, Mark, Node, NodeKind
+
+
+
+class Html(str):
+    """An attribute value written as a DOT HTML-like label ``<...>``."""
+
+
+Attrs = list[tuple[str, str]]
+
+_SHAPES: dict[NodeKind, Attrs] = {
+    NodeKind.START: [("shape", "circle"), ("style", "filled"), ("width", "0.22"),
+                     ("fixedsize", "true")],
+    NodeKind.TASK: [("shape", "box"), ("style", "rounded,filled")],
+    NodeKind.APPROVAL: [("shape", "box"), ("style", "filled"), ("peripheries", "2")],
+    NodeKind.DECISION: [("shape", "diamond"), ("style", "filled"), ("margin", "0.05,0.05")],
+    NodeKind.WAIT: [("shape", "note"), ("style", "filled")],
+    NodeKind.SUBPROCESS: [("shape", "component"), ("style", "filled")],
+    NodeKind.END: [("shape", "box"), ("style", "rounded,filled,bold"), ("penwidth", "2.5")],
+    NodeKind.PROCESS: [("shape", "folder"), ("style", "filled,dashed")],
+    NodeKind.MISSING: [("shape", "box"), ("style", "filled,dashed")],
+}
+
+_EDGE_STYLES: dict[EdgeKind, Attrs] = {
+    EdgeKind.START: [("arrowsize", "0.6")],
+    EdgeKind.RESULT: [],
+    EdgeKind.BRANCH: [("fontcolor", theme.CONDITION_TEXT)],
+    EdgeKind.DEFAULT: [("style", "dashed"), ("fontcolor", theme.CONDITION_TEXT)],
+    EdgeKind.NEXT: [],
+    EdgeKind.CHILD: [("style", "dashed"), ("color", theme.KIND_COLORS[NodeKind.PROCESS].border),
+                     ("arrowhead", "empty")],
+}
+
+
+def quote(text: str) -> str:
+    """A DOT double-quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def html_escape(text: str) -> str:
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+    )
+
+
+def _attrs(attrs: Attrs) -> str:
+    """``[a="x", b=<...>]``: ``Html`` values go in angle brackets."""
+    parts = [f"{k}=<{v}>" if isinstance(v, Html) else f"{k}={quote(v)}" for k, v in attrs]
+    return "[" + ", ".join(parts) + "]"
+
+
+def _html_lines(lines: Iterable[str], *, bold: bool = False, size: int | None = None,
+                color: str | None = None) -> list[str]:
+    out = []
+    for line in lines:
+        text = html_escape(line)
+        if bold:
+            text = f"<B>{text}</B>"
+        if size is not None or color is not None:
+            font = "".join(
+                [f' POINT-SIZE="{size}"' if size else "", f' COLOR="{color}"' if color else ""]
+            )
+            text = f"<FONT{font}>{text}</FONT>"
+        out.append(text)
+    return out
+
+
+def node_label(node: Node) -> str:
+    if node.kind is NodeKind.START:
+        return ""
+    color = theme.FADED_TEXT if node.mark is Mark.FADED else theme.DETAIL_TEXT
+    lines = _html_lines(node.title, bold=node.kind is not NodeKind.PROCESS)
+    lines += _html_lines(node.details, size=9, color=color)
+    return Html("<BR/>".join(lines))
+
+
+def _mark_node_attrs(node: Node, colors: theme.Colors) -> Attrs:
+    if node.mark is Mark.CURRENT:
+        return [("color", theme.CURRENT), ("fillcolor", colors.fill), ("penwidth", "3.5"),
+                ("fontcolor", colors.text)]
+    if node.mark is Mark.VISITED:
+        return [("color", theme.VISITED), ("fillcolor", colors.fill), ("penwidth", "2"),
+                ("fontcolor", colors.text)]
+    if node.mark is Mark.FADED:
+        fill = theme.FADED if node.kind is NodeKind.START else theme.FADED_FILL
+        return [("color", theme.FADED), ("fillcolor", fill), ("fontcolor", theme.FADED_TEXT)]
+    return [("color", colors.border), ("fillcolor", colors.fill), ("fontcolor", colors.text)]
+
+
+def node_attrs(node: Node) -> Attrs:
+    colors = theme.KIND_COLORS[node.kind]
+    attrs = [("label", node_label(node)), *_SHAPES[node.kind]]
+    attrs += _mark_node_attrs(node, colors)
+    if node.start and node.mark is Mark.NONE:
+        attrs.append(("penwidth", "2"))
+    attrs.append(("tooltip", node.id))
+    return attrs
+
+
+def edge_attrs(edge: Edge) -> Attrs:
+    attrs: Attrs = []
+    if edge.label:
+        attrs.append(("label", Html("<BR/>".join(_html_lines(edge.label)))))
+    attrs += _EDGE_STYLES[edge.kind]
+    if edge.mark is Mark.VISITED:
+        attrs += [("color", theme.VISITED), ("penwidth", "2.2"), ("fontcolor", theme.VISITED)]
+    elif edge.mark is Mark.FADED:
+        attrs += [("color", theme.FADED), ("fontcolor", theme.FADED_TEXT)]
+    return attrs
+
+
+def _cluster_lines(cluster: Cluster, nodes: dict[str, Node]) -> list[str]:
+    label = Html("<BR/>".join(_html_lines(cluster.label, bold=True)))
+    out = [
+        f"  subgraph {quote('cluster_' + cluster.id)} {{",
+        "    graph " + _attrs([
+            ("label", label), ("style", "rounded,filled"), ("fillcolor", theme.CLUSTER_FILL),
+            ("color", theme.CLUSTER_BORDER), ("fontsize", "12"), ("fontcolor", theme.EDGE_TEXT),
+            ("labeljust", "l"), ("margin", "14"),
+        ]) + ";",
+    ]
+    out += [f"    {quote(n)} {_attrs(node_attrs(nodes[n]))};" for n in cluster.nodes]
+    out.append("  }")
+    return out
+
+
+def _graph_label(graph: Graph) -> str:
+    lines = _html_lines(graph.title, bold=True)
+    lines += _html_lines([graph.id], size=10, color=theme.DETAIL_TEXT)
+    return Html("<BR/>".join(lines))
+
+
+def render_dot(graph: Graph) -> str:
+    """The whole graph as DOT text, ending with a newline."""
+    font = theme.FONT
+    out = [
+        f"digraph {quote(graph.id)} {{",
+        "  graph " + _attrs([
+            ("label", _graph_label(graph)), ("labelloc", "t"), ("fontname", font),
+            ("fontsize", "16"), ("rankdir", "TB"), ("newrank", "true"), ("nodesep", "0.4"),
+            ("ranksep", "0.45"), ("pad", "0.3"), ("bgcolor", "white"),
+        ]) + ";",
+        "  node " + _attrs([
+            ("fontname", font), ("fontsize", "11"), ("penwidth", "1.3"),
+            ("margin", "0.18,0.08"),
+        ]) + ";",
+        "  edge " + _attrs([
+            ("fontname", font), ("fontsize", "9"), ("color", theme.EDGE),
+            ("fontcolor", theme.EDGE_TEXT), ("arrowsize", "0.8"),
+        ]) + ";",
+    ]
+    nodes = {n.id: n for n in graph.nodes}
+    loose = graph.loose_nodes
+    starts = [n for n in loose if n.kind is NodeKind.START]
+    out += [f"  {quote(n.id)} {_attrs(node_attrs(n))};" for n in starts]
+    for cluster in graph.clusters:
+        out += _cluster_lines(cluster, nodes)
+    out += [f"  {quote(n.id)} {_attrs(node_attrs(n))};" for n in loose if n not in starts]
+    out += [
+        f"  {quote(e.source)} -> {quote(e.target)} {_attrs(edge_attrs(e))};" for e in graph.edges
+    ]
+    out.append("}")
+    return "\n".join(out) + "\n"

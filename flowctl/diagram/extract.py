@@ -1,0 +1,226 @@
+"""Process model -> diagram IR (pure).
+
+Each stage becomes a node whose lines say what a reader needs at a glance:
+who does it, the SLA, what a wait waits for, which child process a
+subprocess starts. Results, conditions and "else" become labelled edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from flowctl.diagram.ir import (
+    Cluster,
+    Edge,
+    EdgeKind,
+    Graph,
+    Highlight,
+    Mark,
+    Node,
+    NodeKind,
+)
+from flowctl.diagram.text import (
+    DECISION_WIDTH,
+    DETAIL_WIDTH,
+    EDGE_WIDTH,
+    TITLE_WIDTH,
+    wrap,
+    wrap_all,
+)
+from flowctl.model import (
+    ApprovalPolicy,
+    Escalation,
+    EscalationAction,
+    Process,
+    Sla,
+    Stage,
+    StageKind,
+)
+
+# Stage ids match ^[a-z][a-z0-9-]*$, so these can never clash with one.
+START_ID = "(start)"
+PROCESS_PREFIX = "process:"
+
+_STAGE_NODE_KIND = {
+    StageKind.TASK: NodeKind.TASK,
+    StageKind.APPROVAL: NodeKind.APPROVAL,
+    StageKind.DECISION: NodeKind.DECISION,
+    StageKind.WAIT: NodeKind.WAIT,
+    StageKind.SUBPROCESS: NodeKind.SUBPROCESS,
+    StageKind.END: NodeKind.END,
+}
+
+
+def approvers_text(stage: Stage) -> str:
+    """``countersign: role general-manager + head of finance`` and the like."""
+    names = [a.describe() for a in stage.approvers]
+    if not names:
+        return "approver named on entry"
+    if stage.policy is ApprovalPolicy.ALL and len(names) > 1:
+        return "countersign: " + " + ".join(names)
+    if len(names) == 1:
+        return "approver: " + names[0]
+    if stage.policy is ApprovalPolicy.ANY:
+        return "any of: " + " / ".join(names)
+    return "one of: " + " / ".join(names)
+
+
+def escalation_text(e: Escalation) -> str:
+    """``after 48h: reassign to manager of assignee`` and the like."""
+    if e.action is EscalationAction.RESULT:
+        return f"after {e.after}: result {e.result}"
+    if e.to is not None:
+        return f"after {e.after}: {e.action.value} to {e.to.describe()}"
+    return f"after {e.after}: {e.action.value}"
+
+
+def sla_texts(sla: Sla | None) -> list[str]:
+    """``SLA 48h (business hours)``, then one line per escalation."""
+    if sla is None:
+        return []
+    head = f"SLA {sla.within}" + (" (business hours)" if sla.business_hours else "")
+    return [head, *(escalation_text(e) for e in sla.escalations)]
+
+
+def _kind_texts(stage: Stage) -> list[str]:
+    kind = stage.kind
+    if kind is StageKind.APPROVAL:
+        return [approvers_text(stage)]
+    if kind is StageKind.WAIT:
+        if stage.wait_until is not None:
+            return [f"waits until record.{stage.wait_until}"]
+        return [f"waits {stage.wait_for}"] if stage.wait_for is not None else []
+    if kind is StageKind.SUBPROCESS:
+        return [
+            f"starts {stage.process}",
+            "waits for it to end" if stage.wait_child else "does not wait for it",
+        ]
+    if kind is StageKind.END and stage.outcome is not None:
+        return [f"outcome: {stage.outcome}"]
+    return []
+
+
+def stage_details(stage: Stage) -> tuple[str, ...]:
+    """The lines under a stage's name, wrapped."""
+    texts: list[str] = []
+    if stage.assignee is not None and stage.kind is not StageKind.APPROVAL:
+        texts.append("by " + stage.assignee.describe())
+    texts += _kind_texts(stage)
+    if stage.required_fields:
+        texts.append("requires: " + ", ".join(stage.required_fields))
+    texts += sla_texts(stage.sla)
+    return wrap_all(texts, DETAIL_WIDTH)
+
+
+def _auto_after(stage: Stage, result: str) -> str | None:
+    """The SLA escalation that reports ``result`` automatically, if any."""
+    if stage.sla is None:
+        return None
+    for e in stage.sla.escalations:
+        if e.action is EscalationAction.RESULT and e.result == result:
+            return e.after
+    return None
+
+
+def _stage_edges(stage: Stage) -> list[Edge]:
+    edges: list[Edge] = []
+    for r in stage.results:
+        texts = [r.label or r.name]
+        if r.required:
+            texts.append("requires " + ", ".join(r.required))
+        after = _auto_after(stage, r.name)
+        if after is not None:
+            texts.append(f"(auto after {after})")
+        edges.append(Edge(stage.id, r.to, EdgeKind.RESULT, wrap_all(texts, EDGE_WIDTH)))
+    for b in stage.branches:
+        edges.append(Edge(stage.id, b.to, EdgeKind.BRANCH, wrap(b.when, EDGE_WIDTH)))
+    if stage.default is not None:
+        edges.append(Edge(stage.id, stage.default, EdgeKind.DEFAULT, ("else",)))
+    if stage.next is not None:
+        edges.append(Edge(stage.id, stage.next, EdgeKind.NEXT))
+    if stage.kind is StageKind.SUBPROCESS and stage.process:
+        edges.append(Edge(stage.id, PROCESS_PREFIX + stage.process, EdgeKind.CHILD, ("starts",)))
+    return edges
+
+
+def _stage_node(stage: Stage, phases: set[str]) -> Node:
+    # a diamond grows in both directions with its text: keep its lines short
+    width = DECISION_WIDTH if stage.kind is StageKind.DECISION else TITLE_WIDTH
+    return Node(
+        id=stage.id,
+        kind=_STAGE_NODE_KIND[stage.kind],
+        title=wrap(stage.label, width),
+        details=stage_details(stage),
+        phase=stage.phase if stage.phase in phases else None,
+        start=stage.start,
+    )
+
+
+def _extra_nodes(edges: list[Edge], known: set[str]) -> list[Node]:
+    """Nodes for child processes and for stages named but not defined."""
+    out: list[Node] = []
+    seen = set(known)
+    for e in edges:
+        if e.target in seen:
+            continue
+        seen.add(e.target)
+        if e.kind is EdgeKind.CHILD:
+            name = e.target.removeprefix(PROCESS_PREFIX)
+            out.append(Node(e.target, NodeKind.PROCESS, wrap(name, TITLE_WIDTH), ("process",)))
+        else:
+            title = wrap(e.target, TITLE_WIDTH)
+            out.append(Node(e.target, NodeKind.MISSING, title, ("not defined",)))
+    return out
+
+
+def _mark_node(node: Node, hl: Highlight, graph_edges: list[Edge]) -> Mark:
+    if node.id == hl.current:
+        return Mark.CURRENT
+    if node.id in hl.visited:
+        return Mark.VISITED
+    if node.kind is NodeKind.START and hl.visited:
+        return Mark.VISITED
+    if node.kind is NodeKind.PROCESS:
+        parents = {e.source for e in graph_edges if e.target == node.id}
+        if parents & hl.visited:
+            return Mark.VISITED
+    return Mark.FADED
+
+
+def _mark_edge(edge: Edge, hl: Highlight) -> Mark:
+    if edge.kind is EdgeKind.START:
+        return Mark.VISITED if edge.target in hl.visited else Mark.FADED
+    if edge.kind is EdgeKind.CHILD:
+        return Mark.VISITED if edge.source in hl.visited else Mark.FADED
+    return Mark.VISITED if (edge.source, edge.target) in hl.taken else Mark.FADED
+
+
+def apply_highlight(graph: Graph, hl: Highlight) -> Graph:
+    """The same graph with every node and edge marked for an instance."""
+    edges = list(graph.edges)
+    nodes = tuple(replace(n, mark=_mark_node(n, hl, edges)) for n in graph.nodes)
+    marked = tuple(replace(e, mark=_mark_edge(e, hl)) for e in edges)
+    return replace(graph, nodes=nodes, edges=marked, highlighted=True)
+
+
+def extract(process: Process, highlight: Highlight | None = None) -> Graph:
+    """The diagram IR of a process, optionally marked for an instance."""
+    phases = {p.id for p in process.phases}
+    nodes = [Node(START_ID, NodeKind.START, ("start",))]
+    nodes += [_stage_node(s, phases) for s in process.stages]
+    edges = [Edge(START_ID, s.id, EdgeKind.START) for s in process.start_stages]
+    for s in process.stages:
+        edges += _stage_edges(s)
+    nodes += _extra_nodes(edges, {n.id for n in nodes})
+    clusters = tuple(
+        Cluster(p.id, wrap(p.name, TITLE_WIDTH * 2), tuple(n.id for n in nodes if n.phase == p.id))
+        for p in process.phases
+    )
+    graph = Graph(
+        id=process.id,
+        title=wrap(process.name, TITLE_WIDTH * 3),
+        nodes=tuple(nodes),
+        edges=tuple(edges),
+        clusters=tuple(c for c in clusters if c.nodes),
+    )
+    return apply_highlight(graph, highlight) if highlight is not None else graph

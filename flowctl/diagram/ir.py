@@ -1,0 +1,117 @@
+"""The diagram IR: a small graph of frozen dataclasses, no I/O.
+
+``extract`` builds it from a ``Process``; the DOT and Mermaid renderers turn
+it into text. Everything is ordered (tuples in definition order), so the
+same process always gives the same graph and the same text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class NodeKind(StrEnum):
+    START = "start"  # the synthetic entry point before the start stage
+    TASK = "task"
+    APPROVAL = "approval"
+    DECISION = "decision"
+    WAIT = "wait"
+    SUBPROCESS = "subprocess"
+    END = "end"
+    PROCESS = "process"  # a child process started by a subprocess stage
+    MISSING = "missing"  # a stage named by a transition but not defined
+
+
+class EdgeKind(StrEnum):
+    START = "start"  # start point -> start stage
+    RESULT = "result"  # a result a person reports
+    BRANCH = "branch"  # a decision's condition
+    DEFAULT = "default"  # a decision's "else"
+    NEXT = "next"  # wait / subprocess continuation
+    CHILD = "child"  # subprocess stage -> child process
+
+
+class Mark(StrEnum):
+    """How an instance highlight shows a node or an edge."""
+
+    NONE = "none"  # no highlight asked for
+    CURRENT = "current"  # the stage the instance is at
+    VISITED = "visited"  # a stage it passed / an edge it took
+    FADED = "faded"  # not on the instance's path
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str  # the stage id (unique within the graph)
+    kind: NodeKind
+    title: tuple[str, ...]  # the stage's name, wrapped into lines
+    details: tuple[str, ...] = ()  # who, SLA, fields... wrapped into lines
+    phase: str | None = None  # phase id, when the stage is in a declared phase
+    start: bool = False
+    mark: Mark = Mark.NONE
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str
+    target: str
+    kind: EdgeKind
+    label: tuple[str, ...] = ()  # wrapped lines; empty for no label
+    mark: Mark = Mark.NONE
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str  # phase id
+    label: tuple[str, ...]  # phase name, wrapped
+    nodes: tuple[str, ...]  # node ids in definition order
+
+
+@dataclass(frozen=True)
+class Graph:
+    id: str  # process id
+    title: tuple[str, ...]  # process name, wrapped
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    clusters: tuple[Cluster, ...]  # phases in declared order, empty ones left out
+    highlighted: bool = False
+
+    def node(self, node_id: str) -> Node | None:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        return None
+
+    @property
+    def loose_nodes(self) -> tuple[Node, ...]:
+        """Nodes outside every cluster, in order."""
+        inside = {n for c in self.clusters for n in c.nodes}
+        return tuple(n for n in self.nodes if n.id not in inside)
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """An instance's position: current stage, stages visited, edges taken.
+
+    ``taken`` holds ``(source stage, target stage)`` pairs; when two results
+    of a stage lead to the same stage, both edges show as taken.
+    """
+
+    current: str | None = None
+    visited: frozenset[str] = frozenset()
+    taken: frozenset[tuple[str, str]] = frozenset()
+
+    @classmethod
+    def from_path(cls, stages: Sequence[str], *, finished: bool = False) -> Highlight:
+        """From the stages an instance entered, oldest first.
+
+        The last one is the current stage, unless ``finished`` (then every
+        stage is just visited).
+        """
+        if not stages:
+            return cls()
+        taken = frozenset(zip(stages, stages[1:], strict=False))
+        current = None if finished else stages[-1]
+        return cls(current=current, visited=frozenset(stages), taken=taken)

@@ -1,0 +1,174 @@
+"""Diagram IR -> Mermaid ``flowchart`` text (pure, deterministic).
+
+Written for GitHub's Mermaid: every label is quoted and its special
+characters are Mermaid entity codes (``#quot;``, ``#lt;``...), ids are
+sanitised and prefixed (stage ``end`` becomes ``s_end``), and each phase
+is a ``subgraph``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+
+from flowctl.diagram import theme
+from flowctl.diagram.ir import Edge, EdgeKind, Graph, Mark, Node, NodeKind
+
+_ENTITIES = {
+    "#": "#35;",  # first: every other code starts with '#'
+    "&": "#amp;",
+    '"': "#quot;",
+    "<": "#lt;",
+    ">": "#gt;",
+    "|": "#124;",
+    "`": "#96;",
+}
+_ESCAPE = re.compile("[" + re.escape("".join(_ENTITIES)) + "]")
+
+# (opening, closing) brackets of each node shape
+_SHAPES: dict[NodeKind, tuple[str, str]] = {
+    NodeKind.START: ("((", "))"),
+    NodeKind.TASK: ("(", ")"),
+    NodeKind.APPROVAL: ("{{", "}}"),
+    NodeKind.DECISION: ("{", "}"),
+    NodeKind.WAIT: ("[/", "/]"),
+    NodeKind.SUBPROCESS: ("[[", "]]"),
+    NodeKind.END: ("([", "])"),
+    NodeKind.PROCESS: ("[", "]"),
+    NodeKind.MISSING: ("[", "]"),
+}
+
+_ARROWS: dict[EdgeKind, str] = {
+    EdgeKind.START: "-->",
+    EdgeKind.RESULT: "-->",
+    EdgeKind.BRANCH: "-->",
+    EdgeKind.DEFAULT: "-.->",
+    EdgeKind.NEXT: "-->",
+    EdgeKind.CHILD: "-.->",
+}
+
+_EXTRA_STYLE: dict[NodeKind, str] = {
+    NodeKind.APPROVAL: ",stroke-width:2px",
+    NodeKind.END: ",stroke-width:3px",
+    NodeKind.PROCESS: ",stroke-dasharray:5 3",
+    NodeKind.MISSING: ",stroke-dasharray:5 3",
+}
+
+_MARK_STYLES: dict[Mark, str] = {
+    Mark.VISITED: f"stroke:{theme.VISITED},stroke-width:2px",
+    Mark.CURRENT: f"stroke:{theme.CURRENT},stroke-width:4px",
+    Mark.FADED: f"fill:{theme.FADED_FILL},stroke:{theme.FADED},color:{theme.FADED_TEXT}",
+}
+
+
+def escape(text: str) -> str:
+    """Text for a quoted Mermaid label: special characters as entity codes."""
+    return _ESCAPE.sub(lambda m: _ENTITIES[m.group(0)], " ".join(text.split()))
+
+
+def _word(text: str) -> str:
+    """Letters, digits and ``_`` only (ASCII): a safe Mermaid id."""
+    return re.sub(r"\W", "_", text, flags=re.ASCII)
+
+
+def _label(lines: Iterable[str], bold: Iterable[str] = ()) -> str:
+    parts = [f"<b>{escape(line)}</b>" for line in bold]
+    parts += [escape(line) for line in lines]
+    return '"' + "<br>".join(parts) + '"'
+
+
+class _Ids:
+    """Stage ids -> Mermaid ids: ``s_`` + the id with non-word characters as
+    ``_``; a clash gets ``_2``, ``_3``... in graph order."""
+
+    def __init__(self, graph: Graph) -> None:
+        self.ids: dict[str, str] = {}
+        used: set[str] = set()
+        for node in graph.nodes:
+            base = self._base(node)
+            candidate, n = base, 1
+            while candidate in used:
+                n += 1
+                candidate = f"{base}_{n}"
+            used.add(candidate)
+            self.ids[node.id] = candidate
+
+    @staticmethod
+    def _base(node: Node) -> str:
+        if node.kind is NodeKind.START:
+            return "start_"
+        prefix = "c_" if node.kind is NodeKind.PROCESS else "s_"
+        name = node.id.split(":", 1)[1] if node.kind is NodeKind.PROCESS else node.id
+        return _word(prefix + name)
+
+    def __getitem__(self, node_id: str) -> str:
+        return self.ids[node_id]
+
+
+def _node_line(node: Node, ids: _Ids) -> str:
+    opening, closing = _SHAPES[node.kind]
+    if node.kind is NodeKind.START:
+        return f'{ids[node.id]}{opening}" "{closing}'
+    bold = () if node.kind is NodeKind.PROCESS else node.title
+    plain = node.title if node.kind is NodeKind.PROCESS else ()
+    return f"{ids[node.id]}{opening}{_label((*plain, *node.details), bold)}{closing}"
+
+
+def _edge_line(edge: Edge, ids: _Ids) -> str:
+    arrow = _ARROWS[edge.kind]
+    label = f"|{_label(edge.label)}|" if edge.label else ""
+    return f"{ids[edge.source]} {arrow}{label} {ids[edge.target]}"
+
+
+def _class_lines(graph: Graph, ids: _Ids) -> list[str]:
+    out: list[str] = []
+    for kind in NodeKind:
+        members = [ids[n.id] for n in graph.nodes if n.kind is kind]
+        if not members:
+            continue
+        c = theme.KIND_COLORS[kind]
+        # class names are prefixed: ``end`` is a Mermaid keyword
+        out.append(
+            f"classDef k_{kind.value} fill:{c.fill},stroke:{c.border},color:{c.text}"
+            + _EXTRA_STYLE.get(kind, "")
+        )
+        out.append(f"class {','.join(members)} k_{kind.value}")
+    return out
+
+
+def _highlight_lines(graph: Graph, ids: _Ids) -> list[str]:
+    out: list[str] = []
+    for mark, style in _MARK_STYLES.items():
+        members = [ids[n.id] for n in graph.nodes if n.mark is mark]
+        if members:
+            out.append(f"classDef m_{mark.value} {style}")
+            out.append(f"class {','.join(members)} m_{mark.value}")
+    for mark, style in (
+        (Mark.VISITED, f"stroke:{theme.VISITED},stroke-width:3px"),
+        (Mark.FADED, f"stroke:{theme.FADED}"),
+    ):
+        indexes = [str(i) for i, e in enumerate(graph.edges) if e.mark is mark]
+        if indexes:
+            out.append(f"linkStyle {','.join(indexes)} {style}")
+    return out
+
+
+def render_mermaid(graph: Graph) -> str:
+    """The whole graph as a Mermaid flowchart, ending with a newline."""
+    ids = _Ids(graph)
+    title = " ".join(graph.title) + f" ({graph.id})"
+    out = ["---", f"title: {json.dumps(title, ensure_ascii=False)}", "---", "flowchart TD"]
+    nodes = {n.id: n for n in graph.nodes}
+    body: list[str] = [_node_line(n, ids) for n in graph.loose_nodes if n.kind is NodeKind.START]
+    for cluster in graph.clusters:
+        body.append(f"subgraph {_word('ph_' + cluster.id)}[{_label(cluster.label)}]")
+        body += ["    " + _node_line(nodes[n], ids) for n in cluster.nodes]
+        body.append("end")
+    body += [_node_line(n, ids) for n in graph.loose_nodes if n.kind is not NodeKind.START]
+    body += [_edge_line(e, ids) for e in graph.edges]
+    body += _class_lines(graph, ids)
+    if graph.highlighted:
+        body += _highlight_lines(graph, ids)
+    out += ["    " + line for line in body]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,43 @@
+"""Colours shared by the DOT and Mermaid renderers, one set per node kind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flowctl.diagram.ir import NodeKind
+
+# A family with Chinese, Japanese, Korean and Cyrillic glyphs first (installed
+# by scripts/install-system-deps.sh), then common fallbacks.
+FONT = "Noto Sans CJK SC,Noto Sans,DejaVu Sans,sans-serif"
+
+
+@dataclass(frozen=True)
+class Colors:
+    fill: str
+    border: str
+    text: str = "#1A2327"
+
+
+KIND_COLORS: dict[NodeKind, Colors] = {
+    NodeKind.START: Colors("#263238", "#263238"),
+    NodeKind.TASK: Colors("#E3F2FD", "#1E88E5"),
+    NodeKind.APPROVAL: Colors("#FFF3E0", "#EF6C00"),
+    NodeKind.DECISION: Colors("#FFF9C4", "#F9A825"),
+    NodeKind.WAIT: Colors("#F3E5F5", "#8E24AA"),
+    NodeKind.SUBPROCESS: Colors("#E8F5E9", "#2E7D32"),
+    NodeKind.END: Colors("#ECEFF1", "#263238"),
+    NodeKind.PROCESS: Colors("#FFFFFF", "#2E7D32"),
+    NodeKind.MISSING: Colors("#FFEBEE", "#C62828", "#C62828"),
+}
+
+DETAIL_TEXT = "#455A64"
+EDGE = "#546E7A"
+EDGE_TEXT = "#37474F"
+CONDITION_TEXT = "#8D6E00"
+CLUSTER_FILL = "#F7F9FA"
+CLUSTER_BORDER = "#B0BEC5"
+CURRENT = "#D32F2F"
+VISITED = "#263238"
+FADED = "#CFD8DC"
+FADED_TEXT = "#90A4AE"
+FADED_FILL = "#FAFAFA"

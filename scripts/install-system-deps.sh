@@ -1,0 +1,78 @@
+#!/bin/sh
+# Install the system packages flowctl's diagrams need: Graphviz (`dot`) and
+# fonts with Chinese, Japanese, Korean and Cyrillic glyphs.
+#
+# Idempotent: installs only what is missing and prints nothing when all is
+# present. Works as root or through sudo on Debian/Ubuntu (apt-get); elsewhere
+# it says what to install by hand and exits 0 without changing anything.
+#
+#   sh scripts/install-system-deps.sh          # install what is missing
+#   sh scripts/install-system-deps.sh --check  # report only; exit 1 if something is missing
+set -eu
+
+check_only=0
+case "${1:-}" in
+    --check) check_only=1 ;;
+    "") ;;
+    -h|--help)
+        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0 ;;
+    *)
+        echo "install-system-deps: unknown option '$1' (allowed: --check, --help)" >&2
+        exit 2 ;;
+esac
+
+missing=""
+
+have_font() {
+    # $1: a font family name; true when fontconfig knows a font of that family
+    command -v fc-list >/dev/null 2>&1 && fc-list ":family=$1" family | grep -q .
+}
+
+command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
+command -v fc-list >/dev/null 2>&1 || missing="$missing fontconfig"
+have_font "Noto Sans CJK SC" || missing="$missing fonts-noto-cjk"
+have_font "DejaVu Sans" || missing="$missing fonts-dejavu-core"
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+
+if [ "$check_only" -eq 1 ]; then
+    echo "install-system-deps: missing:$missing" >&2
+    exit 1
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-system-deps: no apt-get here; install these yourself:$missing" >&2
+    echo "  (Graphviz provides the 'dot' command; any font with CJK and Cyrillic glyphs," >&2
+    echo "   e.g. Noto Sans CJK, makes non-Latin names readable in PNG diagrams)" >&2
+    exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+    as_root="sudo"
+else
+    echo "install-system-deps: need root or sudo to install:$missing" >&2
+    exit 1
+fi
+
+echo "install-system-deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+# refresh the package lists only when apt has none (fresh containers)
+if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ]; then
+    $as_root apt-get update -qq >/dev/null
+fi
+# shellcheck disable=SC2086  # word splitting of the package list is intended
+if ! $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
+    # stale lists: refresh once and retry
+    $as_root apt-get update -qq >/dev/null
+    # shellcheck disable=SC2086
+    $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+if command -v fc-cache >/dev/null 2>&1; then
+    fc-cache -f >/dev/null 2>&1 || true
+fi
+echo "install-system-deps: done" >&2
