@@ -22,11 +22,9 @@ once per kind. Output is sorted and does not depend on ``PYTHONHASHSEED``.
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Final
 
 from flowctl.diagnostics import Diagnostic
@@ -100,6 +98,8 @@ def schema_text(kind: str) -> str:
 
 @cache
 def _schema_text(kind: str) -> str:
+    from importlib import resources
+
     name = SCHEMA_FILES[kind]
     folder = resources.files("flowctl").joinpath("schemas")
     return folder.joinpath(name).read_text(encoding="utf-8")
@@ -227,6 +227,8 @@ def _expected(types: Any) -> str:
 def _suggest(value: Any, allowed: Iterable[Any]) -> str:
     if not isinstance(value, str):
         return ""
+    import difflib
+
     choices = [a for a in allowed if isinstance(a, str)]
     close = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
