@@ -635,3 +635,27 @@ def test_identity_comes_from_the_environment_or_as(cli: Cli) -> None:
     cli("start", KEY, user="bob")
     assert cli.out("inbox", user="bob")[1].startswith(K1)
     assert cli.out("inbox", "--as", "alice", user="bob") == ["nothing waits for alice"]
+
+
+def test_the_console_session_in_the_operators_guide_is_what_flowctl_prints(cli: Cli) -> None:
+    import re
+    import shlex
+
+    text = (ROOT / "docs" / "operators.md").read_text("utf-8")
+    (session,) = re.findall(r"```console\n(.*?)```", text, flags=re.S)
+    blocks = session.strip().split("\n\n")
+    assert len(blocks) == 5
+    for block in blocks:
+        lines = [line for line in block.splitlines() if not line.startswith("$ export")]
+        command, *expected = lines
+        args = shlex.split(command.removeprefix("$ flowctl "))
+        assert [_no_digest(line) for line in cli.out(*args)] == [
+            _no_digest(line) for line in expected
+        ], command
+
+
+def _no_digest(line: str) -> str:
+    """The digest changes with every edit of the YAML; the rest must not."""
+    import re
+
+    return re.sub(r"\(definition [0-9a-f]{12}\)", "(definition ...)", line)

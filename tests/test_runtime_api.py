@@ -422,3 +422,22 @@ def test_two_writers_with_the_same_expected_version_exactly_one_wins(tmp_path: P
     notes = [e for e in runtime.journal(iid, db=db) if e.kind == "note"]
     assert len(notes) == 1
     assert runtime.get(iid, as_user="alice", db=db, processes_dir=PROCESSES).version == 2
+
+
+def test_the_python_example_in_the_operators_guide_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    text = (ROOT / "docs" / "operators.md").read_text("utf-8")
+    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(PROCESSES, tmp_path / "processes")
+    exec(compile(code, "docs/operators.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == [
+        "at 'change-owner', waiting for carol (head of sales)",
+        "key-account-filing-approval-1 change-owner None False",
+        "['started', 'stage_entered', 'field_changed', 'result', 'decision', 'stage_entered',"
+        " 'result', 'stage_entered']",
+        "True",
+    ]
