@@ -337,8 +337,13 @@ def _filled(entry: JournalEntry, seq: int, prev_hash: str, digest: str) -> Journ
 def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
-    if flt.status:
-        where.append(f"status IN ({', '.join('?' * len(flt.status))})")
+    if len(flt.status) == 1:
+        where.append("status = ?")  # the (status, order, id) index: no sort
+        params.extend(flt.status)
+    elif flt.status:
+        # Several statuses: let the ordered index drive and filter (``+`` keeps
+        # SQLite from picking the status index, which would sort every match).
+        where.append(f"+status IN ({', '.join('?' * len(flt.status))})")
         params.extend(flt.status)
     if flt.process_id is not None:
         where.append("process_id = ?")
