@@ -447,31 +447,6 @@ stages:
             )
         ],
     ),
-    "end stage with results": (
-        """\
-kind: process
-id: demo
-name: Demo
-stages:
-  - id: work
-    kind: task
-    results:
-      done: finish
-  - id: finish
-    kind: end
-    results:
-      reopen: work
-""",
-        [
-            (
-                "FL101",
-                11,
-                5,
-                "key 'results' is not allowed in end stage 'finish'; "
-                f"allowed: {TASK_KEYS}, outcome",
-            )
-        ],
-    ),
     "enum field without values": (
         """\
 kind: process

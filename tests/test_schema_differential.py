@@ -80,10 +80,6 @@ BAD = {
         "kind: process\nid: d\nname: D\nstages:\n"
         "  - {id: t, kind: task, results: {done: t}, branches: [{when: x, to: t}]}\n"
     ),
-    "end with results": (
-        "kind: process\nid: d\nname: D\nstages:\n  - {id: e, kind: end, results: {a: e}}\n"
-    ),
-    "end with next": "kind: process\nid: d\nname: D\nstages:\n  - {id: e, kind: end, next: e}\n",
     "two assignee forms": (
         "kind: process\nid: d\nname: D\nstages:\n"
         "  - {id: t, kind: task, assignee: {user: a, role: b}, results: {done: t}}\n"
