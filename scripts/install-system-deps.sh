@@ -15,7 +15,7 @@ case "${1:-}" in
     --check) check_only=1 ;;
     "") ;;
     -h|--help)
-        sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
         exit 0 ;;
     *)
         echo "install-system-deps: unknown option '$1' (allowed: --check, --help)" >&2
@@ -61,18 +61,29 @@ fi
 
 echo "install-system-deps: installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-# refresh the package lists only when apt has none (fresh containers)
-if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' || true)" ]; then
-    $as_root apt-get update -qq >/dev/null
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+apt() {
+    # run apt-get quietly; show its output only when it fails
+    if ! $as_root env DEBIAN_FRONTEND=noninteractive apt-get "$@" >"$log" 2>&1; then
+        cat "$log" >&2
+        return 1
+    fi
+}
+
+# refresh the package lists when apt has none (fresh containers)
+if [ -z "$(ls /var/lib/apt/lists 2>/dev/null | grep -v -e '^lock$' -e '^partial$' -e '^auxfiles$' || true)" ]; then
+    apt update -qq
 fi
-# shellcheck disable=SC2086  # word splitting of the package list is intended
-if ! $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
-    # stale lists: refresh once and retry
-    $as_root apt-get update -qq >/dev/null
+# shellcheck disable=SC2086  # the package list is meant to split into words
+if ! apt install -y -qq --no-install-recommends $missing 2>/dev/null; then
+    # stale package lists: refresh once and retry
+    apt update -qq
     # shellcheck disable=SC2086
-    $as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt install -y -qq --no-install-recommends $missing
 fi
 if command -v fc-cache >/dev/null 2>&1; then
-    fc-cache -f >/dev/null 2>&1 || true
+    fc-cache >/dev/null 2>&1 || true
 fi
 echo "install-system-deps: done" >&2

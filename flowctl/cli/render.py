@@ -126,8 +126,11 @@ def _write(path: str, content: str | bytes) -> None:
 
 
 def _render_one(
-    ref: str | None, fmt_opt: FormatChoice | None, output: str | None,
-    processes_dir: str, timeout: float,
+    ref: str | None,
+    fmt_opt: FormatChoice | None,
+    output: str | None,
+    processes_dir: str,
+    timeout: float,
 ) -> None:
     from flowctl.api import load_process
 
@@ -153,8 +156,11 @@ def _render_one(
 
 
 def _render_all(
-    ref: str | None, fmt_opt: FormatChoice | None, output: str | None,
-    processes_dir: str, timeout: float,
+    ref: str | None,
+    fmt_opt: FormatChoice | None,
+    output: str | None,
+    processes_dir: str,
+    timeout: float,
 ) -> int:
     from flowctl.api.definitions import DefinitionError, Workspace, expand_paths, load_process
 

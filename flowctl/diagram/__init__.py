@@ -1,9 +1,9 @@
 """Diagrams of processes: model -> graph IR -> DOT / Mermaid -> SVG / PNG.
 
-    from flowctl.diagram import Highlight, render_process
+from flowctl.diagram import Highlight, render_process
 
-    svg = render_process(process, "svg")
-    card = render_process(process, "mermaid", Highlight.from_path(["edit-customer", "check-level"]))
+svg = render_process(process, "svg")
+card = render_process(process, "mermaid", Highlight.from_path(["edit-customer", "check-level"]))
 """
 
 from flowctl.diagram.extract import extract

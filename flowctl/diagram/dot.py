@@ -8,7 +8,6 @@ from flowctl.diagram import theme
 from flowctl.diagram.ir import Cluster, Edge, EdgeKind, Graph, Mark, Node, NodeKind
 
 
-
 class Html(str):
     """An attribute value written as a DOT HTML-like label ``<...>``."""
 
@@ -16,8 +15,12 @@ class Html(str):
 Attrs = list[tuple[str, str]]
 
 _SHAPES: dict[NodeKind, Attrs] = {
-    NodeKind.START: [("shape", "circle"), ("style", "filled"), ("width", "0.22"),
-                     ("fixedsize", "true")],
+    NodeKind.START: [
+        ("shape", "circle"),
+        ("style", "filled"),
+        ("width", "0.22"),
+        ("fixedsize", "true"),
+    ],
     NodeKind.TASK: [("shape", "box"), ("style", "rounded,filled")],
     NodeKind.APPROVAL: [("shape", "box"), ("style", "filled"), ("peripheries", "2")],
     NodeKind.DECISION: [("shape", "diamond"), ("style", "filled"), ("margin", "0.05,0.05")],
@@ -34,8 +37,11 @@ _EDGE_STYLES: dict[EdgeKind, Attrs] = {
     EdgeKind.BRANCH: [("fontcolor", theme.CONDITION_TEXT)],
     EdgeKind.DEFAULT: [("style", "dashed"), ("fontcolor", theme.CONDITION_TEXT)],
     EdgeKind.NEXT: [],
-    EdgeKind.CHILD: [("style", "dashed"), ("color", theme.KIND_COLORS[NodeKind.PROCESS].border),
-                     ("arrowhead", "empty")],
+    EdgeKind.CHILD: [
+        ("style", "dashed"),
+        ("color", theme.KIND_COLORS[NodeKind.PROCESS].border),
+        ("arrowhead", "empty"),
+    ],
 }
 
 
@@ -46,10 +52,7 @@ def quote(text: str) -> str:
 
 def html_escape(text: str) -> str:
     return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace('"', "&quot;")
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )
 
 
@@ -59,8 +62,9 @@ def _attrs(attrs: Attrs) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
-def _html_lines(lines: Iterable[str], *, bold: bool = False, size: int | None = None,
-                color: str | None = None) -> list[str]:
+def _html_lines(
+    lines: Iterable[str], *, bold: bool = False, size: int | None = None, color: str | None = None
+) -> list[str]:
     out = []
     for line in lines:
         text = html_escape(line)
@@ -86,11 +90,19 @@ def node_label(node: Node) -> str:
 
 def _mark_node_attrs(node: Node, colors: theme.Colors) -> Attrs:
     if node.mark is Mark.CURRENT:
-        return [("color", theme.CURRENT), ("fillcolor", colors.fill), ("penwidth", "3.5"),
-                ("fontcolor", colors.text)]
+        return [
+            ("color", theme.CURRENT),
+            ("fillcolor", colors.fill),
+            ("penwidth", "3.5"),
+            ("fontcolor", colors.text),
+        ]
     if node.mark is Mark.VISITED:
-        return [("color", theme.VISITED), ("fillcolor", colors.fill), ("penwidth", "2"),
-                ("fontcolor", colors.text)]
+        return [
+            ("color", theme.VISITED),
+            ("fillcolor", colors.fill),
+            ("penwidth", "2"),
+            ("fontcolor", colors.text),
+        ]
     if node.mark is Mark.FADED:
         fill = theme.FADED if node.kind is NodeKind.START else theme.FADED_FILL
         return [("color", theme.FADED), ("fillcolor", fill), ("fontcolor", theme.FADED_TEXT)]
@@ -123,11 +135,7 @@ def _cluster_lines(cluster: Cluster, nodes: dict[str, Node]) -> list[str]:
     label = Html("<BR/>".join(_html_lines(cluster.label, bold=True)))
     out = [
         f"  subgraph {quote('cluster_' + cluster.id)} {{",
-        "    graph " + _attrs([
-            ("label", label), ("style", "rounded,filled"), ("fillcolor", theme.CLUSTER_FILL),
-            ("color", theme.CLUSTER_BORDER), ("fontsize", "12"), ("fontcolor", theme.EDGE_TEXT),
-            ("labeljust", "l"), ("margin", "14"),
-        ]) + ";",
+        f"    graph {_attrs([('label', label), *_CLUSTER])};",
     ]
     out += [f"    {quote(n)} {_attrs(node_attrs(nodes[n]))};" for n in cluster.nodes]
     out.append("  }")
@@ -140,24 +148,48 @@ def _graph_label(graph: Graph) -> str:
     return Html("<BR/>".join(lines))
 
 
+_GRAPH: Attrs = [
+    ("labelloc", "t"),
+    ("fontname", theme.FONT),
+    ("fontsize", "16"),
+    ("rankdir", "TB"),
+    ("newrank", "true"),
+    ("nodesep", "0.4"),
+    ("ranksep", "0.45"),
+    ("pad", "0.3"),
+    ("bgcolor", "white"),
+]
+_NODE_DEFAULTS: Attrs = [
+    ("fontname", theme.FONT),
+    ("fontsize", "11"),
+    ("penwidth", "1.3"),
+    ("margin", "0.18,0.08"),
+]
+_EDGE_DEFAULTS: Attrs = [
+    ("fontname", theme.FONT),
+    ("fontsize", "9"),
+    ("color", theme.EDGE),
+    ("fontcolor", theme.EDGE_TEXT),
+    ("arrowsize", "0.8"),
+]
+_CLUSTER: Attrs = [
+    ("style", "rounded,filled"),
+    ("fillcolor", theme.CLUSTER_FILL),
+    ("color", theme.CLUSTER_BORDER),
+    ("fontsize", "12"),
+    ("fontcolor", theme.EDGE_TEXT),
+    ("labeljust", "l"),
+    ("margin", "14"),
+]
+
+
 def render_dot(graph: Graph) -> str:
     """The whole graph as DOT text, ending with a newline."""
-    font = theme.FONT
     out = [
         f"digraph {quote(graph.id)} {{",
-        "  graph " + _attrs([
-            ("label", _graph_label(graph)), ("labelloc", "t"), ("fontname", font),
-            ("fontsize", "16"), ("rankdir", "TB"), ("newrank", "true"), ("nodesep", "0.4"),
-            ("ranksep", "0.45"), ("pad", "0.3"), ("bgcolor", "white"),
-        ]) + ";",
-        "  node " + _attrs([
-            ("fontname", font), ("fontsize", "11"), ("penwidth", "1.3"),
-            ("margin", "0.18,0.08"),
-        ]) + ";",
-        "  edge " + _attrs([
-            ("fontname", font), ("fontsize", "9"), ("color", theme.EDGE),
-            ("fontcolor", theme.EDGE_TEXT), ("arrowsize", "0.8"),
-        ]) + ";",
+        f"  graph {_attrs([('label', _graph_label(graph)), *_GRAPH])};",
+        f"  node {_attrs(_NODE_DEFAULTS)};",
+        f"  edge {_attrs(_EDGE_DEFAULTS)};",
     ]
     nodes = {n.id: n for n in graph.nodes}
     loose = graph.loose_nodes

@@ -51,26 +51,31 @@ _STAGE_NODE_KIND = {
 }
 
 
-def approvers_text(stage: Stage) -> str:
-    """``countersign: role general-manager + head of finance`` and the like."""
+def approvers_texts(stage: Stage) -> list[str]:
+    """``countersign: role general-manager``, ``+ head of finance``: one approver
+    per line, so long lists wrap between approvers."""
     names = [a.describe() for a in stage.approvers]
     if not names:
-        return "approver named on entry"
-    if stage.policy is ApprovalPolicy.ALL and len(names) > 1:
-        return "countersign: " + " + ".join(names)
+        return ["approver named on entry"]
     if len(names) == 1:
-        return "approver: " + names[0]
-    if stage.policy is ApprovalPolicy.ANY:
-        return "any of: " + " / ".join(names)
-    return "one of: " + " / ".join(names)
+        return ["approver: " + names[0]]
+    if stage.policy is ApprovalPolicy.ALL:
+        head, joiner = "countersign: ", "+ "
+    elif stage.policy is ApprovalPolicy.ANY:
+        head, joiner = "any of: ", "or "
+    else:
+        head, joiner = "one of: ", "or "
+    return [head + names[0], *(joiner + n for n in names[1:])]
 
 
 def escalation_text(e: Escalation) -> str:
     """``after 48h: reassign to manager of assignee`` and the like."""
     if e.action is EscalationAction.RESULT:
-        return f"after {e.after}: result {e.result}"
+        return f"after {e.after}: auto result {e.result}"
+    if e.action is EscalationAction.REASSIGN and e.to is not None:
+        return f"after {e.after}: reassign to {e.to.describe()}"
     if e.to is not None:
-        return f"after {e.after}: {e.action.value} to {e.to.describe()}"
+        return f"after {e.after}: {e.action.value} {e.to.describe()}"
     return f"after {e.after}: {e.action.value}"
 
 
@@ -85,7 +90,7 @@ def sla_texts(sla: Sla | None) -> list[str]:
 def _kind_texts(stage: Stage) -> list[str]:
     kind = stage.kind
     if kind is StageKind.APPROVAL:
-        return [approvers_text(stage)]
+        return approvers_texts(stage)
     if kind is StageKind.WAIT:
         if stage.wait_until is not None:
             return [f"waits until record.{stage.wait_until}"]
@@ -165,8 +170,8 @@ def _extra_nodes(edges: list[Edge], known: set[str]) -> list[Node]:
             continue
         seen.add(e.target)
         if e.kind is EdgeKind.CHILD:
-            name = e.target.removeprefix(PROCESS_PREFIX)
-            out.append(Node(e.target, NodeKind.PROCESS, wrap(name, TITLE_WIDTH), ("process",)))
+            title = wrap(e.target.removeprefix(PROCESS_PREFIX), TITLE_WIDTH)
+            out.append(Node(e.target, NodeKind.PROCESS, title, ("child process",)))
         else:
             title = wrap(e.target, TITLE_WIDTH)
             out.append(Node(e.target, NodeKind.MISSING, title, ("not defined",)))

@@ -18,9 +18,9 @@ from flowctl.errors import FlowctlError
 
 DOT_TIMEOUT = 10.0  # seconds per attempt
 INSTALL_HINT = (
-    "install Graphviz: `sh scripts/install-system-deps.sh` (Debian/Ubuntu), "
-    "`brew install graphviz` (macOS), or see https://graphviz.org/download/; "
-    "--format dot and --format mermaid work without it"
+    "install Graphviz with `sh scripts/install-system-deps.sh` (Debian/Ubuntu, from a "
+    "flowctl checkout) or your package manager's `graphviz` package, or use --format dot "
+    "or --format mermaid, which need no Graphviz"
 )
 PNG_DPI = "120"
 
@@ -68,12 +68,12 @@ class Layout:
     note: str | None  # set when a fallback layout was used
 
 
-def find_binary(name: str = "dot") -> str:
+def find_binary(name: str = "dot", fmt: str = "svg or png") -> str:
+    """The path of a Graphviz program; ``GraphvizNotFound`` (one line) if absent."""
     path = shutil.which(name)
     if path is None:
         raise GraphvizNotFound(
-            f"cannot draw svg or png: Graphviz's `{name}` command is not installed",
-            hint=INSTALL_HINT,
+            f"cannot draw {fmt}: Graphviz's `{name}` command is not installed; {INSTALL_HINT}"
         )
     return path
 
@@ -81,8 +81,11 @@ def find_binary(name: str = "dot") -> str:
 def _run(binary: str, args: list[str], dot_text: str, timeout: float) -> bytes:
     """Output of one Graphviz run; raises TimeoutExpired or GraphvizFailed."""
     proc = subprocess.run(
-        [binary, *args], input=dot_text.encode("utf-8"), capture_output=True,
-        timeout=timeout, check=False,
+        [binary, *args],
+        input=dot_text.encode("utf-8"),
+        capture_output=True,
+        timeout=timeout,
+        check=False,
     )
     if proc.returncode != 0 or not proc.stdout:
         detail = " ".join(proc.stderr.decode("utf-8", "replace").split()) or "no output"
@@ -99,7 +102,7 @@ def layout(dot_text: str, fmt: str, *, timeout: float = DOT_TIMEOUT) -> Layout:
     if fmt not in ("svg", "png"):
         raise ValueError(f"Graphviz output format must be svg or png, not {fmt!r}")
     args = [f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
-    binary = find_binary("dot")
+    binary = find_binary("dot", fmt)
     for attempt in ATTEMPTS:
         engine = binary if attempt.engine == "dot" else shutil.which(attempt.engine)
         if engine is None:
@@ -112,6 +115,5 @@ def layout(dot_text: str, fmt: str, *, timeout: float = DOT_TIMEOUT) -> Layout:
         return Layout(out, attempt.engine, note)
     raise GraphvizFailed(
         f"Graphviz could not lay out the diagram within {timeout:g} s, even with quicker settings",
-        hint="render with --format mermaid or --format dot, or split the process into "
-        "subprocesses",
+        hint="render with --format mermaid or --format dot, or split the process into subprocesses",
     )

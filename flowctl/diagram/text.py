@@ -6,7 +6,7 @@ import unicodedata
 
 TITLE_WIDTH = 26  # columns for a stage name line
 DECISION_WIDTH = 16  # columns for a decision's name (a diamond)
-DETAIL_WIDTH = 40  # columns for a detail line (assignee, SLA...)
+DETAIL_WIDTH = 44  # columns for a detail line (assignee, SLA...)
 EDGE_WIDTH = 26  # columns for an edge label line
 
 
