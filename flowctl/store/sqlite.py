@@ -608,11 +608,18 @@ class SqliteStore:
         return Definition(digest=row[0], process_id=row[1], source=row[2], stored_at=row[3])
 
     def list_instances(self, flt: InstanceFilter) -> Iterator[InstanceRow]:
+        """Newest first by ``started_at`` (then id); ``oldest_first`` reverses it.
+
+        A filter with an ``order_by`` attribute ("started_at" or "updated_at")
+        orders by that column instead. ``principals`` matches instances with any
+        of them among their current assignees; ``started_since`` is inclusive.
+        """
         sql, params = _instance_query(flt)
         for row in self._stream(sql, params):
             yield _row_to_instance(row)
 
     def journal(self, flt: JournalFilter) -> Iterator[JournalEntry]:
+        """Oldest first (by seq), streamed; ``since`` is inclusive, ``until`` exclusive."""
         sql, params = _journal_query(flt)
         for row in self._stream(sql, params):
             yield _row_to_entry(row)
