@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from flowctl.errors import FlowctlError
 
@@ -88,6 +88,7 @@ class InstanceFilter:
     started_since: str | None = None
     limit: int | None = None
     oldest_first: bool = False
+    order_by: Literal["started_at", "updated_at"] = "started_at"
 
 
 @dataclass(frozen=True)
