@@ -60,6 +60,48 @@ class Refused(FlowctlError):
     exit_code = 1
 
 
+class ResultNotAllowed(Refused):
+    """The result is not one the current stage allows."""
+
+    def __init__(self, message: str, *, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed  # the results the stage allows
+
+
+class NotPermitted(Refused):
+    """The acting user may not do this (not an assignee, starter or admin)."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.allowed = allowed  # principals who may: "user:carol", "role:admin"
+
+
+class FieldsMissing(Refused):
+    """Required fields have no value."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.fields = fields
+
+
+class InstanceClosed(Refused):
+    """The instance is finished, or waiting for time or a child process."""
+
+    def __init__(self, message: str, *, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AlreadySigned(Refused):
+    """A countersign approver tried to sign a second time."""
+
+
+class NoAssignee(Refused):
+    """Who handles the next stage cannot be found (or must be named)."""
+
+
 class InvalidValue(UsageError):
     """A value given on the command line cannot be used (exit 2)."""
 
@@ -558,9 +600,10 @@ def _check_starter(process: Process, ctx: Context) -> None:
     allowed = [f"department {d}" for d in s.departments]
     allowed += [f"role {r}" for r in s.roles]
     allowed += [f"user {u}" for u in s.users]
-    raise Refused(
+    raise NotPermitted(
         f"{ctx.actor} may not start '{process.id}'; it is started by: {', '.join(allowed)}",
         hint="run it as someone who may (--as USER)",
+        allowed=tuple(allowed),
     )
 
 
@@ -674,10 +717,11 @@ def _enter_wait(run: _Run, stage: Stage) -> None:
         name = stage.wait_until or ""
         value = run.inst.record.get(name)
         if value in (None, ""):
-            raise Refused(
+            raise FieldsMissing(
                 f"cannot enter wait stage '{stage.id}': it waits until record.{name},"
                 " which is empty",
                 hint=f"set it with --set {name}=YYYY-MM-DD",
+                fields=(name,),
             )
         wake = iso(parse_time(str(value)))
         why = f"until record.{name}"
@@ -734,7 +778,7 @@ def _named_assignee(run: _Run, stage: Stage) -> tuple[str, str]:
     if run.starting:
         return user_principal(run.inst.initiator), "initiator"
     if run.next_assignee is None:
-        raise Refused(
+        raise NoAssignee(
             f"stage '{stage.id}' has no assignee in the definition; name who does it next",
             hint="add --next-assignee USER",
         )
@@ -749,7 +793,7 @@ def _subject(run: _Run, stage: Stage, of: str) -> str:
     value = run.inst.record.get(of)
     if isinstance(value, str) and value:
         return value
-    raise Refused(
+    raise NoAssignee(
         f"cannot find who handles stage '{stage.id}': it depends on record.{of}, which is empty",
         hint=f"set it with --set {of}=USER",
     )
@@ -769,7 +813,7 @@ def _resolve(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
     if a.department is not None:
         d = org.department(a.department)
         if d is None or not d.head:
-            raise Refused(
+            raise NoAssignee(
                 f"cannot find who handles stage '{stage.id}': department '{a.department}'"
                 " has no head in the org directory",
                 hint="set the department's head in the org directory",
@@ -789,7 +833,7 @@ def _resolve_relation(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
         head = org.manager(who)
         label = f"manager of {who}"
     if not head:
-        raise Refused(
+        raise NoAssignee(
             f"cannot find who handles stage '{stage.id}': {who} has no {a.relation}"
             " in the org directory",
             hint="fix the org directory, or set the field to another user",
@@ -802,12 +846,15 @@ def _resolve_relation(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
 
 def _require_open(inst: Instance, doing: str) -> None:
     if inst.finished:
-        raise Refused(f"instance {inst.id} is {inst.status}; nothing can be {doing}")
+        raise InstanceClosed(
+            f"instance {inst.id} is {inst.status}; nothing can be {doing}", status=inst.status
+        )
     if inst.status == WAITING:
         until = f" until {inst.wake_at}" if inst.wake_at else " for its child process"
-        raise Refused(
+        raise InstanceClosed(
             f"instance {inst.id} is waiting at stage '{inst.stage}'{until};"
-            f" nothing can be {doing} now"
+            f" nothing can be {doing} now",
+            status=inst.status,
         )
 
 
@@ -819,9 +866,10 @@ def _authorize(run: _Run, stage: Stage, verb: str, slots: tuple[str, ...]) -> bo
     if ctx.is_admin:
         return True
     who = describe_principals(slots, run.inst.labels, ctx.org)
-    raise Refused(
+    raise NotPermitted(
         f"only {who} can {verb} '{stage.id}'",
         hint=f"you are {ctx.actor}; act as them with --as USER, or ask an admin",
+        allowed=slots,
     )
 
 
@@ -835,9 +883,11 @@ def _advance(run: _Run, cmd: Advance) -> None:
     stage = run.stage(inst.stage or "")
     result = stage.result(cmd.result)
     if result is None:
-        allowed = ", ".join(r.name for r in stage.results) or "none"
-        raise Refused(
-            f"result '{cmd.result}' is not allowed at stage '{stage.id}'; allowed: {allowed}"
+        names = tuple(r.name for r in stage.results)
+        raise ResultNotAllowed(
+            f"result '{cmd.result}' is not allowed at stage '{stage.id}';"
+            f" allowed: {', '.join(names) or 'none'}",
+            allowed=names,
         )
     countersign = bool(inst.approvers)
     if countersign:
@@ -875,7 +925,7 @@ def _check_not_voted(run: _Run, stage: Stage) -> None:
     for v in run.inst.votes:
         if v.user == run.ctx.actor:
             pending = describe_principals(run.inst.assignees, run.inst.labels, run.ctx.org)
-            raise Refused(
+            raise AlreadySigned(
                 f"{run.ctx.actor} has already approved '{stage.id}';"
                 f" every approver signs once; still waiting for: {pending}"
             )
@@ -919,7 +969,7 @@ def _check_required(run: _Run, stage: Stage, names: tuple[str, ...]) -> None:
         fd = run.process.field(name)
         parts.append(f"field '{name}' is required: {describe_field(fd) if fd else 'a value'}")
     sets = " ".join(f"--set {n}=VALUE" for n in missing)
-    raise Refused("; ".join(parts), hint=f"add {sets}")
+    raise FieldsMissing("; ".join(parts), hint=f"add {sets}", fields=tuple(missing))
 
 
 def _begin(run: _Run) -> None:
@@ -982,13 +1032,16 @@ def _link(run: _Run, cmd: Link) -> None:
 def _cancel(run: _Run, cmd: Cancel) -> None:
     inst = run.inst
     if inst.finished:
-        raise Refused(f"instance {inst.id} is {inst.status}; nothing can be cancelled")
+        raise InstanceClosed(
+            f"instance {inst.id} is {inst.status}; nothing can be cancelled", status=inst.status
+        )
     as_admin = False
     if run.ctx.actor != inst.initiator:
         if not run.ctx.is_admin:
-            raise Refused(
+            raise NotPermitted(
                 f"only {inst.initiator} (initiator) or an admin can cancel {inst.id}",
                 hint=f"you are {run.ctx.actor}",
+                allowed=(user_principal(inst.initiator), f"role:{ADMIN_ROLE}"),
             )
         as_admin = True
     data: dict[str, Any] = {}

@@ -18,15 +18,21 @@ from flowctl.api.runtime import process_from_source
 from flowctl.build import build_process
 from flowctl.engine import (
     Advance,
+    AlreadySigned,
     Begin,
     Cancel,
     Context,
+    FieldsMissing,
     Instance,
+    InstanceClosed,
     InvalidValue,
     Link,
+    NoAssignee,
     Note,
+    NotPermitted,
     Reassign,
     Refused,
+    ResultNotAllowed,
     Start,
     Transition,
 )
@@ -264,7 +270,7 @@ def test_reject_goes_back_to_edit_customer() -> None:
 
 
 def test_approver_needs_the_owner_field() -> None:
-    with pytest.raises(Refused) as exc:
+    with pytest.raises(NoAssignee) as exc:
         adv(KEY, start(KEY, "alice"), "alice", "done", level="key")
     assert refusal(exc) == (
         "cannot find who handles stage 'level-approval': it depends on record.owner, which is empty"
@@ -282,26 +288,29 @@ def test_owner_in_another_department_routes_to_that_head() -> None:
 
 
 def test_wrong_result_is_refused() -> None:
-    with pytest.raises(Refused) as exc:
+    with pytest.raises(ResultNotAllowed) as exc:
         adv(KEY, start(KEY, "alice"), "alice", "approve")
     assert refusal(exc) == "result 'approve' is not allowed at stage 'edit-customer'; allowed: done"
+    assert exc.value.allowed == ("done",)
     assert exc.value.exit_code == 1
 
 
 def test_wrong_user_is_refused() -> None:
     inst = adv(KEY, start(KEY, "alice", owner="alice"), "alice", "done", level="key")
-    with pytest.raises(Refused) as exc:
+    with pytest.raises(NotPermitted) as exc:
         adv(KEY, inst, "bob", "approve")
     assert refusal(exc) == "only carol (head of sales) can approve 'level-approval'"
-    with pytest.raises(Refused) as exc:
+    assert exc.value.allowed == ("user:carol",)
+    with pytest.raises(NotPermitted) as exc:
         adv(KEY, start(KEY, "alice"), "bob", "done", level="key")
     assert refusal(exc) == "only alice (initiator) can advance 'edit-customer'"
 
 
 def test_missing_required_field_is_refused() -> None:
-    with pytest.raises(Refused) as exc:
+    with pytest.raises(FieldsMissing) as exc:
         adv(KEY, start(KEY, "alice"), "alice", "done")
     assert refusal(exc) == "field 'level' is required: one of normal, key"
+    assert exc.value.fields == ("level",)
     assert exc.value.hint == "add --set level=VALUE"
 
 
@@ -335,7 +344,7 @@ def test_finished_instance_is_refused() -> None:
         (Cancel(), "cancelled"),
     ]
     for cmd, word in commands:
-        with pytest.raises(Refused) as exc:
+        with pytest.raises(InstanceClosed) as exc:
             act(KEY, done, cmd, "alice")
         assert refusal(exc) == (
             f"instance key-account-filing-approval-1 is completed; nothing can be {word}"
@@ -427,7 +436,7 @@ def test_countersign_one_reject_rejects_at_once() -> None:
 
 def test_countersign_same_approver_twice_is_refused() -> None:
     inst = adv(CONTRACT, signing(), "frank", "approve")
-    with pytest.raises(Refused) as exc:
+    with pytest.raises(AlreadySigned) as exc:
         adv(CONTRACT, inst, "frank", "approve")
     assert refusal(exc) == (
         "frank has already approved 'executive-signature'; every approver signs once;"
