@@ -711,3 +711,10 @@ def test_mermaid_parser_rejects_bad_mermaid(mermaid_parser: Path, tmp_path: Path
     assert [r["ok"] for r in results] == [True, False, False, False]
     for r in results[1:]:
         assert r["error"].startswith("Parse error on line 2:"), r
+
+
+def test_docs_example_is_the_real_output() -> None:
+    """docs/diagrams.md shows the key-account Mermaid exactly as rendered."""
+    docs = (ROOT / "docs" / "diagrams.md").read_text(encoding="utf-8")
+    block = docs.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    assert block == render_mermaid(extract(example("key-account-filing-approval")))
