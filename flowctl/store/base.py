@@ -49,7 +49,7 @@ class InstanceRow:
     id: str
     process_id: str
     definition_digest: str
-    status: str  # active | paused | completed | cancelled
+    status: str  # active | waiting | completed | cancelled
     stage: str | None  # current stage id (None once finished)
     initiator: str
     started_at: str  # ISO-8601 UTC
