@@ -650,13 +650,15 @@ def mermaid_parser() -> Path:
     marker = MERMAID_DIR / "node_modules" / ".package-lock.json"
     lock = MERMAID_DIR / "package-lock.json"
     if not marker.exists() or marker.stat().st_mtime < lock.stat().st_mtime:
-        subprocess.run(
+        proc = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
             cwd=MERMAID_DIR,
-            check=True,
             capture_output=True,
+            text=True,
             timeout=600,
         )
+        if proc.returncode != 0:
+            pytest.fail(f"`npm ci` in {MERMAID_DIR} failed:\n{proc.stderr[-2000:]}")
     return MERMAID_DIR / "parse.mjs"
 
 
