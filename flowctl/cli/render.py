@@ -12,7 +12,7 @@ import typer
 from flowctl.cli.common import handle_errors
 
 if TYPE_CHECKING:
-    from flowctl.diagram import DiagramFormat, Rendered
+    from flowctl.diagram import DiagramFormat, Highlight, Rendered
     from flowctl.model import Process
 
 DEFAULT_FORMAT = "svg"
@@ -101,10 +101,12 @@ def _choose_format(fmt: FormatChoice | None, output: str | None) -> DiagramForma
     return DiagramFormat(DEFAULT_FORMAT)
 
 
-def _draw(proc: Process, fmt: DiagramFormat, timeout: float) -> Rendered:
+def _draw(
+    proc: Process, fmt: DiagramFormat, timeout: float, highlight: Highlight | None
+) -> Rendered:
     from flowctl.diagram import render
 
-    rendered = render(proc, fmt, timeout=timeout)
+    rendered = render(proc, fmt, highlight=highlight, timeout=timeout)
     if rendered.note:
         print(f"flowctl: note: {proc.id}: {rendered.note}", file=sys.stderr)
     return rendered
@@ -146,7 +148,19 @@ def _render_one(
             f"pass -o FILE.{fmt.extension}",
         )
     proc = load_process(ref, processes_dir=processes_dir)
-    content = _draw(proc, fmt, timeout).content
+    emit(proc, fmt, output, timeout)
+
+
+def emit(
+    proc: Process,
+    fmt: DiagramFormat,
+    output: str | None,
+    timeout: float,
+    highlight: Highlight | None = None,
+) -> None:
+    """Draw ``proc`` (marked for an instance with ``highlight``) to ``output``
+    or standard output; the caller has checked that png has an ``output``."""
+    content = _draw(proc, fmt, timeout, highlight).content
     if output is None:
         sys.stdout.write(content if isinstance(content, str) else content.decode())
         sys.stdout.flush()
@@ -203,7 +217,7 @@ def _render_all(
             continue
         drawn[proc.id] = doc.path
         target = os.path.join(output, f"{proc.id}.{fmt.extension}")
-        _write(target, _draw(proc, fmt, timeout).content)
+        _write(target, _draw(proc, fmt, timeout, None).content)
         print(f"wrote {target}")
     return 1 if failed else 0
 
