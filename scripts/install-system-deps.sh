@@ -8,21 +8,30 @@
 #
 #   sh scripts/install-system-deps.sh          # install what is missing
 #   sh scripts/install-system-deps.sh --check  # report only; exit 1 if something is missing
+#   sh scripts/install-system-deps.sh --with-node  # also Node.js and npm (for the tests)
 set -eu
 
 check_only=0
-case "${1:-}" in
-    --check) check_only=1 ;;
-    "") ;;
-    -h|--help)
-        sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
-        exit 0 ;;
-    *)
-        echo "install-system-deps: unknown option '$1' (allowed: --check, --help)" >&2
-        exit 2 ;;
-esac
+with_node=0
+for arg in "$@"; do
+    case "$arg" in
+        --check) check_only=1 ;;
+        --with-node) with_node=1 ;;
+        -h|--help)
+            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+            exit 0 ;;
+        *)
+            echo "install-system-deps: unknown option '$arg' (allowed: --check, --with-node, --help)" >&2
+            exit 2 ;;
+    esac
+done
 
 missing=""
+if [ "$with_node" -eq 1 ]; then
+    # the test suite parses Mermaid output with the real Mermaid library
+    command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+    command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 
 have_font() {
     # $1: a font family name; true when fontconfig knows a font of that family

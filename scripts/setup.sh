@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
-if [ -x scripts/install-system-deps.sh ]; then
-  scripts/install-system-deps.sh
+if [ "$dev" = 1 ]; then
+  sh scripts/install-system-deps.sh --with-node
+else
+  sh scripts/install-system-deps.sh
 fi
 
 python=${PYTHON:-python3}

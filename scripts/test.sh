@@ -3,9 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --dev
-if [ -f tests/mermaid/package.json ]; then
-  (cd tests/mermaid && { [ -d node_modules ] || npm ci --silent --no-audit --no-fund; })
-fi
+[ -d tests/mermaid/node_modules ] || npm ci --prefix tests/mermaid --silent --no-audit --no-fund
 echo "== ruff"
 .venv/bin/ruff check flowctl tests
 echo "== mypy (strict)"
