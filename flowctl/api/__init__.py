@@ -14,7 +14,6 @@ from flowctl.api.definitions import (
     load_org,
     load_process,
 )
-
 from flowctl.api.runtime import (
     FieldValue,
     InstanceCard,
