@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -50,12 +50,29 @@ def _known(names: Iterable[str], limit: int = 12) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
+@dataclass(frozen=True)
+class ProcessSignature:
+    """What a parent's subprocess stage needs to know of a child process."""
+
+    id: str
+    fields: tuple[str, ...]  # field names
+    ends: tuple[str, ...]  # ids of the end stages, in order
+
+    @classmethod
+    def of(cls, proc: Process) -> ProcessSignature:
+        return cls(
+            proc.id,
+            tuple(f.name for f in proc.fields),
+            tuple(s.id for s in proc.stages if s.kind is StageKind.END),
+        )
+
+
 @dataclass
 class Context:
     doc: Document
     proc: Process
     org: OrgDirectory | None
-    catalog: dict[str, Process]
+    catalog: Mapping[str, ProcessSignature]
     out: list[Diagnostic] = field(default_factory=list)
 
     def emit(self, code: str, path: Path, message: str, *, at_key: bool = False) -> None:
@@ -534,13 +551,13 @@ def check_subprocesses(ctx: Context) -> None:
                      f"linted files (known: {_known(ctx.catalog)}); lint the folder that holds "
                      f"it{_suggest(s.process, ctx.catalog)}")
             continue
-        child_fields = {f.name for f in child.fields}
+        child_fields = set(child.fields)
         for child_field, _ in s.inputs:
             if child_field not in child_fields:
                 ctx.emit("FL216", (*s.path, "inputs", child_field),
                          f"process '{child.id}' has no field '{child_field}'; its fields: "
                          f"{_known(child_fields)}", at_key=True)
-        child_ends = [c.id for c in child.stages if c.kind is StageKind.END]
+        child_ends = list(child.ends)
         for r in s.results if s.wait_child else ():
             if r.name not in child_ends:
                 ctx.emit("FL216", r.path, f"'{r.name}' is not an end stage of process "
@@ -564,6 +581,12 @@ PROCESS_RULES = (
     check_org_refs,
     check_calendar,
 )
+
+# The rules that read only the process itself, and those that also read the
+# org directory or the other processes: a file's results under the first
+# depend on its content alone (``flowctl lint`` caches them by content).
+SINGLE_FILE_RULES = tuple(r for r in PROCESS_RULES if r is not check_org_refs)
+CONTEXT_RULES = (check_org_refs, check_subprocesses)
 
 
 # --------------------------------------------------------------------------- org directory
@@ -629,7 +652,7 @@ def lint_workspace(
             first = ws.orgs[0][0].path
             out.append(doc.diag(("kind",), "FL406", f"a second org directory; {first} is "
                                 "already the org directory of this lint", at_key=True))
-    catalog = {pid: proc for pid, (_, proc) in ws.processes.items()}
+    catalog = {pid: ProcessSignature.of(proc) for pid, (_, proc) in ws.processes.items()}
     for doc, proc in ws.all_processes:
         first_doc = ws.processes[proc.id][0]
         if first_doc is not doc:

@@ -93,6 +93,17 @@ def load_file(path: str, display: str | None = None) -> Document:
     return load_bytes(data, shown)
 
 
+def read_source(path: str, display: str) -> bytes | Diagnostic:
+    """The bytes ``load_file`` would load, or the FL001/FL013 diagnostic it would report."""
+    return _read(path, display)
+
+
+def decode_source(data: bytes) -> str | None:
+    """The text ``load_bytes`` keeps for ``data`` when it is within the size cap."""
+    text = _decode(data, "")
+    return text if isinstance(text, str) else None
+
+
 def load_bytes(data: bytes, display: str) -> Document:
     """Load YAML bytes as a definition document shown to users as ``display``."""
     if len(data) > MAX_BYTES:

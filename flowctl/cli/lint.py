@@ -59,6 +59,12 @@ def lint(
         help="Colour the text report: auto (a terminal, and NO_COLOR unset), always, never.",
         case_sensitive=False,
     ),
+    no_cache: bool = typer.Option(
+        False,
+        "--no-cache",
+        help="Neither read nor write the lint cache (results of unchanged files, kept in "
+        "$FLOWCTL_CACHE_DIR, else $XDG_CACHE_HOME/flowctl or ~/.cache/flowctl).",
+    ),
 ) -> None:
     """Lint process definitions and the org directory.
 
@@ -81,7 +87,8 @@ def lint(
     with handle_errors():
         from flowctl import api
 
-        result = api.lint_paths(paths or None, org=org)
+        options = {"cache": False} if no_cache else {}
+        result = api.lint_paths(paths or None, org=org, **options)
         _emit(result, fmt.value, output, color.value)
         raise typer.Exit(result.exit_code(strict=strict))
 
