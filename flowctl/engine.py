@@ -9,10 +9,15 @@ writes the result. A command that the rules do not allow raises a
 :class:`InvalidValue` (exit 2); the message says what was asked, what is
 allowed and why.
 
-Instance state (see :func:`dump_state`) is plain JSON. Time-driven work that
-a later ``tick`` will do is described in it, not done: ``timers`` lists the
-wake-up of a wait stage and the SLA escalations of the current stage, and
-``children`` lists the child processes a subprocess stage needs.
+Instance state (see :func:`dump_state`) is plain JSON. Time-driven work is
+described in it and done later by ``tick`` through the :class:`Fire`
+command: ``timers`` lists the wake-up of a wait stage, the due time and the
+SLA escalations of the current stage, delayed tasks and the end of a pause;
+each has a ``key`` unique within the instance. ``children`` lists the child
+processes a subprocess stage needs; the caller starts them in the same
+transaction and reports back with :class:`ChildStarted` and
+:class:`ChildEnded`. ``Transition.notices`` are the notifications a command
+produces (who is concerned, and why).
 """
 
 from __future__ import annotations
@@ -40,9 +45,24 @@ from flowctl.model import (
 # instance status
 ACTIVE = "active"  # a stage waits for a person
 WAITING = "waiting"  # a wait stage or a child process holds it
+PAUSED = "paused"  # paused by hand (flowctl pause): no timer fires
 COMPLETED = "completed"
 CANCELLED = "cancelled"
 FINISHED = (COMPLETED, CANCELLED)
+
+SYSTEM_ACTOR = "flowctl"  # the actor of what time and child processes do
+
+# timer kinds
+WAKE = "wake"  # the end of a wait stage
+DUE = "due"  # the SLA's ``within`` has passed
+ESCALATION = "escalation"  # one SLA escalation level
+TASK = "task"  # a delayed task appears
+RESUME = "resume"  # the end of ``flowctl pause --for``
+
+# task status
+TASK_SCHEDULED = "scheduled"  # delayed: appears when its timer fires
+TASK_OPEN = "open"
+TASK_DONE = "done"
 
 # stage state
 NOT_STARTED = "not started"
@@ -102,6 +122,19 @@ class NoAssignee(Refused):
     """Who handles the next stage cannot be found (or must be named)."""
 
 
+class TasksOpen(Refused):
+    """Blocking tasks of the stage are not done yet."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 tasks: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.tasks = tasks
+
+
+class TimerVoid(Refused):
+    """The timer is no longer pending: fired already, or the instance moved on."""
+
+
 class InvalidValue(UsageError):
     """A value given on the command line cannot be used (exit 2)."""
 
@@ -128,17 +161,41 @@ class LinkRef:
 
 @dataclass(frozen=True)
 class Timer:
-    """Work for a later ``tick``: wake a wait stage, or escalate an SLA."""
+    """Work for a later ``tick``: wake a wait stage, mark the SLA due, escalate,
+    make a delayed task appear, end a pause."""
 
-    kind: str  # "wake" | "escalation"
+    kind: str  # wake | due | escalation | task | resume
     at: str
     stage: str
-    index: int = 0  # escalation: its position in the stage's sla.escalations
+    index: int = 0  # escalation: position in sla.escalations; task: in on_enter.tasks
+    key: str = ""  # unique within the instance: "escalation:review:1:v4"
+
+
+def timer_key(kind: str, stage: str, index: int, version: int) -> str:
+    """``kind:stage:index:vN``, N the instance version that created the timer
+    (the v1 -> v2 store migration derives keys of older timers the same way)."""
+    return f"{kind}:{stage}:{index}:v{version}"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task created on entering a stage (``on_enter.tasks``)."""
+
+    id: str
+    name: str
+    stage: str
+    assignee: str  # principal
+    blocking: bool = False
+    status: str = TASK_OPEN  # scheduled | open | done
+    at: str = ""  # when it appeared (or will appear, while scheduled)
+    done_by: str | None = None
+    done_at: str | None = None
 
 
 @dataclass(frozen=True)
 class Child:
-    """A child process a subprocess stage needs; started by a later ``tick``."""
+    """A child process a subprocess stage needs; the caller starts it in the
+    same transaction (status pending -> running -> completed | cancelled)."""
 
     process: str
     stage: str
@@ -146,6 +203,17 @@ class Child:
     wait: bool
     status: str = "pending"
     instance_id: str | None = None
+    end: str | None = None  # the stage the child ended at
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A notification for one user, produced by a command."""
+
+    user: str
+    kind: str  # assigned | task | reminder | escalation | overdue | child
+    message: str
+    stage: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +243,10 @@ class Instance:
     last_stage: str | None = None  # where a finished instance ended
     wake_at: str | None = None
     parent_id: str | None = None
+    tasks: tuple[Task, ...] = ()
+    paused_from: str | None = None  # status before a pause
+    paused_at: str | None = None
+    suspended: tuple[Timer, ...] = ()  # the timers a pause holds back
 
     @property
     def finished(self) -> bool:
@@ -197,6 +269,7 @@ class Event:
 class Transition:
     instance: Instance
     events: tuple[Event, ...]
+    notices: tuple[Notice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -258,9 +331,52 @@ class Link:
 @dataclass(frozen=True)
 class Cancel:
     reason: str | None = None
+    by_parent: str | None = None  # the parent instance whose cancel cancels this one
 
 
-Command = Advance | Begin | Reassign | Note | Link | Cancel
+@dataclass(frozen=True)
+class Fire:
+    """Fire the pending timer ``key`` (tick); TimerVoid when it is not pending."""
+
+    key: str
+
+
+@dataclass(frozen=True)
+class Pause:
+    duration: str | None = None  # "30d": resume automatically after it
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Resume:
+    pass
+
+
+@dataclass(frozen=True)
+class TaskDone:
+    task: str
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class ChildStarted:
+    stage: str
+    instance_id: str
+    process: str
+
+
+@dataclass(frozen=True)
+class ChildEnded:
+    instance_id: str
+    status: str  # completed | cancelled
+    end: str | None  # the child's last stage
+    outcome: str | None
+
+
+Command = (
+    Advance | Begin | Reassign | Note | Link | Cancel | Fire | Pause | Resume | TaskDone
+    | ChildStarted | ChildEnded
+)
 
 
 # ---------------------------------------------------------------- time
@@ -510,6 +626,7 @@ class _Run:
     inst: Instance
     ctx: Context
     events: list[Event] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
     next_assignee: str | None = None
     next_assignee_used: bool = False
     starting: bool = False
@@ -529,6 +646,18 @@ class _Run:
     def set(self, **changes: Any) -> None:
         self.inst = replace(self.inst, **changes)
 
+    def key(self, kind: str, stage: str, index: int = 0) -> str:
+        """The key of a timer this command creates."""
+        return timer_key(kind, stage, index, self.inst.version + 1)
+
+    def notify(self, principals: tuple[str, ...] | list[str], kind: str, message: str,
+               stage: str | None = None) -> None:
+        """A notice for each user behind ``principals`` (roles: their members),
+        except the actor, who knows already."""
+        for user in users_of(principals, self.ctx.org):
+            if user != self.ctx.actor:
+                self.notices.append(Notice(user, kind, message, stage))
+
     def stage(self, stage_id: str) -> Stage:
         s = self.process.stage(stage_id)
         if s is None:
@@ -540,7 +669,17 @@ class _Run:
 
     def done(self) -> Transition:
         inst = replace(self.inst, version=self.inst.version + 1, updated_at=self.ctx.at)
-        return Transition(inst, tuple(self.events))
+        return Transition(inst, tuple(self.events), tuple(self.notices))
+
+
+def users_of(principals: tuple[str, ...] | list[str], org: OrgDirectory) -> list[str]:
+    """The users behind principals, in order, once each (a role: its members)."""
+    out: list[str] = []
+    for p in principals:
+        kind, _, name = p.partition(":")
+        names = [u.id for u in org.members(name)] if kind == "role" else [name]
+        out += [n for n in names if n not in out]
+    return out
 
 
 def start(
@@ -551,10 +690,16 @@ def start(
     instance_id: str,
     digest: str,
     parent_id: str | None = None,
+    initiator: str | None = None,
 ) -> Transition:
     """A new instance: check the starter, set the fields, enter the start stage
-    and run automatic stages until a person (or time, or a child) is needed."""
-    _check_starter(process, ctx)
+    and run automatic stages until a person (or time, or a child) is needed.
+
+    A child process (``parent_id`` given) is started by the parent's stage, not
+    by a person: the starters are not checked, and ``initiator`` (the parent's
+    initiator) becomes its initiator."""
+    if parent_id is None:
+        _check_starter(process, ctx)
     starts = process.start_stages
     if len(starts) != 1:
         raise FlowctlError(
@@ -567,7 +712,7 @@ def start(
         id=instance_id,
         process_id=process.id,
         definition_digest=digest,
-        initiator=ctx.actor,
+        initiator=initiator or ctx.actor,
         started_at=ctx.at,
         updated_at=ctx.at,
         version=0,
@@ -577,6 +722,9 @@ def start(
     )
     run = _Run(process, inst, ctx, starting=True)
     data: dict[str, Any] = {"process": process.id, "name": process.name, "definition": digest}
+    if parent_id is not None:
+        data["parent"] = parent_id
+        data["initiator"] = inst.initiator
     if record:
         data["fields"] = dict(record)
     if command.note:
@@ -620,9 +768,28 @@ def apply(process: Process, instance: Instance, command: Command, ctx: Context) 
         _note(run, command)
     elif isinstance(command, Link):
         _link(run, command)
-    else:
+    elif isinstance(command, Cancel):
         _cancel(run, command)
+    else:
+        _apply_more(run, command)
     return run.done()
+
+
+def _apply_more(run: _Run, command: Command) -> None:
+    from flowctl import engine_time as t
+
+    if isinstance(command, Fire):
+        t.fire(run, command)
+    elif isinstance(command, Pause):
+        t.pause(run, command)
+    elif isinstance(command, Resume):
+        t.resume(run, auto=False)
+    elif isinstance(command, TaskDone):
+        t.task_done(run, command)
+    elif isinstance(command, ChildStarted):
+        t.child_started(run, command)
+    elif isinstance(command, ChildEnded):
+        t.child_ended(run, command)
 
 
 # ------------------------------------------------------------ entering
@@ -635,7 +802,7 @@ def _enter(run: _Run, stage_id: str) -> None:
         stage = run.stage(stage_id)
         run.set(
             stage=stage.id, stage_state=NOT_STARTED, entered_at=run.ctx.at, due_at=None,
-            assignees=(), labels={}, approvers=(), votes=(), timers=(), wake_at=None,
+            assignees=(), labels={}, approvers=(), votes=(), timers=(), wake_at=None, tasks=(),
         )
         if stage.kind is StageKind.END:
             _complete(run, stage)
@@ -727,9 +894,10 @@ def _enter_wait(run: _Run, stage: Stage) -> None:
         why = f"until record.{name}"
     run.set(
         status=WAITING, wake_at=wake,
-        timers=(Timer("wake", wake, stage.id),),
+        timers=(Timer(WAKE, wake, stage.id, 0, run.key(WAKE, stage.id)),),
     )
     run.emit("stage_entered", stage=stage.id, data={"wait": why, "wake_at": wake})
+    _on_enter(run, stage)
 
 
 def _enter_subprocess(run: _Run, stage: Stage) -> str | None:
@@ -740,6 +908,7 @@ def _enter_subprocess(run: _Run, stage: Stage) -> str | None:
     run.emit("stage_entered", stage=stage.id, data={
         "child_needed": child.process, "inputs": inputs, "wait": child.wait,
     })
+    _on_enter(run, stage)
     if stage.wait_child or stage.next is None:
         run.set(status=WAITING)
         return None
@@ -754,11 +923,7 @@ def _enter_person_stage(run: _Run, stage: Stage) -> None:
     principals = tuple(dict.fromkeys(p for p, _ in found))
     labels = {p: label for p, label in found if label}
     countersign = stage.kind is StageKind.APPROVAL and stage.policy is ApprovalPolicy.ALL
-    due = iso(run.ctx.now + _duration(stage.sla.within)) if stage.sla else None
-    timers = tuple(
-        Timer("escalation", iso(run.ctx.now + _duration(e.after)), stage.id, i)
-        for i, e in enumerate(stage.sla.escalations if stage.sla else ())
-    )
+    due, timers = _sla_timers(run, stage)
     run.set(
         status=ACTIVE, assignees=principals, labels=labels,
         approvers=principals if countersign else (), due_at=due, timers=timers,
@@ -771,6 +936,85 @@ def _enter_person_stage(run: _Run, stage: Stage) -> None:
     if stage.events:
         data["events"] = [e.type for e in stage.events]
     run.emit("stage_entered", stage=stage.id, data=data)
+    until = f", due {due}" if due else ""
+    run.notify(principals, "assigned",
+               f"{run.inst.id}: '{stage.label}' waits for you{until}", stage.id)
+    _on_enter(run, stage)
+
+
+def later(process: Process, start: datetime, duration: str, business_hours: bool) -> datetime:
+    """``start`` + ``duration``: in the process calendar's working time when
+    ``business_hours`` (UTC 09:00-17:00 Monday to Friday without a calendar)."""
+    if not business_hours:
+        return start + _duration(duration)
+    from flowctl.calendar import CalendarError, add_business_time
+    from flowctl.model import Calendar
+
+    cal = process.calendar or Calendar(path=())
+    try:
+        return add_business_time(start, _duration(duration), cal)
+    except CalendarError as exc:
+        raise FlowctlError(
+            f"process '{process.id}': {exc}", hint="run `flowctl lint` on the definition"
+        ) from exc
+
+
+def _sla_timers(run: _Run, stage: Stage) -> tuple[str | None, tuple[Timer, ...]]:
+    """The due time and the timers of a stage's SLA, counted from now."""
+    sla = stage.sla
+    if sla is None:
+        return None, ()
+    now, bh = run.ctx.now, sla.business_hours
+    due = iso(later(run.process, now, sla.within, bh))
+    timers = [Timer(DUE, due, stage.id, 0, run.key(DUE, stage.id))]
+    for i, e in enumerate(sla.escalations):
+        at = iso(later(run.process, now, e.after, bh))
+        timers.append(Timer(ESCALATION, at, stage.id, i, run.key(ESCALATION, stage.id, i)))
+    return due, tuple(timers)
+
+
+def _on_enter(run: _Run, stage: Stage) -> None:
+    """Record the stage's events and create its tasks (delayed ones get a timer)."""
+    for ev in stage.events:
+        data = {"type": ev.type, **({"comment": ev.comment} if ev.comment else {})}
+        run.emit("event", stage=stage.id, data=data)
+    tasks: list[Task] = []
+    timers = list(run.inst.timers)
+    for i, spec in enumerate(stage.tasks):
+        who = _task_assignee(run, stage, spec.assignee)
+        if spec.delay:
+            at = iso(later(run.process, run.ctx.now, spec.delay, False))
+            tasks.append(Task(spec.id, spec.name, stage.id, who, spec.blocking,
+                              TASK_SCHEDULED, at))
+            timers.append(Timer(TASK, at, stage.id, i, run.key(TASK, stage.id, i)))
+            run.emit("task_scheduled", stage=stage.id, data={
+                "task": spec.id, "name": spec.name, "assignee": who,
+                "blocking": spec.blocking, "at": at,
+            })
+            continue
+        task = Task(spec.id, spec.name, stage.id, who, spec.blocking, TASK_OPEN, run.ctx.at)
+        tasks.append(task)
+        task_created(run, task)
+    run.set(tasks=tuple(tasks), timers=tuple(timers))
+
+
+def task_created(run: _Run, task: Task, extra: Mapping[str, Any] | None = None) -> None:
+    run.emit("task_created", stage=task.stage, data={
+        **(extra or {}), "task": task.id, "name": task.name, "assignee": task.assignee,
+        "blocking": task.blocking,
+    })
+    block = " (blocking)" if task.blocking else ""
+    run.notify([task.assignee], "task",
+               f"{run.inst.id}: task '{task.name}'{block} at '{task.stage}'", task.stage)
+
+
+def _task_assignee(run: _Run, stage: Stage, spec: Assignee | None) -> str:
+    if spec is not None:
+        return _resolve(run, stage, spec)[0]
+    users = [p for p in run.inst.assignees if p.startswith("user:")]
+    if run.inst.assignees:
+        return (users or list(run.inst.assignees))[0]
+    return user_principal(run.inst.initiator)
 
 
 def _named_assignee(run: _Run, stage: Stage) -> tuple[str, str]:
@@ -787,9 +1031,15 @@ def _named_assignee(run: _Run, stage: Stage) -> tuple[str, str]:
 
 
 def _subject(run: _Run, stage: Stage, of: str) -> str:
-    """The user a relation is about: the initiator or a user field."""
+    """The user a relation is about: the initiator, the current assignee
+    (its first user; a role: its first member) or a user field."""
     if of == "initiator":
         return run.inst.initiator
+    if of == "assignee":
+        users = users_of(run.inst.assignees, run.ctx.org)
+        if users:
+            return users[0]
+        raise NoAssignee(f"cannot find who handles '{stage.id}': it has no current assignee")
     value = run.inst.record.get(of)
     if isinstance(value, str) and value:
         return value
@@ -849,6 +1099,12 @@ def _require_open(inst: Instance, doing: str) -> None:
         raise InstanceClosed(
             f"instance {inst.id} is {inst.status}; nothing can be {doing}", status=inst.status
         )
+    if inst.status == PAUSED:
+        raise InstanceClosed(
+            f"instance {inst.id} is paused at stage '{inst.stage}'; nothing can be {doing}"
+            " until it is resumed",
+            status=inst.status,
+        )
     if inst.status == WAITING:
         until = f" until {inst.wake_at}" if inst.wake_at else " for its child process"
         raise InstanceClosed(
@@ -893,6 +1149,7 @@ def _advance(run: _Run, cmd: Advance) -> None:
     if countersign:
         _check_not_voted(run, stage)
     as_admin = _authorize(run, stage, _verb(stage), inst.assignees)
+    _check_tasks(run, stage)
     if cmd.next_assignee is not None and run.ctx.org.user(cmd.next_assignee) is None:
         raise InvalidValue(
             f"--next-assignee {cmd.next_assignee}: no such user in the org directory",
@@ -919,6 +1176,24 @@ def _advance(run: _Run, cmd: Advance) -> None:
             f" '{where}' finds its own",
             hint="drop --next-assignee",
         )
+
+
+def _check_tasks(run: _Run, stage: Stage) -> None:
+    open_ = [t for t in run.inst.tasks if t.blocking and t.status != TASK_DONE]
+    if not open_:
+        return
+    what = ", ".join(
+        f"{t.id} ({t.name}; {t.assignee.partition(':')[2]}"
+        + (f"; appears {t.at}" if t.status == TASK_SCHEDULED else "") + ")"
+        for t in open_
+    )
+    raise TasksOpen(
+        f"stage '{stage.id}' of {run.inst.id} cannot be completed: blocking task"
+        f"{'s' if len(open_) > 1 else ''} not done: {what}",
+        hint=f"finish {'them' if len(open_) > 1 else 'it'} first:"
+        f" flowctl task done {run.inst.id} {open_[0].id}",
+        tasks=tuple(t.id for t in open_),
+    )
 
 
 def _check_not_voted(run: _Run, stage: Stage) -> None:
@@ -1036,7 +1311,7 @@ def _cancel(run: _Run, cmd: Cancel) -> None:
             f"instance {inst.id} is {inst.status}; nothing can be cancelled", status=inst.status
         )
     as_admin = False
-    if run.ctx.actor != inst.initiator:
+    if cmd.by_parent is None and run.ctx.actor != inst.initiator:
         if not run.ctx.is_admin:
             raise NotPermitted(
                 f"only {inst.initiator} (initiator) or an admin can cancel {inst.id}",
@@ -1049,9 +1324,24 @@ def _cancel(run: _Run, cmd: Cancel) -> None:
         data["reason"] = cmd.reason
     if as_admin:
         data["as_admin"] = True
+    if cmd.by_parent:
+        data["parent"] = cmd.by_parent
+    # Policy: the children this instance waits for are cancelled with it; the
+    # ones it does not wait for (wait: false) keep running on their own.
+    running = [c for c in inst.children if c.status == "running" and c.instance_id]
+    cancelled = [c.instance_id for c in running if c.wait]
+    left = [c.instance_id for c in running if not c.wait]
+    if cancelled:
+        data["children_cancelled"] = cancelled
+    if left:
+        data["children_left_running"] = left
+    children = tuple(
+        replace(c, status=CANCELLED) if c.instance_id in cancelled else c for c in inst.children
+    )
     run.set(
         status=CANCELLED, stage=None, last_stage=inst.stage, outcome=CANCELLED,
-        assignees=(), approvers=(), timers=(), due_at=None, wake_at=None,
+        assignees=(), approvers=(), timers=(), due_at=None, wake_at=None, children=children,
+        tasks=(), suspended=(), paused_from=None, paused_at=None,
     )
     run.emit("cancelled", stage=inst.stage, data=data)
 
@@ -1075,7 +1365,22 @@ def dump_state(inst: Instance) -> dict[str, Any]:
         "outcome": inst.outcome,
         "last_stage": inst.last_stage,
         "wake_at": inst.wake_at,
+        "tasks": [vars(t).copy() for t in inst.tasks],
+        "paused_from": inst.paused_from,
+        "paused_at": inst.paused_at,
+        "suspended": [vars(t).copy() for t in inst.suspended],
     }
+
+
+def _timers(items: Any, version: int) -> tuple[Timer, ...]:
+    """Timers from state; one stored before keys existed gets its derived key."""
+    out = []
+    for t in items or ():
+        timer = Timer(**t)
+        if not timer.key:
+            timer = replace(timer, key=timer_key(timer.kind, timer.stage, timer.index, version))
+        out.append(timer)
+    return tuple(out)
 
 
 def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Instance:
@@ -1101,9 +1406,13 @@ def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Insta
         record=dict(state.get("record") or {}),
         note=state.get("note") or "",
         links=tuple(LinkRef(**lk) for lk in state.get("links") or ()),
-        timers=tuple(Timer(**t) for t in state.get("timers") or ()),
+        timers=_timers(state.get("timers"), columns["version"]),
         children=tuple(Child(**c) for c in state.get("children") or ()),
         outcome=state.get("outcome"),
         last_stage=state.get("last_stage"),
         wake_at=state.get("wake_at"),
+        tasks=tuple(Task(**t) for t in state.get("tasks") or ()),
+        paused_from=state.get("paused_from"),
+        paused_at=state.get("paused_at"),
+        suspended=_timers(state.get("suspended"), columns["version"]),
     )

@@ -109,6 +109,7 @@ def test_key_path_from_start_to_completed(cli: Cli) -> None:
         "INSTANCE                       STAGE           STATE        DUE                   PROCESS",
         f"{K1}  level-approval  not started  2026-11-24T09:00:00Z"
         "  大客户备案审批流程 (Key Account Filing Approval)",
+        "1 unread notification (flowctl notifications)",
     ]
     assert cli.out("advance", K1, "-r", "approve", user="carol",
                    now="2026-11-23T15:00:00Z") == [
@@ -128,7 +129,9 @@ def test_key_path_from_start_to_completed(cli: Cli) -> None:
         ("completed", "end", None),
     ]
     assert [e["version"] for e in cli.journal(K1)] == [1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 4]
-    assert cli.out("inbox", user="carol") == ["nothing waits for carol"]
+    assert cli.out("inbox", user="carol") == [
+        "nothing waits for carol", "1 unread notification (flowctl notifications)",
+    ]
     assert cli.out("show", K1) == [
         K1,
         f"  process:     {KEY}: 大客户备案审批流程 (Key Account Filing Approval)"
@@ -311,7 +314,7 @@ def _submit(cli: Cli, amount: str, score: str, term: str) -> None:
         "--set", f"term_months={term}")
     assert cli.out("advance", C1, "-r", "submit")[-1] == (
         f"{C1}: at 'manager-review', waiting for a sales-manager (carol),"
-        " due 2026-11-25T09:00:00Z"
+        " due 2026-11-30T12:00:00Z"
     )
 
 
@@ -330,10 +333,10 @@ def test_contract_every_review_and_the_countersign(cli: Cli) -> None:
     _submit(cli, "250000", "60", "24")
     assert cli.out("advance", C1, "-r", "approve", user="carol")[-1] == (
         f"{C1}: at 'finance-review', waiting for a finance-reviewer (frank),"
-        " due 2026-11-25T09:00:00Z"
+        " due 2026-11-30T12:00:00Z"
     )
     assert cli.out("advance", C1, "-r", "approve", user="frank")[-1] == (
-        f"{C1}: at 'legal-review', waiting for a legal-reviewer (linda), due 2026-11-25T09:00:00Z"
+        f"{C1}: at 'legal-review', waiting for a legal-reviewer (linda), due 2026-11-30T12:00:00Z"
     )
     assert cli.out("advance", C1, "-r", "approve", user="linda")[-2:] == [
         f"{C1}: decision 'needs-signature': record.amount > 100000 (amount=250000)"
@@ -350,7 +353,9 @@ def test_contract_every_review_and_the_countersign(cli: Cli) -> None:
         "flowctl: error: frank has already approved 'executive-signature'; every approver signs"
         " once; still waiting for: a general-manager (grace)\n"
     )
-    assert cli.out("inbox", user="frank") == ["nothing waits for frank"]
+    assert cli.out("inbox", user="frank") == [
+        "nothing waits for frank", "2 unread notifications (flowctl notifications)",
+    ]
     assert cli.out("inbox", user="grace")[1].startswith(f"{C1}  executive-signature  in progress")
     assert cli.out("advance", C1, "-r", "approve", user="grace") == [
         f"{C1}: vote approve at 'executive-signature'",
@@ -415,10 +420,27 @@ L1 = "lost-customer-recovery-1"
 def _offer(cli: Cli) -> None:
     cli("start", "lost-customer-recovery", "--set", "owner=bob", "--set", "customer=Acme")
     cli("advance", L1, "-r", "reached", user="bob")
-    cli("advance", L1, "-r", "done", "--set", "reason=price", user="bob")
+    assert cli.out("advance", L1, "-r", "done", "--set", "reason=price", user="bob") == [
+        f"{L1}: result done at 'record-reason'",
+        f"{L1}: event offer-prepared: Offer preparation started",
+        f"{L1}: task_created 'check-prices' Check the current price list for bob (blocking)",
+        f"{L1}: task_scheduled 'ask-manager' Ask the sales manager about a discount for any"
+        " sales-manager, appears 2026-11-23T10:00:00Z",
+        f"{L1}: at 'prepare-offer', waiting for bob (record.owner)",
+    ]
+    assert cli.refused("advance", L1, "-r", "declined", "--set", "offer_amount=1", user="bob",
+                       code=1) == (
+        f"flowctl: error: stage 'prepare-offer' of {L1} cannot be completed: blocking task not"
+        " done: check-prices (Check the current price list; bob)\n"
+        f"flowctl: hint: finish it first: flowctl task done {L1} check-prices\n"
+    )
+    assert cli.out("task", "done", L1, "check-prices", user="bob") == [
+        f"{L1}: task_done 'check-prices' Check the current price list",
+        f"{L1}: at 'prepare-offer', waiting for bob (record.owner)",
+    ]
 
 
-def test_lost_customer_paid_records_the_delivery_child_and_is_won(cli: Cli) -> None:
+def test_lost_customer_paid_starts_the_delivery_child_and_is_won(cli: Cli) -> None:
     _offer(cli)
     assert cli.out("advance", L1, "-r", "accepted", "--set", "offer_amount=900", user="bob") == [
         f"{L1}: result accepted at 'prepare-offer'",
@@ -428,6 +450,9 @@ def test_lost_customer_paid_records_the_delivery_child_and_is_won(cli: Cli) -> N
     assert cli.out("advance", L1, "-r", "paid", "--set", "order_ref=O-1", "--set",
                    "delivery_address=Kazan", "--set", "ship_date=2026-12-05", user="frank") == [
         f"{L1}: result paid at 'await-payment'",
+        f"{L1}: child_started goods-delivery-1 (goods-delivery), runs on its own",
+        "goods-delivery-1: started goods-delivery order_ref=O-1 address=Kazan"
+        " ship_date=2026-12-05",
         f"{L1}: completed at 'won' (outcome: completed)",
     ]
     entered = [e for e in cli.journal(L1) if e["stage"] == "delivery"]
@@ -438,10 +463,16 @@ def test_lost_customer_paid_records_the_delivery_child_and_is_won(cli: Cli) -> N
     }
     card = json.loads(cli("show", L1, "--json").stdout)
     assert card["instance"]["children"] == [{
-        "process": "goods-delivery", "stage": "delivery", "status": "pending", "wait": False,
+        "process": "goods-delivery", "stage": "delivery", "status": "running", "wait": False,
         "inputs": {"order_ref": "O-1", "address": "Kazan", "ship_date": "2026-12-05"},
-        "instance_id": None,
+        "instance_id": "goods-delivery-1", "end": None,
     }]
+    assert [c["id"] for c in card["children"]] == ["goods-delivery-1"]
+    assert cli.out("show", L1)[9] == (
+        "  child:       goods-delivery-1 (goods-delivery) from 'delivery', runs on its own:"
+        " at 'prepare-documents', waiting for a logistics (oleg, dmitry)"
+    )
+    assert cli.out("show", "goods-delivery-1")[8] == f"  parent:      {L1}"
 
 
 def test_lost_customer_wants_time_pauses_thirty_days(cli: Cli) -> None:
@@ -451,7 +482,8 @@ def test_lost_customer_wants_time_pauses_thirty_days(cli: Cli) -> None:
     card = json.loads(cli("show", L1, "--json").stdout)["instance"]
     assert (card["status"], card["wake_at"], card["timers"]) == (
         "waiting", "2026-12-23T09:00:00Z",
-        [{"kind": "wake", "at": "2026-12-23T09:00:00Z", "stage": "pause", "index": 0}],
+        [{"kind": "wake", "at": "2026-12-23T09:00:00Z", "stage": "pause", "index": 0,
+          "key": "wake:pause:0:v5"}],
     )
     assert cli.out("list", "--status", "waiting") == [
         "INSTANCE                  STATUS   STAGE  WAITING FOR / OUTCOME       DUE  STARTED",
@@ -470,6 +502,7 @@ def test_lost_customer_declined_unpaid_and_unreachable_are_lost(cli: Cli) -> Non
     l3 = "lost-customer-recovery-3"
     cli("advance", l3, "-r", "reached", user="bob")
     cli("advance", l3, "-r", "done", "--set", "reason=other", user="bob")
+    cli("task", "done", l3, "check-prices", user="bob")
     cli("advance", l3, "-r", "accepted", "--set", "offer_amount=5", user="bob")
     # the stage's required fields hold for every result, unpaid too
     assert cli.out("advance", l3, "-r", "unpaid", "--set", "order_ref=O-3", "--set",
@@ -561,7 +594,8 @@ def test_list_filters_and_json(cli: Cli) -> None:
         (K1, True, "2026-11-21T09:00:00Z"),
     ]
     assert cli.refused("list", "--status", "open", code=2) == (
-        "flowctl: error: unknown status 'open'; statuses: active, waiting, completed, cancelled\n"
+        "flowctl: error: unknown status 'open'; statuses: active, waiting, paused, completed,"
+        " cancelled\n"
     )
 
 

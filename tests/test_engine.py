@@ -82,6 +82,11 @@ def refusal(exc: pytest.ExceptionInfo[Any]) -> str:
     return str(exc.value.message)
 
 
+def prices_checked(inst: Instance, user: str) -> Instance:
+    """prepare-offer's blocking task check-prices, done by ``user``."""
+    return act(LOST, inst, engine.TaskDone("check-prices"), user).instance
+
+
 # --------------------------------------------------------------- start
 
 
@@ -379,9 +384,14 @@ def submitted(**values: str) -> Instance:
 def test_role_approver_any_member_may_decide() -> None:
     inst = submitted(amount="50000", credit_score="90", term_months="12")
     assert (inst.stage, inst.assignees) == ("manager-review", ("role:sales-manager",))
-    assert inst.due_at == "2026-11-25T09:00:00Z"  # 48h (business hours come later)
-    assert [t.kind for t in inst.timers] == ["escalation", "escalation"]
-    assert [t.at for t in inst.timers] == ["2026-11-24T09:00:00Z", "2026-11-25T09:00:00Z"]
+    # 48 working hours of Moscow 09:00-18:00 from Monday 12:00 local: Monday 6h,
+    # Tuesday to Friday 36h, then 6h of the next Monday: 15:00 local.
+    assert inst.due_at == "2026-11-30T12:00:00Z"
+    assert [(t.kind, t.at, t.key) for t in inst.timers] == [
+        ("due", "2026-11-30T12:00:00Z", "due:manager-review:0:v2"),
+        ("escalation", "2026-11-25T15:00:00Z", "escalation:manager-review:0:v2"),
+        ("escalation", "2026-11-30T12:00:00Z", "escalation:manager-review:1:v2"),
+    ]
     with pytest.raises(Refused) as exc:
         adv(CONTRACT, inst, "bob", "approve")
     assert refusal(exc) == "only a sales-manager (carol) can approve 'manager-review'"
@@ -493,7 +503,7 @@ def test_wait_for_a_duration_pauses_with_a_wake_timer() -> None:
     assert inst.assignees == ("user:bob",)
     assert inst.labels == {"user:bob": "record.owner"}
     inst = adv(LOST, inst, "bob", "reached")
-    inst = adv(LOST, inst, "bob", "done", reason="price")
+    inst = prices_checked(adv(LOST, inst, "bob", "done", reason="price"), "bob")
     tr = act(LOST, inst, Advance("wants-time", {"offer_amount": "1000"}), "bob")
     assert kinds(tr)[-1] == ("stage_entered", "pause", None)
     assert tr.events[-1].data == {"wait": "for 30d", "wake_at": "2026-12-23T09:00:00Z"}
@@ -501,7 +511,9 @@ def test_wait_for_a_duration_pauses_with_a_wake_timer() -> None:
     assert (inst.status, inst.stage, inst.wake_at, inst.assignees) == (
         "waiting", "pause", "2026-12-23T09:00:00Z", (),
     )
-    assert inst.timers == (engine.Timer("wake", "2026-12-23T09:00:00Z", "pause"),)
+    assert inst.timers == (
+        engine.Timer("wake", "2026-12-23T09:00:00Z", "pause", 0, "wake:pause:0:v5"),
+    )
     with pytest.raises(Refused) as exc:
         adv(LOST, inst, "bob", "reached")
     assert refusal(exc) == (
@@ -530,10 +542,10 @@ def test_wait_until_an_empty_date_is_refused() -> None:
     )
 
 
-def test_subprocess_without_wait_records_the_child_and_goes_on() -> None:
+def test_lost_customer_paid_records_a_fire_and_forget_child_and_is_won() -> None:
     inst = start(LOST, "alice", owner="alice", customer="Acme")
     inst = adv(LOST, inst, "alice", "reached")
-    inst = adv(LOST, inst, "alice", "done", reason="service")
+    inst = prices_checked(adv(LOST, inst, "alice", "done", reason="service"), "alice")
     inst = adv(LOST, inst, "alice", "accepted", offer_amount="5000")
     assert (inst.stage, inst.assignees) == ("await-payment", ("role:finance-reviewer",))
     tr = act(LOST, inst, Advance("paid", {
@@ -555,6 +567,19 @@ def test_subprocess_without_wait_records_the_child_and_goes_on() -> None:
     )
 
 
+def test_subprocess_without_wait_records_the_child_and_goes_on() -> None:
+    p = inline({"stages": [
+        {"id": "a", "kind": "subprocess", "start": True, "process": "goods-delivery",
+         "wait": False, "next": "z"},
+        {"id": "z", "kind": "end"},
+    ]})
+    tr = engine.start(p, Start(), ctx("alice"), instance_id="t-1", digest="d" * 64)
+    assert kinds(tr) == [
+        ("started", None, None), ("stage_entered", "a", None), ("completed", "z", None),
+    ]
+    assert tr.instance.children[0].wait is False
+
+
 def test_subprocess_that_waits_holds_the_instance() -> None:
     p = inline({"stages": [
         {"id": "a", "kind": "subprocess", "start": True, "process": "goods-delivery",
@@ -569,6 +594,7 @@ def test_lost_customer_unreachable_and_declined_branches() -> None:
     inst = start(LOST, "alice", owner="alice", customer="Acme")
     assert adv(LOST, inst, "alice", "unreachable").outcome == "rejected"
     inst = adv(LOST, adv(LOST, inst, "alice", "reached"), "alice", "done", reason="moved")
+    inst = prices_checked(inst, "alice")
     assert adv(LOST, inst, "alice", "declined", offer_amount="0").last_stage == "lost"
 
 

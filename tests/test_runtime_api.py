@@ -26,6 +26,8 @@ from flowctl.store.base import (
     InstanceRow,
     JournalEntry,
     JournalFilter,
+    NotificationRow,
+    TimerRow,
     VerifyReport,
 )
 
@@ -67,6 +69,32 @@ class FakeTx:
         self.s.counters[process_id] = self.s.counters.get(process_id, 0) + 1
         return f"{process_id}-{self.s.counters[process_id]}"
 
+    def get_timer(self, instance_id: str, key: str) -> TimerRow | None:
+        row = self.s.instances.get(instance_id)
+        found = [t for t in row.timers if t.key == key] if row else []
+        return found[0] if found else None
+
+    def mark_timer(self, instance_id: str, key: str, *, status: str, at: str) -> None:
+        pass  # the fake keeps only pending timers (those in the instance rows)
+
+    def add_notifications(self, rows: list[NotificationRow]) -> None:
+        for n in rows:
+            self.s.notices.append(replace(n, id=len(self.s.notices) + 1))
+
+    def claim_notifications(
+        self, *, now: str, lease_until: str, max_attempts: int, limit: int
+    ) -> list[NotificationRow]:
+        return []
+
+    def finish_notification(
+        self, notification_id: int, *, delivered_at: str | None, error: str | None,
+        next_attempt_at: str | None,
+    ) -> NotificationRow:
+        raise AssertionError("the fake store delivers nothing")
+
+    def mark_read(self, user: str, ids: tuple[int, ...], *, at: str) -> int:
+        return 0
+
 
 class FakeStore:
     """The Store protocol in memory; a transaction rolls back on an exception."""
@@ -76,17 +104,19 @@ class FakeStore:
         self.definitions: dict[str, Definition] = {}
         self.entries: list[JournalEntry] = []
         self.counters: dict[str, int] = {}
+        self.notices: list[NotificationRow] = []
         self.transactions = 0
 
     @contextmanager
     def transaction(self) -> Iterator[FakeTx]:
         saved = (dict(self.instances), dict(self.definitions), list(self.entries),
-                 dict(self.counters))
+                 dict(self.counters), list(self.notices))
         self.transactions += 1
         try:
             yield FakeTx(self)
         except BaseException:
-            self.instances, self.definitions, self.entries, self.counters = saved
+            (self.instances, self.definitions, self.entries, self.counters,
+             self.notices) = saved
             raise
 
     def get_instance(self, instance_id: str) -> InstanceRow | None:
@@ -102,6 +132,8 @@ class FakeStore:
             and (flt.process_id is None or r.process_id == flt.process_id)
             and (not flt.principals or set(flt.principals) & set(r.assignees))
             and (flt.started_since is None or r.started_at >= flt.started_since)
+            and (flt.parent_id is None or r.parent_id == flt.parent_id)
+            and (flt.due_before is None or (r.due_at or "~") < flt.due_before)
         ]
         rows.sort(key=lambda r: (r.started_at, int(r.id.rsplit("-", 1)[1])),
                   reverse=not flt.oldest_first)
@@ -123,6 +155,21 @@ class FakeStore:
 
     def verify_journal(self) -> VerifyReport:
         return VerifyReport(ok=True, entries=len(self.entries))
+
+    def undelivered_count(self) -> int:
+        return sum(1 for n in self.notices if n.delivered_at is None)
+
+    def due_timers(self, now: str, *, limit: int | None = None) -> list[TimerRow]:
+        due = sorted(
+            (t for r in self.instances.values() for t in r.timers if t.due_at <= now),
+            key=lambda t: (t.due_at, t.instance_id, t.key),
+        )
+        return due[:limit] if limit is not None else due
+
+    def notifications(
+        self, user: str | None, *, unread_only: bool = True, limit: int | None = None
+    ) -> list[NotificationRow]:
+        return [n for n in reversed(self.notices) if user is None or n.user == user][:limit]
 
     def close(self) -> None:
         pass
@@ -258,9 +305,10 @@ def test_begin_reassign_note_link_cancel(store: FakeStore) -> None:
     step = runtime.cancel(iid, reason="dup", **kw(store, "oleg"))
     assert step.instance.where == "cancelled at 'prepare-documents' (outcome: cancelled)"
     assert [e.kind for e in runtime.journal(iid, store=store)] == [
-        "started", "stage_entered", "began", "reassigned", "note", "note", "link", "cancelled",
+        "started", "stage_entered", "event", "began", "reassigned", "note", "note", "link",
+        "cancelled",
     ]
-    assert [e.version for e in runtime.journal(iid, store=store)] == [1, 1, 2, 3, 4, 5, 6, 7]
+    assert [e.version for e in runtime.journal(iid, store=store)] == [1, 1, 1, 2, 3, 4, 5, 6, 7]
 
 
 # -------------------------------------------------------------- reads
@@ -289,7 +337,7 @@ def test_inbox_direct_and_through_a_role_oldest_first(store: FakeStore) -> None:
     inbox = runtime.inbox(**kw(store, "carol", at(10, day=24)))
     assert [(v.id, v.stage, v.due_at, v.overdue) for v in inbox] == [
         (first, "level-approval", "2026-11-24T08:00:00Z", True),  # carol herself
-        ("contract-approval-1", "manager-review", "2026-11-25T09:00:00Z", False),  # her role
+        ("contract-approval-1", "manager-review", "2026-11-30T12:00:00Z", False),  # her role
     ]
     assert runtime.inbox(**kw(store, "bob")) == []
     assert [v.id for v in runtime.inbox(**kw(store, "alice"))] == []
@@ -313,7 +361,7 @@ def test_list_filters(store: FakeStore) -> None:
     with pytest.raises(UsageError) as exc:
         ids(status=["open"])
     assert exc.value.message == (
-        "unknown status 'open'; statuses: active, waiting, completed, cancelled"
+        "unknown status 'open'; statuses: active, waiting, paused, completed, cancelled"
     )
     with pytest.raises(UsageError) as exc:
         ids(since="yesterday")

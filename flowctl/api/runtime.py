@@ -25,13 +25,13 @@ import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from flowctl import engine
 from flowctl.errors import UsageError
-from flowctl.model import OrgDirectory, Process
+from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.base import (
     ConflictError,
     Definition,
@@ -39,8 +39,11 @@ from flowctl.store.base import (
     InstanceRow,
     JournalEntry,
     JournalFilter,
+    NotificationRow,
     Store,
     StoreError,
+    TimerRow,
+    Transaction,
     VerifyReport,
 )
 
@@ -50,7 +53,8 @@ PROCESSES_ENV = "FLOWCTL_PROCESSES"
 NOW_ENV = "FLOWCTL_NOW"
 DEFAULT_DB = os.path.join(".flowctl", "flowctl.db")
 DEFAULT_PROCESSES = "processes"
-STATUSES = (engine.ACTIVE, engine.WAITING, engine.COMPLETED, engine.CANCELLED)
+STATUSES = (engine.ACTIVE, engine.WAITING, engine.PAUSED, engine.COMPLETED, engine.CANCELLED)
+OPEN_STATUSES = (engine.ACTIVE, engine.WAITING, engine.PAUSED)
 
 
 class UnknownInstance(UsageError):
@@ -92,6 +96,8 @@ class InstanceView:
     parent_id: str | None
     children: tuple[engine.Child, ...]
     timers: tuple[engine.Timer, ...]
+    tasks: tuple[engine.Task, ...] = ()
+    paused_at: str | None = None
 
     @property
     def where(self) -> str:
@@ -101,6 +107,8 @@ class InstanceView:
         stage = f"'{self.stage}'"
         if self.status == engine.WAITING:
             return f"waiting at {stage} {self.waiting_for}"
+        if self.status == engine.PAUSED:
+            return f"paused at {stage} {self.waiting_for}"
         due = f", due {self.due_at}" if self.due_at else ""
         return f"at {stage}, waiting for {self.waiting_for}{due}"
 
@@ -128,6 +136,7 @@ class InstanceCard:
     instance: InstanceView
     fields: tuple[FieldValue, ...]
     history: tuple[JournalEntry, ...]
+    children: tuple[InstanceView, ...] = ()  # the child instances, oldest first
 
 
 # -------------------------------------------------------------- settings
@@ -276,6 +285,9 @@ def _to_row(inst: engine.Instance) -> InstanceRow:
         assignees=inst.assignees,
         parent_id=inst.parent_id,
         state=engine.dump_state(inst),
+        timers=tuple(
+            TimerRow(inst.id, t.key, t.kind, t.stage, t.at) for t in inst.timers
+        ),
     )
 
 
@@ -316,10 +328,14 @@ def _entries(inst: engine.Instance, events: tuple[engine.Event, ...]) -> list[Jo
 def _waiting_for(inst: engine.Instance, org: OrgDirectory) -> str:
     if inst.status == engine.ACTIVE:
         return engine.describe_principals(inst.assignees, inst.labels, org)
+    if inst.status == engine.PAUSED:
+        until = [t.at for t in inst.timers if t.kind == engine.RESUME]
+        return f"since {inst.paused_at}" + (f", resumes {until[0]}" if until else "")
     if inst.status == engine.WAITING:
         if inst.wake_at:
             return f"until {inst.wake_at}"
-        pending = [c.process for c in inst.children if c.wait and c.status == "pending"]
+        pending = [c.instance_id or c.process for c in inst.children
+                   if c.wait and c.status in ("pending", "running")]
         return f"for child process {', '.join(pending)}" if pending else "for a child process"
     return ""
 
@@ -357,10 +373,180 @@ def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: dateti
         parent_id=inst.parent_id,
         children=inst.children,
         timers=inst.timers,
+        tasks=inst.tasks,
+        paused_at=inst.paused_at,
     )
 
 
 # ------------------------------------------------------------ writes
+
+
+class _Procs:
+    """The definitions a write may need, loaded before the write lock: child
+    processes from the processes folder (by id), stored ones by digest."""
+
+    def __init__(self, processes_dir: str) -> None:
+        self.processes_dir = processes_dir
+        self.by_id: dict[str, tuple[Process, str]] = {}  # process id -> (process, source)
+
+    def add(self, process: Process, source: str) -> None:
+        self.by_id.setdefault(process.id, (process, source))
+
+    def preload_children(self, process: Process) -> None:
+        """Every process a subprocess stage can start, transitively."""
+        todo = [process]
+        while todo:
+            current = todo.pop()
+            for stage in current.stages:
+                name = stage.process
+                if stage.kind is not StageKind.SUBPROCESS or not name:
+                    continue
+                if name not in self.by_id:
+                    todo.append(self.child(name))
+
+    def child(self, process_id: str) -> Process:
+        found = self.by_id.get(process_id)
+        if found is not None:
+            return found[0]
+        from flowctl.api.definitions import load_process
+
+        try:
+            child = load_process(process_id, processes_dir=self.processes_dir)
+        except UsageError as exc:
+            raise engine.Refused(
+                f"cannot start child process '{process_id}': {exc.message}",
+                hint=f"put {process_id}.yaml in {self.processes_dir}",
+            ) from None
+        source = _read_source(child.source)
+        _PROCESSES.setdefault(digest_of(source), child)
+        self.by_id[process_id] = (child, source)
+        return child
+
+    def source(self, process_id: str) -> str:
+        return self.by_id[process_id][1]
+
+    def preload_related(self, store: Store, row: InstanceRow, process: Process) -> None:
+        """The parent's and the children's stored definitions, and the
+        processes this one can start as children."""
+        if row.parent_id:
+            parent = store.get_instance(row.parent_id)
+            if parent is not None:
+                _stored_process(store, parent.definition_digest)
+        if any(s.kind is StageKind.SUBPROCESS for s in process.stages):
+            for child in store.list_instances(InstanceFilter(parent_id=row.id)):
+                _stored_process(store, child.definition_digest)
+            self.preload_children(process)
+
+
+def _merge(first: engine.Transition, then: engine.Transition) -> engine.Transition:
+    """Two transitions of one instance as one version (the second's state)."""
+    inst = replace(then.instance, version=first.instance.version)
+    return engine.Transition(inst, first.events + then.events, first.notices + then.notices)
+
+
+class Writer:
+    """Writes transitions inside one transaction, with what follows from them
+    in the same transaction: children a stage needs are started, a parent
+    waiting for a finished child goes on, the waited-for children of a
+    cancelled instance are cancelled. ``written`` collects the journal entries."""
+
+    def __init__(self, tx: Transaction, store: Store, org: OrgDirectory, now: datetime,
+                 procs: _Procs) -> None:
+        self.tx = tx
+        self.store = store
+        self.org = org
+        self.now = now
+        self.procs = procs
+        self.written: list[JournalEntry] = []
+
+    @property
+    def system(self) -> engine.Context:
+        return engine.Context(engine.SYSTEM_ACTOR, self.org, self.now)
+
+    def insert(self, process: Process, step: engine.Transition) -> engine.Instance:
+        step, children = self._start_children(process, step)
+        source = self.procs.source(process.id) if process.id in self.procs.by_id else None
+        if source is not None:
+            self.tx.put_definition(Definition(
+                step.instance.definition_digest, process.id, source, engine.iso(self.now)
+            ))
+        self.tx.insert_instance(_to_row(step.instance))
+        self._journal(step)
+        return self._after(process, step, children)
+
+    def update(self, process: Process, step: engine.Transition, expected: int) -> engine.Instance:
+        step, children = self._start_children(process, step)
+        self.tx.update_instance(_to_row(step.instance), expected_version=expected)
+        self._journal(step)
+        return self._after(process, step, children)
+
+    def _journal(self, step: engine.Transition) -> None:
+        inst = step.instance
+        self.written += self.tx.append_journal(_entries(inst, step.events))
+        if step.notices:
+            self.tx.add_notifications([
+                NotificationRow(inst.id, n.user, n.kind, n.message, engine.iso(self.now),
+                                stage=n.stage)
+                for n in step.notices
+            ])
+
+    def _start_children(
+        self, process: Process, step: engine.Transition
+    ) -> tuple[engine.Transition, list[tuple[Process, engine.Transition]]]:
+        children: list[tuple[Process, engine.Transition]] = []
+        for c in step.instance.children:
+            if c.status != "pending" or c.instance_id is not None:
+                continue
+            child = self.procs.child(c.process)
+            digest = digest_of(self.procs.source(c.process))
+            child_id = self.tx.new_instance_id(child.id)
+            values = {k: v for k, v in c.inputs.items() if v is not None}
+            started = engine.start(
+                child, engine.Start(values=values), self.system, instance_id=child_id,
+                digest=digest, parent_id=step.instance.id, initiator=step.instance.initiator,
+            )
+            children.append((child, started))
+            then = engine.apply(process, step.instance,
+                                engine.ChildStarted(c.stage, child_id, child.id), self.system)
+            step = _merge(step, then)
+        return step, children
+
+    def _after(self, process: Process, step: engine.Transition,
+               children: list[tuple[Process, engine.Transition]]) -> engine.Instance:
+        inst = step.instance
+        for child, started in children:
+            self.insert(child, started)
+        if children:  # a child that ended at once may have moved this instance on
+            row = self.tx.get_instance(inst.id)
+            inst = _from_row(row) if row is not None else inst
+        for e in step.events:
+            if e.kind == "cancelled":
+                for child_id in e.data.get("children_cancelled") or ():
+                    self._cancel_child(child_id, inst.id)
+        if inst.finished and inst.parent_id:
+            self._tell_parent(inst)
+        return inst
+
+    def _cancel_child(self, child_id: str, parent_id: str) -> None:
+        row = self.tx.get_instance(child_id)
+        if row is None or row.status in engine.FINISHED:
+            return
+        process = _stored_process(self.store, row.definition_digest)
+        cmd = engine.Cancel(reason=f"parent {parent_id} was cancelled", by_parent=parent_id)
+        self.update(process, engine.apply(process, _from_row(row), cmd, self.system),
+                    row.version)
+
+    def _tell_parent(self, child: engine.Instance) -> None:
+        row = self.tx.get_instance(child.parent_id or "")
+        if row is None or row.status in engine.FINISHED:
+            return
+        process = _stored_process(self.store, row.definition_digest)
+        cmd = engine.ChildEnded(child.id, child.status, child.last_stage, child.outcome)
+        try:
+            step = engine.apply(process, _from_row(row), cmd, self.system)
+        except engine.Refused:
+            return  # not a child this parent knows
+        self.update(process, step, row.version)
 
 
 def start(
@@ -387,6 +573,9 @@ def start(
     source = _read_source(definition.source)
     digest = digest_of(source)
     _PROCESSES.setdefault(digest, definition)
+    procs = _Procs(processes_path(processes_dir))
+    procs.add(definition, source)
+    procs.preload_children(definition)
     with _session(
         as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
     ) as s:
@@ -395,10 +584,9 @@ def start(
         with s.store.transaction() as tx:
             instance_id = tx.new_instance_id(definition.id)
             step = engine.start(definition, command, ctx, instance_id=instance_id, digest=digest)
-            tx.put_definition(Definition(digest, definition.id, source, ctx.at))
-            tx.insert_instance(_to_row(step.instance))
-            written = tx.append_journal(_entries(step.instance, step.events))
-        return StepResult(view(step.instance, definition, s.org, s.now), tuple(written))
+            writer = Writer(tx, s.store, s.org, s.now, procs)
+            final = writer.insert(definition, step)
+        return StepResult(view(final, definition, s.org, s.now), tuple(writer.written))
 
 
 def _read_source(path: str) -> str:
@@ -435,6 +623,8 @@ def _act(
         if first is None:
             raise _unknown(instance_id)
         process = _stored_process(s.store, first.definition_digest)
+        procs = _Procs(processes_path(processes_dir))
+        procs.preload_related(s.store, first, process)
         ctx = engine.Context(s.user, s.org, s.now)
         with s.store.transaction() as tx:
             row = tx.get_instance(instance_id)
@@ -447,9 +637,9 @@ def _act(
                     hint=f"look at it again (flowctl show {instance_id}) and retry",
                 )
             step = engine.apply(process, _from_row(row), command, ctx)
-            tx.update_instance(_to_row(step.instance), expected_version=row.version)
-            written = tx.append_journal(_entries(step.instance, step.events))
-        return StepResult(view(step.instance, process, s.org, s.now), tuple(written))
+            writer = Writer(tx, s.store, s.org, s.now, procs)
+            final = writer.update(process, step, row.version)
+        return StepResult(view(final, process, s.org, s.now), tuple(writer.written))
 
 
 def advance(
@@ -574,6 +764,65 @@ def cancel(
     )
 
 
+def pause(
+    instance: str,
+    *,
+    duration: str | None = None,
+    reason: str | None = None,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Pause an instance (its assignee, initiator or an admin); with
+    ``duration`` ("30d") a later tick resumes it. No timer fires while paused."""
+    return _act(
+        instance, engine.Pause(duration, reason), expect_version=expect_version,
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+def resume(
+    instance: str,
+    *,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Resume a paused instance; its timers and due time move later by the pause."""
+    return _act(
+        instance, engine.Resume(), expect_version=expect_version, as_user=as_user, db=db,
+        org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
+def task_done(
+    instance: str,
+    task: str,
+    *,
+    comment: str | None = None,
+    expect_version: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> StepResult:
+    """Mark a task of the current stage done (its assignee or an admin)."""
+    return _act(
+        instance, engine.TaskDone(task, comment), expect_version=expect_version,
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+    )
+
+
 # ------------------------------------------------------------ reads
 
 
@@ -585,7 +834,8 @@ def _card(s: _Session, row: InstanceRow) -> InstanceCard:
         for f in process.fields
     )
     history = tuple(s.store.journal(JournalFilter(instance_id=row.id)))
-    return InstanceCard(view(inst, process, s.org, s.now), fields, history)
+    children = tuple(_views(s, InstanceFilter(parent_id=row.id, oldest_first=True)))
+    return InstanceCard(view(inst, process, s.org, s.now), fields, history, children)
 
 
 def show(

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowctl.api.runtime import InstanceCard, InstanceView, StepResult
-from flowctl.store.base import JournalEntry
+from flowctl.store.base import JournalEntry, NotificationRow
+
+if TYPE_CHECKING:
+    from flowctl.api.timework import Overdue, TaskView, TickReport
 
 
 def to_json(value: Any) -> str:
@@ -109,7 +112,66 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
     "cancelled": lambda e: (
         f"at '{e.stage}'" + (f": {e.data['reason']}" if e.data.get("reason") else "")
     ),
+    "event": lambda e: f"{e.data.get('type')}" + (
+        f": {e.data['comment']}" if e.data.get("comment") else ""
+    ),
+    "task_created": lambda e: (
+        f"'{e.data.get('task')}' {e.data.get('name')} for {_who([e.data.get('assignee', '')])}"
+        + (" (blocking)" if e.data.get("blocking") else "")
+    ),
+    "task_scheduled": lambda e: (
+        f"'{e.data.get('task')}' {e.data.get('name')} for {_who([e.data.get('assignee', '')])},"
+        f" appears {e.data.get('at')}"
+    ),
+    "task_done": lambda e: f"'{e.data.get('task')}' {e.data.get('name')}{_comment(e.data)}",
+    "woke": lambda e: f"'{e.stage}' (due {e.data.get('due_at')})",
+    "overdue": lambda e: (
+        f"'{e.stage}' was due {e.data.get('due_at')}; held by {_who(e.data.get('assignees') or [])}"
+    ),
+    "escalation": lambda e: _escalation(e),
+    "timer_failed": lambda e: f"{e.data.get('kind')} at '{e.stage}': {e.data.get('error')}",
+    "paused": lambda e: (
+        (f"for {e.data['for']}, until {e.data.get('until')}" if e.data.get("for")
+         else "until resumed")
+        + (f": {e.data['reason']}" if e.data.get("reason") else "")
+    ),
+    "resumed": lambda e: (
+        f"after {_seconds(int(e.data.get('paused_seconds') or 0))}"
+        + (" (automatic)" if e.data.get("auto") else "")
+    ),
+    "child_started": lambda e: (
+        f"{e.data.get('child')} ({e.data.get('process')})"
+        + (", waits for it" if e.data.get("wait") else ", runs on its own")
+    ),
+    "child_ended": lambda e: (
+        f"{e.data.get('child')} ended {e.data.get('status')} at '{e.data.get('end')}'"
+        + (f" -> result {e.data['result']}" if e.data.get("result") else "")
+        + (" (no result for it: a person decides)" if e.data.get("mapped") is False else "")
+    ),
+    "notification_failed": lambda e: (
+        f"to {e.data.get('user')} (attempt {e.data.get('attempt')}): {e.data.get('error')}"
+        + ("; gave up" if e.data.get("gave_up") else "")
+    ),
 }
+
+
+def _escalation(e: JournalEntry) -> str:
+    d = e.data
+    text = f"level {d.get('level')} {d.get('action')} at '{e.stage}' after {d.get('after')}"
+    if d.get("result"):
+        return f"{text}: result {d['result']}"
+    if d.get("from") is not None:
+        return f"{text}: from {_who(d.get('from') or [])} to {_who(d.get('to') or [])}"
+    return f"{text}: {_who(d.get('to') or [])}"
+
+
+def _seconds(total: int) -> str:
+    """``93784`` -> ``1d 2h 3m``; under a minute: ``42s``."""
+    days, rest = divmod(max(0, total), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{n}{u}" for n, u in ((days, "d"), (hours, "h"), (minutes, "m")) if n]
+    return " ".join(parts) or f"{seconds}s"
 
 
 def summary(e: JournalEntry) -> str:
@@ -139,10 +201,35 @@ def step_lines(step: StepResult, *, started: bool = False) -> list[str]:
     if started:
         lines.append(f"{v.id}: started {v.process_id} (definition {v.definition[:12]})")
     for e in step.entries:
-        if e.kind in ("result", "decision", "vote", "reassigned", "note", "link", "began"):
+        if e.instance_id != v.id:
+            if e.kind in _OTHER_KINDS:
+                lines.append(f"{e.instance_id}: {e.kind} {summary(e)}")
+            continue
+        if e.kind in _STEP_KINDS:
             lines.append(f"{v.id}: {e.kind} {summary(e)}")
+        if e.kind == "cancelled":
+            lines += _cancel_policy(v.id, e.data)
     lines.append(f"{v.id}: {v.where}")
     return lines
+
+
+_STEP_KINDS = (
+    "result", "decision", "vote", "reassigned", "note", "link", "began", "event",
+    "task_created", "task_scheduled", "task_done", "paused", "resumed", "child_started",
+    "child_ended", "escalation",
+)
+_OTHER_KINDS = ("started", "completed", "cancelled", "result", "child_started", "child_ended")
+
+
+def _cancel_policy(iid: str, d: Mapping[str, Any]) -> list[str]:
+    out = []
+    if d.get("children_cancelled"):
+        out.append(f"{iid}: children it waited for are cancelled with it:"
+                   f" {', '.join(d['children_cancelled'])}")
+    if d.get("children_left_running"):
+        out.append(f"{iid}: children it did not wait for keep running:"
+                   f" {', '.join(d['children_left_running'])}")
+    return out
 
 
 # ------------------------------------------------------------------ card
@@ -173,8 +260,16 @@ def card_lines(card: InstanceCard) -> list[str]:
         ("parent", v.parent_id or "-"),
     ]
     lines = [f"{v.id}"] + [f"  {k + ':':<13}{val}" for k, val in rows]
+    live = {c.id: c for c in card.children}
     for c in v.children:
-        lines.append(f"  {'child:':<13}{c.process} from '{c.stage}' ({c.status})")
+        how = "waited for" if c.wait else "runs on its own"
+        child = live.get(c.instance_id or "")
+        state = child.where if child else c.status
+        lines.append(f"  {'child:':<13}{c.instance_id or c.process} ({c.process}) from"
+                     f" '{c.stage}', {how}: {state}")
+    if v.tasks:
+        lines.append("tasks:")
+        lines += [f"  {task_line(t)}" for t in v.tasks]
     lines.append("fields:")
     lines += [f"  {f.name} ({f.label}): {_value(f.value)}" for f in card.fields]
     lines.append("note:")
@@ -209,6 +304,17 @@ def due_text(v: InstanceView) -> str:
     return f"{v.due_at} OVERDUE" if v.overdue else v.due_at
 
 
+def task_line(t: Any) -> str:
+    """``check-prices: Check the current price list (alice, blocking) open``."""
+    flags = ", blocking" if t.blocking else ""
+    state = t.status
+    if t.status == "scheduled":
+        state = f"appears {t.at}"
+    elif t.status == "done":
+        state = f"done by {t.done_by} {t.done_at}"
+    return f"{t.id}: {t.name} ({_who([t.assignee])}{flags}) {state}"
+
+
 def inbox_lines(views: list[InstanceView]) -> list[str]:
     rows = [
         [v.id, v.stage or "-", v.stage_state, due_text(v), v.process_name] for v in views
@@ -229,3 +335,94 @@ def list_lines(views: list[InstanceView]) -> list[str]:
         for v in views
     ]
     return table(["INSTANCE", "STATUS", "STAGE", "WAITING FOR / OUTCOME", "DUE", "STARTED"], rows)
+
+
+# ------------------------------------------------------------ time, tasks
+
+
+def tick_dict(r: TickReport) -> dict[str, Any]:
+    return {
+        "now": r.now,
+        "dry_run": r.dry_run,
+        "fired": [
+            {**{k: v for k, v in asdict(f).items() if k != "entries"},
+             "entries": [entry_dict(e) for e in f.entries]}
+            for f in r.fired
+        ],
+        "deliveries": [asdict(d) for d in r.deliveries],
+        "notify_command": r.notify_command,
+        "undelivered": r.undelivered,
+    }
+
+
+def _fired_text(f: Any) -> str:
+    mine = [e for e in f.entries if e.instance_id == f.instance_id]
+    head = next((e for e in mine if e.kind not in ("stage_entered",)), None)
+    what = f"{head.kind} {summary(head)}" if head else ""
+    if f.status == "failed":
+        what = f"FAILED: {f.error}"
+    elif f.status in ("void", "skipped"):
+        what = f"({f.status})"
+    return what
+
+
+def tick_lines(r: TickReport) -> list[str]:
+    if r.dry_run:
+        rows = [[f.due_at, f.instance_id, f.kind, f.stage, f.key] for f in r.fired]
+        head = [f"would fire {len(rows)} timer{'' if len(rows) == 1 else 's'} due at {r.now}"]
+        return head + (table(["DUE", "INSTANCE", "KIND", "STAGE", "TIMER"], rows) if rows else [])
+    fired = [f for f in r.fired if f.status == "fired"]
+    failed = [f for f in r.fired if f.status == "failed"]
+    lines = [f"tick {r.now}: fired {len(fired)}"
+             + (f", failed {len(failed)}" if failed else "")]
+    for f in r.fired:
+        if f.status in ("fired", "failed"):
+            lines.append(f"  {f.instance_id}  {f.kind}  '{f.stage}'  due {f.due_at}  "
+                         f"{_fired_text(f)}")
+    return lines + delivery_lines(r)
+
+
+def delivery_lines(r: TickReport) -> list[str]:
+    ok = sum(1 for d in r.deliveries if d.delivered)
+    bad = [d for d in r.deliveries if not d.delivered]
+    if not r.notify_command:
+        return [f"notifications: {r.undelivered} undelivered (no FLOWCTL_NOTIFY_COMMAND set)"]
+    lines = [f"notifications: delivered {ok}, failed {len(bad)}, {r.undelivered} undelivered"]
+    for d in bad:
+        lines.append(f"  #{d.notification} to {d.user} ({d.instance_id}): {d.error}"
+                     + ("; gave up" if d.gave_up else "; will retry"))
+    return lines
+
+
+def overdue_lines(items: list[Overdue]) -> list[str]:
+    rows = [
+        [o.instance_id, o.stage, o.due_at, _seconds(o.late_seconds),
+         o.held_by if o.what == "stage" else f"{o.held_by} timer not fired yet (run tick)"]
+        for o in items
+    ]
+    return table(["INSTANCE", "STAGE", "DUE", "LATE BY", "HELD BY"], rows)
+
+
+def task_lines(items: list[TaskView]) -> list[str]:
+    rows = []
+    for t in items:
+        task = t.task
+        state = task.status if task.status != "scheduled" else f"appears {task.at}"
+        rows.append([t.instance_id, t.stage, task.id, task.name, _who([task.assignee]),
+                     "yes" if task.blocking else "no", state])
+    return table(["INSTANCE", "STAGE", "TASK", "NAME", "FOR", "BLOCKING", "STATE"], rows)
+
+
+def notification_lines(items: list[NotificationRow]) -> list[str]:
+    rows = [
+        [str(n.id), n.created_at, n.user, n.kind, n.message,
+         "read" if n.read_at else ("delivered" if n.delivered_at else "new")]
+        for n in items
+    ]
+    return table(["ID", "AT", "USER", "KIND", "MESSAGE", "STATE"], rows)
+
+
+def inbox_task_lines(items: list[TaskView]) -> list[str]:
+    rows = [[t.instance_id, t.stage, t.task.id, t.task.name,
+             "yes" if t.task.blocking else "no"] for t in items]
+    return table(["INSTANCE", "STAGE", "TASK", "NAME", "BLOCKING"], rows)

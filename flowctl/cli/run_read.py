@@ -64,9 +64,11 @@ def inbox(
     org: Org = None,
     processes: Processes = None,
 ) -> None:
-    """Show what waits for you (directly or through a role), oldest first, with due times.
+    """Show what waits for you (directly or through a role), oldest first, with due times;
+    then your open tasks and how many unread notifications you have.
 
-    Overdue stages are marked OVERDUE.
+    Overdue stages are marked OVERDUE. `--json` lists stages (kind "stage")
+    then tasks (kind "task").
 
     Examples:
 
@@ -75,21 +77,32 @@ def inbox(
         flowctl inbox --as carol --json
     """
     with handle_errors():
-        from flowctl.api import runtime
+        from flowctl.api import runtime, timework
         from flowctl.cli import run_format as fmt
         from flowctl.identity import choose
 
         views = runtime.inbox(
             limit=limit, as_user=as_user, db=db, org=org, processes_dir=processes
         )
+        tasks, unread = timework.inbox_tasks(
+            as_user=as_user, db=db, org=org, processes_dir=processes
+        )
         if json_out:
-            typer.echo(fmt.to_json([fmt.view_dict(v) for v in views]))
+            rows = [{"kind": "stage", **fmt.view_dict(v)} for v in views]
+            rows += [{"kind": "task", "instance": t.instance_id, "process_id": t.process_id,
+                      "stage": t.stage, **vars(t.task)} for t in tasks]
+            typer.echo(fmt.to_json(rows))
             return
-        if not views:
+        if not views and not tasks:
             me = choose(as_user)
             typer.echo(f"nothing waits for {me.user if me else 'you'}")
-            return
-        _echo_lines(fmt.inbox_lines(views))
+        if views:
+            _echo_lines(fmt.inbox_lines(views))
+        if tasks:
+            _echo_lines(["", "tasks:", *fmt.inbox_task_lines(tasks)])
+        if unread:
+            s = "" if unread == 1 else "s"
+            typer.echo(f"{unread} unread notification{s} (flowctl notifications)")
 
 
 def list_command(

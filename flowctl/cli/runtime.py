@@ -2,6 +2,7 @@
 
 Writes (``run_write``): start, advance, begin, reassign, note, link, cancel.
 Reads (``run_read``): show, inbox, list, journal (and ``journal verify``).
+Time (``run_time``): tick, overdue, pause, resume, task, notifications.
 Each is a thin wrapper over ``flowctl.api.runtime``; exit codes are listed
 in docs/exit-codes.md.
 """
@@ -12,7 +13,8 @@ import typer
 
 
 def register(app: typer.Typer) -> None:
-    from flowctl.cli import run_read, run_write
+    from flowctl.cli import run_read, run_time, run_write
 
     run_write.register(app)
     run_read.register(app)
+    run_time.register(app)

@@ -42,6 +42,43 @@ class Definition:
 
 
 @dataclass(frozen=True)
+class TimerRow:
+    """A timer of an instance, as the ``timers`` table indexes it. The store
+    keeps the table equal to the instance's pending timers on every insert
+    and update of the instance (same transaction): a pending row missing from
+    the new row's ``timers`` becomes ``void``; ``fired`` is set by
+    ``Transaction.mark_timer`` when tick fires it."""
+
+    instance_id: str
+    key: str  # unique within the instance
+    kind: str  # wake | due | escalation | task | resume
+    stage: str
+    due_at: str  # ISO-8601 UTC
+    status: str = "pending"  # pending | fired | void
+    fired_at: str | None = None
+
+
+@dataclass(frozen=True)
+class NotificationRow:
+    """A notification for one user. Delivered only once the notify command
+    exited 0 (``delivered_at``); failures count ``attempts``, keep
+    ``last_error`` and wait until ``next_attempt_at``."""
+
+    instance_id: str
+    user: str
+    kind: str
+    message: str
+    created_at: str
+    stage: str | None = None
+    id: int | None = None
+    delivered_at: str | None = None
+    read_at: str | None = None
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: str | None = None
+
+
+@dataclass(frozen=True)
 class InstanceRow:
     """One instance as stored. ``state`` is the engine's own serialisation;
     the other columns are copies the store indexes and filters on."""
@@ -59,6 +96,7 @@ class InstanceRow:
     assignees: tuple[str, ...] = ()  # principals: "user:alice", "role:finance-reviewer"
     parent_id: str | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    timers: tuple[TimerRow, ...] = ()  # its pending timers (see TimerRow)
 
 
 @dataclass(frozen=True)
@@ -89,6 +127,8 @@ class InstanceFilter:
     limit: int | None = None
     oldest_first: bool = False
     order_by: Literal["started_at", "updated_at"] = "started_at"
+    parent_id: str | None = None  # only the children of this instance
+    due_before: str | None = None  # only instances whose due_at is before this time
 
 
 @dataclass(frozen=True)
@@ -131,6 +171,34 @@ class Transaction(Protocol):
         """A fresh id, short enough to type: e.g. ``key-account-filing-approval-42``."""
         ...
 
+    def get_timer(self, instance_id: str, key: str) -> TimerRow | None: ...
+
+    def mark_timer(self, instance_id: str, key: str, *, status: str, at: str) -> None:
+        """Set a timer ``fired`` (or ``void``) at ``at``."""
+        ...
+
+    def add_notifications(self, rows: list[NotificationRow]) -> None: ...
+
+    def claim_notifications(
+        self, *, now: str, lease_until: str, max_attempts: int, limit: int
+    ) -> list[NotificationRow]:
+        """Undelivered notifications due for an attempt (``next_attempt_at`` passed,
+        fewer than ``max_attempts``), leased until ``lease_until`` so that a
+        concurrent deliverer skips them."""
+        ...
+
+    def finish_notification(
+        self, notification_id: int, *, delivered_at: str | None, error: str | None,
+        next_attempt_at: str | None,
+    ) -> NotificationRow:
+        """Record one delivery attempt: delivered, or failed with ``error``."""
+        ...
+
+    def mark_read(self, user: str, ids: tuple[int, ...], *, at: str) -> int:
+        """Mark the user's notifications read (all unread ones when ``ids`` is
+        empty); return how many changed."""
+        ...
+
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]:
@@ -151,5 +219,19 @@ class Store(Protocol):
         ...
 
     def verify_journal(self) -> VerifyReport: ...
+
+    def due_timers(self, now: str, *, limit: int | None = None) -> list[TimerRow]:
+        """Pending timers due at or before ``now``, earliest first (then instance, key)."""
+        ...
+
+    def notifications(
+        self, user: str | None, *, unread_only: bool = True, limit: int | None = None
+    ) -> list[NotificationRow]:
+        """A user's notifications (``None``: everyone's), newest first."""
+        ...
+
+    def undelivered_count(self) -> int:
+        """Notifications not delivered yet (including those given up on)."""
+        ...
 
     def close(self) -> None: ...

@@ -126,7 +126,69 @@ def _v1_initial(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+_V2_STATEMENTS: tuple[str, ...] = (
+    # The instances' pending timers, indexed on due_at for tick; the store
+    # rewrites an instance's rows in the same transaction as the instance.
+    """CREATE TABLE timers (
+        instance_id TEXT NOT NULL REFERENCES instances(id),
+        key TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        due_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'fired', 'void')),
+        fired_at TEXT,
+        PRIMARY KEY (instance_id, key)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX timers_pending_due ON timers(due_at, instance_id, key)"
+    " WHERE status = 'pending'",
+    """CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        instance_id TEXT NOT NULL REFERENCES instances(id),
+        user TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        stage TEXT,
+        message TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT,
+        read_at TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        next_attempt_at TEXT,
+        claimed_until TEXT
+    )""",
+    "CREATE INDEX notifications_user ON notifications(user, id)",
+    "CREATE INDEX notifications_undelivered ON notifications(next_attempt_at, id)"
+    " WHERE delivered_at IS NULL",
+    # flowctl overdue: active instances by due time.
+    "CREATE INDEX instances_status_due ON instances(status, due_at) WHERE due_at IS NOT NULL",
+)
+
+
+def _v2_timers_notifications(conn: sqlite3.Connection) -> None:
+    """Timers and notifications tables; the pending timers of existing
+    instances (in their state since v1) are copied into ``timers`` with the
+    key the engine derives for them: ``kind:stage:index:vN``, N the
+    instance's version."""
+    import json
+
+    for statement in _V2_STATEMENTS:
+        conn.execute(statement)
+    rows = conn.execute(
+        "SELECT id, version, state FROM instances WHERE status NOT IN ('completed', 'cancelled')"
+    ).fetchall()
+    for instance_id, version, state_text in rows:
+        state = json.loads(state_text or "{}")
+        for t in state.get("timers") or ():
+            key = t.get("key") or f"{t['kind']}:{t['stage']}:{int(t.get('index', 0))}:v{version}"
+            conn.execute(
+                "INSERT OR IGNORE INTO timers (instance_id, key, kind, stage, due_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (instance_id, key, t["kind"], t["stage"], t["at"]),
+            )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_timers_notifications)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -38,7 +38,9 @@ from flowctl.store.base import (
     InstanceRow,
     JournalEntry,
     JournalFilter,
+    NotificationRow,
     StoreError,
+    TimerRow,
     VerifyReport,
 )
 from flowctl.store.chain import (
@@ -64,6 +66,23 @@ _JOURNAL_COLUMNS = (
     "seq, instance_id, at, actor, kind, version, stage, result, data, prev_hash, hash"
 )
 _ORDER_COLUMNS = ("started_at", "updated_at")
+_TIMER_COLUMNS = "instance_id, key, kind, stage, due_at, status, fired_at"
+_NOTIFICATION_COLUMNS = (
+    "id, instance_id, user, kind, stage, message, created_at, delivered_at, read_at, attempts, "
+    "last_error, next_attempt_at"
+)
+
+
+def _row_to_timer(row: tuple[Any, ...]) -> TimerRow:
+    return TimerRow(*row)
+
+
+def _row_to_notification(row: tuple[Any, ...]) -> NotificationRow:
+    return NotificationRow(
+        id=row[0], instance_id=row[1], user=row[2], kind=row[3], stage=row[4], message=row[5],
+        created_at=row[6], delivered_at=row[7], read_at=row[8], attempts=row[9],
+        last_error=row[10], next_attempt_at=row[11],
+    )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -208,6 +227,7 @@ class SqliteTransaction:
                 ) from None
             raise StoreError(f"instance {row.id} cannot be stored: {exc}") from None
         self._set_principals(row)
+        self._set_timers(row)
         self._process_of[row.id] = row.process_id
 
     def update_instance(self, row: InstanceRow, *, expected_version: int) -> None:
@@ -236,6 +256,7 @@ class SqliteTransaction:
                 hint=f"look at it again (flowctl show {row.id}) and retry",
             )
         self._set_principals(row)
+        self._set_timers(row)
         self._process_of[row.id] = row.process_id
 
     def append_journal(self, entries: list[JournalEntry]) -> list[JournalEntry]:
@@ -286,7 +307,93 @@ class SqliteTransaction:
             if not self._exists(candidate):
                 return candidate
 
+    def get_timer(self, instance_id: str, key: str) -> TimerRow | None:
+        row = self._live().execute(
+            f"SELECT {_TIMER_COLUMNS} FROM timers WHERE instance_id = ? AND key = ?",
+            (instance_id, key),
+        ).fetchone()
+        return None if row is None else _row_to_timer(row)
+
+    def mark_timer(self, instance_id: str, key: str, *, status: str, at: str) -> None:
+        self._live().execute(
+            "UPDATE timers SET status = ?, fired_at = ? WHERE instance_id = ? AND key = ?",
+            (status, at, instance_id, key),
+        )
+
+    def add_notifications(self, rows: list[NotificationRow]) -> None:
+        self._live().executemany(
+            "INSERT INTO notifications (instance_id, user, kind, stage, message, created_at, "
+            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(n.instance_id, n.user, n.kind, n.stage, n.message, n.created_at,
+              n.next_attempt_at or n.created_at) for n in rows],
+        )
+
+    def claim_notifications(
+        self, *, now: str, lease_until: str, max_attempts: int, limit: int
+    ) -> list[NotificationRow]:
+        conn = self._live()
+        rows = conn.execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE delivered_at IS NULL "
+            "AND next_attempt_at <= ? AND attempts < ? "
+            "AND (claimed_until IS NULL OR claimed_until <= ?) ORDER BY next_attempt_at, id "
+            "LIMIT ?",
+            (now, max_attempts, now, limit),
+        ).fetchall()
+        conn.executemany(
+            "UPDATE notifications SET claimed_until = ? WHERE id = ?",
+            [(lease_until, r[0]) for r in rows],
+        )
+        return [_row_to_notification(r) for r in rows]
+
+    def finish_notification(
+        self, notification_id: int, *, delivered_at: str | None, error: str | None,
+        next_attempt_at: str | None,
+    ) -> NotificationRow:
+        conn = self._live()
+        if delivered_at is not None:
+            conn.execute(
+                "UPDATE notifications SET delivered_at = ?, attempts = attempts + 1, "
+                "last_error = NULL, claimed_until = NULL WHERE id = ?",
+                (delivered_at, notification_id),
+            )
+        else:
+            conn.execute(
+                "UPDATE notifications SET attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
+                (error, next_attempt_at, notification_id),
+            )
+        row = conn.execute(
+            f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
+        ).fetchone()
+        return _row_to_notification(row)
+
+    def mark_read(self, user: str, ids: tuple[int, ...], *, at: str) -> int:
+        conn = self._live()
+        sql = "UPDATE notifications SET read_at = ? WHERE user = ? AND read_at IS NULL"
+        params: list[Any] = [at, user]
+        if ids:
+            sql += f" AND id IN ({', '.join('?' * len(ids))})"
+            params.extend(ids)
+        return conn.execute(sql, params).rowcount
+
     # -- helpers -------------------------------------------------------------
+
+    def _set_timers(self, row: InstanceRow) -> None:
+        """Make the pending rows of ``timers`` equal to the row's timers."""
+        conn = self._conn
+        keys = [t.key for t in row.timers]
+        conn.execute(
+            "UPDATE timers SET status = 'void' WHERE instance_id = ? AND status = 'pending' "
+            f"AND key NOT IN ({', '.join('?' * len(keys))})",
+            (row.id, *keys),
+        )
+        conn.executemany(
+            f"INSERT INTO timers ({_TIMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'pending', NULL) "
+            "ON CONFLICT (instance_id, key) DO UPDATE SET kind = excluded.kind, "
+            "stage = excluded.stage, due_at = excluded.due_at, status = 'pending', "
+            "fired_at = NULL WHERE timers.status != 'fired'",
+            [(row.id, t.key, t.kind, t.stage, t.due_at) for t in row.timers],
+        )
 
     def _exists(self, instance_id: str) -> bool:
         found = self._conn.execute(
@@ -354,6 +461,12 @@ def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
     if flt.started_since is not None:
         where.append("started_at >= ?")
         params.append(flt.started_since)
+    if flt.parent_id is not None:
+        where.append("parent_id = ?")
+        params.append(flt.parent_id)
+    if flt.due_before is not None:
+        where.append("due_at < ?")
+        params.append(flt.due_before)
     order = getattr(flt, "order_by", None) or "started_at"
     if order not in _ORDER_COLUMNS:
         raise ValueError(f"cannot order instances by {order!r}; allowed: {_ORDER_COLUMNS}")
@@ -631,6 +744,43 @@ class SqliteStore:
         rows = self._stream(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq", [])
         entries = (StoredEntry(*row) for row in rows)
         return verify_entries(entries, tail)
+
+    def due_timers(self, now: str, *, limit: int | None = None) -> list[TimerRow]:
+        """Pending timers due at or before ``now``, earliest first (the partial index)."""
+        sql = (
+            f"SELECT {_TIMER_COLUMNS} FROM timers WHERE status = 'pending' AND due_at <= ? "
+            "ORDER BY due_at, instance_id, key"
+        )
+        params: list[Any] = [now]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, limit))
+        return [_row_to_timer(r) for r in self._query(sql, params).fetchall()]
+
+    def notifications(
+        self, user: str | None, *, unread_only: bool = True, limit: int | None = None
+    ) -> list[NotificationRow]:
+        where: list[str] = []
+        params: list[Any] = []
+        if user is not None:
+            where.append("user = ?")
+            params.append(user)
+        if unread_only:
+            where.append("read_at IS NULL")
+        sql = f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, limit))
+        return [_row_to_notification(r) for r in self._query(sql, params).fetchall()]
+
+    def undelivered_count(self) -> int:
+        row = self._query(
+            "SELECT count(*) FROM notifications WHERE delivered_at IS NULL", ()
+        ).fetchone()
+        return int(row[0])
 
     def settings(self) -> dict[str, Any]:
         """This connection's journal_mode, synchronous, busy_timeout, foreign_keys,

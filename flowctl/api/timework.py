@@ -1,0 +1,392 @@
+"""Time moving forward: tick (timers and notification delivery), overdue
+stages, tasks and notifications.
+
+flowctl has no daemon: ``tick()`` (``flowctl tick``, run from cron) fires
+every pending timer whose time has come, each in its own short write
+transaction that re-reads the timer and the instance under the lock, so two
+ticks at once, or a tick killed half-way and run again, fire each timer
+exactly once. Then it delivers pending notifications through the
+configured command (:mod:`flowctl.notify`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flowctl import engine
+from flowctl.api.runtime import (
+    OPEN_STATUSES,
+    InstanceView,
+    Writer,
+    _from_row,
+    _opened,
+    _org,
+    _Procs,
+    _session,
+    _stored_process,
+    _views,
+    clock,
+    processes_path,
+)
+from flowctl.errors import FlowctlError, UsageError
+from flowctl.model import OrgDirectory
+from flowctl.store.base import (
+    InstanceFilter,
+    JournalEntry,
+    NotificationRow,
+    Store,
+    TimerRow,
+)
+
+MAX_ROUNDS = 10  # a firing may create timers due at once: look again, this often
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One due timer and what tick did with it."""
+
+    instance_id: str
+    key: str
+    kind: str  # wake | due | escalation | task | resume
+    stage: str
+    due_at: str
+    status: str  # fired | void (the instance moved on) | skipped (fired by another tick)
+    #              | failed (nothing written; retried next tick) | due (--dry-run)
+    entries: tuple[JournalEntry, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    notification: int
+    user: str
+    instance_id: str
+    delivered: bool
+    error: str | None = None
+    gave_up: bool = False
+
+
+@dataclass(frozen=True)
+class TickReport:
+    now: str
+    dry_run: bool
+    fired: tuple[Fired, ...]
+    deliveries: tuple[Delivery, ...] = ()
+    notify_command: bool = False  # FLOWCTL_NOTIFY_COMMAND is set
+    undelivered: int = 0  # notifications still waiting for delivery
+
+
+def tick(
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    deliver: bool = True,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    store: Store | None = None,
+) -> TickReport:
+    """Fire every timer due at ``now`` (then deliver notifications).
+
+    ``dry_run`` lists the due timers and writes nothing.
+    """
+    directory = _org(org, processes_dir)
+    moment = clock(now)
+    at = engine.iso(moment)
+    with _opened(db, store) as st:
+        if dry_run:
+            due = tuple(_due(t) for t in st.due_timers(at))
+            return TickReport(at, True, due, undelivered=_undelivered(st))
+        procs = _Procs(processes_path(processes_dir))
+        fired: list[Fired] = []
+        seen: set[tuple[str, str]] = set()
+        for _ in range(MAX_ROUNDS):
+            batch = [t for t in st.due_timers(at) if (t.instance_id, t.key) not in seen]
+            if not batch:
+                break
+            for t in batch:
+                seen.add((t.instance_id, t.key))
+                fired.append(_fire_one(st, directory, moment, t, procs))
+        deliveries: tuple[Delivery, ...] = ()
+        from flowctl import notify
+
+        if deliver and notify.command():
+            deliveries = _deliver(st, directory, moment)
+        return TickReport(at, False, tuple(fired), deliveries, notify.command() is not None,
+                          _undelivered(st))
+
+
+def _due(t: TimerRow) -> Fired:
+    return Fired(t.instance_id, t.key, t.kind, t.stage, t.due_at, "due")
+
+
+def _fire_one(
+    st: Store, org: OrgDirectory, moment: datetime, t: TimerRow, procs: _Procs
+) -> Fired:
+    at = engine.iso(moment)
+
+    def done(status: str, entries: tuple[JournalEntry, ...] = (),
+             error: str | None = None) -> Fired:
+        return Fired(t.instance_id, t.key, t.kind, t.stage, t.due_at, status, entries, error)
+
+    first = st.get_instance(t.instance_id)
+    if first is None:
+        return done("void")
+    try:
+        process = _stored_process(st, first.definition_digest)
+        procs.preload_related(st, first, process)
+        with st.transaction() as tx:
+            timer = tx.get_timer(t.instance_id, t.key)
+            row = tx.get_instance(t.instance_id)
+            if timer is None or timer.status != "pending" or row is None:
+                return done("skipped")
+            system = engine.Context(engine.SYSTEM_ACTOR, org, moment)
+            try:
+                step = engine.apply(process, _from_row(row), engine.Fire(t.key), system)
+            except engine.TimerVoid:
+                tx.mark_timer(t.instance_id, t.key, status="void", at=at)
+                return done("void")
+            tx.mark_timer(t.instance_id, t.key, status="fired", at=at)
+            writer = Writer(tx, st, org, moment, procs)
+            writer.update(process, step, row.version)
+        return done("fired", tuple(writer.written))
+    except FlowctlError as exc:
+        return done("failed", error=exc.message)
+
+
+def _undelivered(st: Store) -> int:
+    return st.undelivered_count()
+
+
+def _deliver(st: Store, org: OrgDirectory, moment: datetime) -> tuple[Delivery, ...]:
+    from flowctl import notify
+
+    cmd = notify.command() or ""
+    at = engine.iso(moment)
+    out: list[Delivery] = []
+    while True:
+        with st.transaction() as tx:
+            batch = tx.claim_notifications(
+                now=at, lease_until=engine.iso(moment + notify.LEASE),
+                max_attempts=notify.MAX_ATTEMPTS, limit=50,
+            )
+        if not batch:
+            return tuple(out)
+        for n in batch:
+            error = notify.run(cmd, notify.payload(n, org), notify.timeout_s())
+            out.append(_record_attempt(st, n, error, moment))
+
+
+def _record_attempt(
+    st: Store, n: NotificationRow, error: str | None, moment: datetime
+) -> Delivery:
+    from flowctl import notify
+
+    at = engine.iso(moment)
+    nid = n.id or 0
+    with st.transaction() as tx:
+        if error is None:
+            tx.finish_notification(nid, delivered_at=at, error=None, next_attempt_at=None)
+            return Delivery(nid, n.user, n.instance_id, True)
+        attempts = n.attempts + 1
+        gave_up = attempts >= notify.MAX_ATTEMPTS
+        retry = None if gave_up else engine.iso(notify.next_attempt(moment, attempts))
+        tx.finish_notification(nid, delivered_at=None, error=error, next_attempt_at=retry or at)
+        row = tx.get_instance(n.instance_id)
+        data: dict[str, Any] = {
+            "notification": nid, "user": n.user, "kind": n.kind, "attempt": attempts,
+            "error": error,
+        }
+        data.update({"gave_up": True} if gave_up else {"next_attempt_at": retry})
+        if row is not None:
+            tx.append_journal([JournalEntry(
+                instance_id=n.instance_id, at=at, actor=engine.SYSTEM_ACTOR,
+                kind="notification_failed", version=row.version, stage=n.stage, data=data,
+            )])
+    return Delivery(nid, n.user, n.instance_id, False, error, gave_up)
+
+
+def deliver_notifications(
+    *,
+    now: datetime | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    store: Store | None = None,
+) -> TickReport:
+    """Deliver pending notifications only (``flowctl notifications deliver``)."""
+    from flowctl import notify
+
+    if not notify.command():
+        raise UsageError(
+            f"no notify command: set {notify.COMMAND_ENV} to a shell command that reads one"
+            " notification as JSON on stdin",
+            hint=f"e.g. {notify.COMMAND_ENV}='/usr/local/bin/send-mail-from-json'",
+        )
+    directory = _org(org, processes_dir)
+    moment = clock(now)
+    with _opened(db, store) as st:
+        out = _deliver(st, directory, moment)
+        return TickReport(engine.iso(moment), False, (), out, True, _undelivered(st))
+
+
+# ---------------------------------------------------------------- overdue
+
+
+@dataclass(frozen=True)
+class Overdue:
+    instance_id: str
+    process_id: str
+    stage: str
+    due_at: str
+    late_seconds: int
+    held_by: str  # who holds it: "carol (head of sales)"
+    what: str  # "stage": past its SLA; "timer": a timer past due that no tick has fired yet
+    timer: str | None = None  # the timer's key
+
+
+def overdue(
+    *,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> list[Overdue]:
+    """Active stages past their due time (most late first), then pending
+    timers past due that no tick has fired yet."""
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        at = engine.iso(s.now)
+        out = []
+        flt = InstanceFilter(status=(engine.ACTIVE,), due_before=at)
+        for v in _views(s, flt):
+            late = s.now - engine.parse_time(v.due_at or at)
+            out.append(Overdue(v.id, v.process_id, v.stage or "", v.due_at or "",
+                               int(late.total_seconds()), v.waiting_for, "stage"))
+        out.sort(key=lambda o: (-o.late_seconds, o.instance_id))
+        for t in s.store.due_timers(at):
+            row = s.store.get_instance(t.instance_id)
+            late = s.now - engine.parse_time(t.due_at)
+            out.append(Overdue(t.instance_id, row.process_id if row else "", t.stage, t.due_at,
+                               int(late.total_seconds()), t.kind, "timer", t.key))
+        return out
+
+
+# ------------------------------------------------------------------ tasks
+
+
+@dataclass(frozen=True)
+class TaskView:
+    instance_id: str
+    process_id: str
+    stage: str
+    task: engine.Task
+    mine: bool
+
+
+def tasks(
+    *,
+    mine: bool = False,
+    include_done: bool = False,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> list[TaskView]:
+    """Tasks of the current stages of running instances (``mine``: only the
+    user's, directly or through a role), oldest first."""
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        return _tasks(s.store, s.org, s.user, mine, include_done)
+
+
+def _tasks(st: Store, org: OrgDirectory, user: str, mine: bool,
+           include_done: bool) -> list[TaskView]:
+    out = []
+    for row in st.list_instances(InstanceFilter(status=OPEN_STATUSES, oldest_first=True)):
+        for t in _from_row(row).tasks:
+            is_mine = engine.holds(user, t.assignee, org)
+            if (mine and not is_mine) or (t.status == engine.TASK_DONE and not include_done):
+                continue
+            out.append(TaskView(row.id, row.process_id, t.stage, t, is_mine))
+    return out
+
+
+def inbox_tasks(
+    *,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> tuple[list[TaskView], int]:
+    """The user's open tasks and how many unread notifications they have."""
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        mine = [t for t in _tasks(s.store, s.org, s.user, True, False)
+                if t.task.status == engine.TASK_OPEN]
+        return mine, len(s.store.notifications(s.user))
+
+
+# ---------------------------------------------------------- notifications
+
+
+def notifications(
+    *,
+    include_read: bool = False,
+    everyone: bool = False,
+    limit: int | None = None,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> list[NotificationRow]:
+    """The user's notifications, newest first (unread ones unless ``include_read``);
+    ``everyone`` lists all users' (admins only)."""
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s:
+        if everyone and not engine.Context(s.user, s.org, s.now).is_admin:
+            raise engine.NotPermitted(
+                "only an admin can list everyone's notifications",
+                hint=f"you are {s.user}; drop --everyone to see yours",
+            )
+        return s.store.notifications(
+            None if everyone else s.user, unread_only=not include_read, limit=limit
+        )
+
+
+def mark_read(
+    ids: tuple[int, ...] = (),
+    *,
+    as_user: str | None = None,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    now: datetime | None = None,
+    store: Store | None = None,
+) -> int:
+    """Mark the user's notifications read (all unread when ``ids`` is empty)."""
+    with _session(
+        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
+    ) as s, s.store.transaction() as tx:
+        return tx.mark_read(s.user, ids, at=engine.iso(s.now))
+
+
+__all__ = [
+    "Delivery", "Fired", "InstanceView", "Overdue", "TaskView", "TickReport",
+    "deliver_notifications", "inbox_tasks", "mark_read", "notifications", "overdue", "tasks",
+    "tick",
+]

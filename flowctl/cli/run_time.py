@@ -1,0 +1,376 @@
+"""Commands about time and work around stages: tick, overdue, pause, resume,
+task (done, list) and notifications (list, read, deliver)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from flowctl.cli.common import handle_errors
+from flowctl.cli.run_options import AsUser, Db, ExpectVersion, Json, Org, Processes
+
+if TYPE_CHECKING:
+    from flowctl.api.timework import TickReport
+
+Instance = Annotated[str, typer.Argument(help="An instance id.", show_default=False)]
+Now = Annotated[
+    str | None,
+    typer.Option(
+        "--now", metavar="TIME",
+        help="Act as if it were TIME (ISO-8601; default: $FLOWCTL_NOW, else the clock).",
+        show_default=False,
+    ),
+]
+
+
+def _now(text: str | None):  # type: ignore[no-untyped-def]
+    if text is None:
+        return None
+    from flowctl import engine
+    from flowctl.errors import UsageError
+
+    try:
+        return engine.parse_time(text)
+    except ValueError:
+        raise UsageError(
+            f"--now {text!r} is not an ISO-8601 time", hint="e.g. --now 2026-11-23T09:00:00Z"
+        ) from None
+
+
+def _print_step(step) -> None:  # type: ignore[no-untyped-def]
+    from flowctl.cli.run_format import step_lines
+
+    for line in step_lines(step):
+        typer.echo(line)
+
+
+def tick(
+    now: Now = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what is due; write nothing.")
+    ] = False,
+    no_deliver: Annotated[
+        bool, typer.Option("--no-deliver", help="Fire timers only; deliver no notification.")
+    ] = False,
+    json_out: Json = False,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Fire everything that is due: waits that end, SLA due times, reminders and
+    escalations, delayed tasks, ends of pauses; then deliver notifications.
+
+    Safe to run at any moment and from several places at once: each timer
+    fires exactly once, in its own transaction, and is journalled. Put it in
+    cron (see docs/time.md). Exit 0; 1 when some firing failed (it is
+    retried by the next tick).
+
+    Examples:
+
+        flowctl tick
+
+        flowctl tick --dry-run --now 2026-12-23T09:00:00Z
+
+        flowctl tick --json
+    """
+    with handle_errors():
+        from flowctl.api import timework
+        from flowctl.cli import run_format as fmt
+
+        report = timework.tick(
+            now=_now(now), dry_run=dry_run, deliver=not no_deliver, db=db, org=org,
+            processes_dir=processes,
+        )
+        if json_out:
+            typer.echo(fmt.to_json(fmt.tick_dict(report)))
+        else:
+            typer.echo("\n".join(fmt.tick_lines(report)))
+        if any(f.status == "failed" for f in report.fired):
+            raise typer.Exit(1)
+
+
+def overdue(
+    json_out: Json = False,
+    now: Now = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """List what is late: stages past their due time (by how much, who holds
+    them), and timers past due that no tick has fired yet.
+
+    Examples:
+
+        flowctl overdue
+
+        flowctl overdue --json
+    """
+    with handle_errors():
+        from dataclasses import asdict
+
+        from flowctl.api import timework
+        from flowctl.cli import run_format as fmt
+
+        items = timework.overdue(
+            as_user=as_user, db=db, org=org, processes_dir=processes, now=_now(now)
+        )
+        if json_out:
+            typer.echo(fmt.to_json([asdict(o) for o in items]))
+        elif not items:
+            typer.echo("nothing is overdue")
+        else:
+            typer.echo("\n".join(fmt.overdue_lines(items)))
+
+
+def pause(
+    instance: Instance,
+    duration: Annotated[
+        str | None,
+        typer.Option("--for", metavar="DURATION",
+                     help="Resume automatically after this long (30d, 2w, 12h)."),
+    ] = None,
+    reason: Annotated[
+        str | None, typer.Option("--reason", metavar="TEXT", help="Why; kept in the journal.")
+    ] = None,
+    expect_version: ExpectVersion = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Pause an instance: nothing can be done and no timer fires until it is
+    resumed. SLA clocks stop: on resume, the due time and every timer move
+    later by the length of the pause.
+
+    Examples:
+
+        flowctl pause lost-customer-recovery-2 --for 30d --reason "customer on holiday"
+
+        flowctl pause contract-approval-4
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        _print_step(runtime.pause(
+            instance, duration=duration, reason=reason, expect_version=expect_version,
+            as_user=as_user, db=db, org=org, processes_dir=processes,
+        ))
+
+
+def resume(
+    instance: Instance,
+    expect_version: ExpectVersion = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Resume a paused instance now.
+
+    Examples:
+
+        flowctl resume lost-customer-recovery-2
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        _print_step(runtime.resume(
+            instance, expect_version=expect_version, as_user=as_user, db=db, org=org,
+            processes_dir=processes,
+        ))
+
+
+task_app = typer.Typer(help="Tasks created on entering stages: list them, mark them done.",
+                       no_args_is_help=True, rich_markup_mode=None)
+
+
+@task_app.command("done")
+def task_done(
+    instance: Instance,
+    task: Annotated[str, typer.Argument(help="The task id (flowctl task list shows them).")],
+    comment: Annotated[
+        str | None, typer.Option("--comment", metavar="TEXT", help="Kept in the journal.")
+    ] = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Mark a task of the instance's current stage done (its assignee or an admin).
+
+    A blocking task must be done before the stage can be advanced.
+
+    Examples:
+
+        flowctl task done lost-customer-recovery-2 check-prices
+    """
+    with handle_errors():
+        from flowctl.api import runtime
+
+        _print_step(runtime.task_done(
+            instance, task, comment=comment, as_user=as_user, db=db, org=org,
+            processes_dir=processes,
+        ))
+
+
+@task_app.command("list")
+def task_list(
+    mine: Annotated[bool, typer.Option("--mine", help="Only tasks for you.")] = False,
+    include_done: Annotated[
+        bool, typer.Option("--done", help="Include tasks already done.")
+    ] = False,
+    json_out: Json = False,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """List the tasks of running instances (delayed ones show when they appear).
+
+    Examples:
+
+        flowctl task list --mine
+
+        flowctl task list --json
+    """
+    with handle_errors():
+        from dataclasses import asdict
+
+        from flowctl.api import timework
+        from flowctl.cli import run_format as fmt
+
+        items = timework.tasks(
+            mine=mine, include_done=include_done, as_user=as_user, db=db, org=org,
+            processes_dir=processes,
+        )
+        if json_out:
+            typer.echo(fmt.to_json([asdict(t) for t in items]))
+        elif not items:
+            typer.echo("no tasks")
+        else:
+            typer.echo("\n".join(fmt.task_lines(items)))
+
+
+notifications_app = typer.Typer(
+    help="Notifications: list yours, mark them read, deliver them.",
+    invoke_without_command=True, rich_markup_mode=None,
+)
+
+
+@notifications_app.callback()
+def notifications_list(
+    ctx: typer.Context,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Include notifications already read.")
+    ] = False,
+    everyone: Annotated[
+        bool, typer.Option("--everyone", help="Everyone's (admins only).")
+    ] = False,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-n", metavar="N", min=0, help="At most N.")
+    ] = 50,
+    json_out: Json = False,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """List your unread notifications, newest first (--all: read ones too).
+
+    Examples:
+
+        flowctl notifications
+
+        flowctl notifications --all --json
+
+        flowctl notifications read
+
+        flowctl notifications deliver
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    with handle_errors():
+        from dataclasses import asdict
+
+        from flowctl.api import timework
+        from flowctl.cli import run_format as fmt
+
+        items = timework.notifications(
+            include_read=show_all, everyone=everyone, limit=limit, as_user=as_user, db=db,
+            org=org, processes_dir=processes,
+        )
+        if json_out:
+            typer.echo(fmt.to_json([asdict(n) for n in items]))
+        elif not items:
+            typer.echo("no notifications")
+        else:
+            typer.echo("\n".join(fmt.notification_lines(items)))
+
+
+@notifications_app.command("read")
+def notifications_read(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Notification ids (default: all unread).")
+    ] = None,
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Mark your notifications read (the given ids, or all unread ones).
+
+    Examples:
+
+        flowctl notifications read
+
+        flowctl notifications read 12 13
+    """
+    with handle_errors():
+        from flowctl.api import timework
+
+        count = timework.mark_read(
+            tuple(ids or ()), as_user=as_user, db=db, org=org, processes_dir=processes
+        )
+        typer.echo(f"{count} notification{'' if count == 1 else 's'} marked read")
+
+
+@notifications_app.command("deliver")
+def notifications_deliver(
+    now: Now = None,
+    json_out: Json = False,
+    db: Db = None,
+    org: Org = None,
+    processes: Processes = None,
+) -> None:
+    """Deliver pending notifications through $FLOWCTL_NOTIFY_COMMAND now
+    (flowctl tick does it too).
+
+    Examples:
+
+        FLOWCTL_NOTIFY_COMMAND=/usr/local/bin/notify-json flowctl notifications deliver
+    """
+    with handle_errors():
+        from flowctl.api import timework
+        from flowctl.cli import run_format as fmt
+
+        report = timework.deliver_notifications(
+            now=_now(now), db=db, org=org, processes_dir=processes
+        )
+        if json_out:
+            typer.echo(fmt.to_json(fmt.tick_dict(report)))
+        else:
+            typer.echo("\n".join(fmt.delivery_lines(report)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("tick")(tick)
+    app.command("overdue")(overdue)
+    app.command("pause")(pause)
+    app.command("resume")(resume)
+    app.add_typer(task_app, name="task")
+    app.add_typer(notifications_app, name="notifications")
+
+
+__all__ = ["TickReport", "register"]
