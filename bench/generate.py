@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 CHILDREN = 3  # the first definitions are started as subprocesses by others
@@ -184,7 +185,8 @@ class Builder:
         return out
 
     def build(self, i: int) -> list[str]:
-        return getattr(self, f"_{self.kinds[i]}")(i)
+        make: Callable[[int], list[str]] = getattr(self, f"_{self.kinds[i]}")
+        return make(i)
 
     def _start(self, i: int) -> list[str]:
         return [*self.header(i, "Submit the request"), "    assignee: initiator",
@@ -203,7 +205,8 @@ class Builder:
                f"      required: [{rng.choice(('owner', 'reviewer', 'discount'))}]",
                "      optional: [note, due_date]"]
         if rng.random() < 0.25:
-            out += ["    on_enter:", "      tasks:", f"        - id: {rng.choice(('prepare', 'ask'))}",
+            first = rng.choice(("prepare", "ask"))
+            out += ["    on_enter:", "      tasks:", f"        - id: {first}",
                     f"          name: {rng.choice(VERBS)} the {rng.choice(NOUNS)} first",
                     "          blocking: true", "        - id: follow-up",
                     "          name: Follow up with the customer",

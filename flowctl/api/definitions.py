@@ -322,6 +322,8 @@ class _Worker:
         self, jobs: list[int], org_index: int | None, catalog: _Catalog
     ) -> dict[int, list[_Row]]:
         """Org-reference and subprocess rules for the processes at ``jobs``."""
+        if not jobs:
+            return {}
         from flowctl.linter import CONTEXT_RULES, Context, ProcessSignature
 
         sigs = {pid: ProcessSignature(pid, tuple(f), tuple(e)) for pid, (f, e) in catalog.items()}
