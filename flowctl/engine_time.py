@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 def fire(run: _Run, cmd: Fire) -> None:
     inst = run.inst
     timer = next((t for t in inst.timers if t.key == cmd.key), None)
-    if timer is None or inst.finished or inst.status == PAUSED:
+    if timer is None or inst.finished or (inst.status == PAUSED and timer.kind != RESUME):
         raise TimerVoid(f"timer {cmd.key} of {inst.id} is not pending (fired, or moved on)")
     if timer.kind != RESUME and timer.stage != inst.stage:
         raise TimerVoid(f"timer {cmd.key} of {inst.id} belongs to a stage it has left")
