@@ -438,10 +438,21 @@ class _Procs:
             self.preload_children(process)
 
 
-def _merge(first: engine.Transition, then: engine.Transition) -> engine.Transition:
-    """Two transitions of one instance as one version (the second's state)."""
+def _merge(first: engine.Transition, then: engine.Transition, stage: str) -> engine.Transition:
+    """Two transitions of one instance as one version (the second's state); the
+    second's events go right after the first's entry into ``stage``."""
     inst = replace(then.instance, version=first.instance.version)
-    return engine.Transition(inst, first.events + then.events, first.notices + then.notices)
+    events = list(first.events)
+    at = len(events)
+    for i, e in enumerate(events):
+        if e.kind == "stage_entered" and e.stage == stage:
+            at = i + 1
+    while at < len(events) and events[at].stage == stage and events[at].kind in (
+        "event", "task_created", "task_scheduled"
+    ):
+        at += 1
+    events[at:at] = then.events
+    return engine.Transition(inst, tuple(events), first.notices + then.notices)
 
 
 class Writer:
@@ -508,7 +519,7 @@ class Writer:
             children.append((child, started))
             then = engine.apply(process, step.instance,
                                 engine.ChildStarted(c.stage, child_id, child.id), self.system)
-            step = _merge(step, then)
+            step = _merge(step, then, c.stage)
         return step, children
 
     def _after(self, process: Process, step: engine.Transition,
