@@ -145,7 +145,7 @@ def test_the_parent_goes_on_with_the_result_of_the_childs_end(
         ("completed", "flowctl", "won"),
     ]
     # one transaction: the child's completion and the parent's move share the journal tail
-    seqs = [e.seq for e in step.entries]
+    seqs = [e.seq or 0 for e in step.entries]
     assert seqs == list(range(seqs[0], seqs[0] + 5))
     parent = runtime.get(P1, **kw(store, folder, "alice"))
     assert (parent.status, parent.last_stage) == ("completed", "won")
