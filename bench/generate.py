@@ -262,10 +262,12 @@ def process_id(index: int) -> str:
     return f"process-{index + 1:04d}"
 
 
-def generate_process(index: int, seed: int = 7) -> str:
-    """The text of definition number ``index`` (0-based)."""
+def generate_process(index: int, seed: int = 7, *, stages: int | None = None) -> str:
+    """The text of definition number ``index`` (0-based); ``stages`` overrides the
+    usual 25-35 (a large one has many long-range edges: "back" results)."""
     rng = random.Random(seed * 1_000_003 + index)
-    b = Builder(rng, index, rng.randint(22, 32))
+    count = rng.randint(22, 32)
+    b = Builder(rng, index, count if stages is None else max(4, stages - len(ENDS)))
     subject = rng.choice(SUBJECTS)
     lines = [
         "# yaml-language-server: $schema=../schemas/process.schema.json",

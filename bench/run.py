@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import hashlib
 import os
 import platform
@@ -250,6 +251,64 @@ def start_up(b: Bench) -> list[Result]:
                              lambda: timed(base_cmd), b.runs(21))
     return [Result("4", "`flowctl --version`", version, base, "`python -c pass`", "≤ 6x"),
             Result("4b", "`flowctl --help`", help_, base2, "`python -c pass`", "≤ 8x")]
+
+
+@row("5")
+def shell_commands(b: Bench) -> list[Result]:
+    """Measure only: an operator's commands, one process per action."""
+    base_cmd = [_bin(FLOWCTL_VENV, "python"), "-c", "pass"]
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copytree(os.path.join(ROOT, "processes"), os.path.join(tmp, "processes"))
+        env = {**b.env(os.path.join(tmp, "cache")), "FLOWCTL_USER": "alice",
+               "FLOWCTL_DB": os.path.join(tmp, "flowctl.db")}
+        key = "key-account-filing-approval"
+
+        def run(*args: str) -> float:
+            start = time.perf_counter()
+            subprocess.run(b.flowctl(*args), cwd=tmp, env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            return time.perf_counter() - start
+
+        n = b.runs(9)
+        starts = [run("start", key, "--set", "owner=alice") for _ in range(n)]
+        advances = [run("advance", f"{key}-{i + 1}", "-r", "done", "--set", "level=key")
+                    for i in range(n)]
+        shows = [run("show", f"{key}-{i + 1}") for i in range(n)]
+        _, base = alternate(lambda: 0.0, lambda: timed(base_cmd), n)
+    return [Result("5", f"`flowctl {what}` from the shell", statistics.median(xs), base,
+                   "`python -c pass`", "measure only")
+            for what, xs in (("start", starts), ("advance", advances), ("show", shows))]
+
+
+@row("9")
+def render(b: Bench) -> list[Result]:
+    """Measure only: SVG of a 30-stage and a 300-stage definition, against raw dot."""
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for stages, runs in ((30, b.runs(7)), (300, 1)):
+            src = os.path.join(tmp, f"p{stages}.yaml")
+            with open(src, "w", encoding="utf-8") as fh:
+                fh.write(generate.generate_process(7, SEED, stages=stages))
+            dot_file = os.path.join(tmp, f"p{stages}.dot")
+            timed(b.flowctl("render", src, "--format", "dot", "-o", dot_file))
+            ours = functools.partial(timed, b.flowctl("render", src, "-o",
+                                                      os.path.join(tmp, "out.svg")))
+            peer = functools.partial(_dot_capped, dot_file)
+            mine, theirs = alternate(ours, peer, runs)
+            note = "dot stopped after 60 s" if theirs and theirs >= 60 else ""
+            goal = "within 1.5x of dot" if stages == 30 else "≤ 10 s, with fallback"
+            out.append(Result("9", f"`flowctl render` {stages} stages to SVG", mine, theirs,
+                              "`dot -Tsvg`", goal, note))
+    return out
+
+
+def _dot_capped(dot_file: str, cap: float = 60.0) -> float:
+    start = time.perf_counter()
+    try:
+        subprocess.run(["dot", "-Tsvg", "-o", os.devnull, dot_file], timeout=cap, check=True)
+    except subprocess.TimeoutExpired:
+        pass
+    return time.perf_counter() - start
 
 
 # ---------------------------------------------------------------- report
