@@ -377,3 +377,54 @@ def test_tick_and_overdue_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     out = run("tick", "--now", "yesterday")
     assert out.exit_code == 2
     assert "--now 'yesterday' is not an ISO-8601 time" in out.stderr
+
+
+# ------------------------------------------------------------ store upgrade
+
+
+def test_a_v1_database_upgrades_in_place_and_its_timers_fire(tmp_path: Path) -> None:
+    from flowctl import engine
+    from flowctl.api.definitions import load_org
+    from flowctl.store import schema
+
+    db = tmp_path / "v1.db"
+    SqliteStore.open(db, migrations=schema.MIGRATIONS[:1]).close()
+    source = (ROOT / "processes" / "lost-customer-recovery.yaml").read_text("utf-8")
+    process = runtime.process_from_source(source, "lost-customer-recovery")
+    step = engine.start(process, engine.Start({"owner": "bob", "customer": "Acme"}),
+                        engine.Context("alice", load_org(processes_dir=PROCESSES), T0),
+                        instance_id=L1, digest=runtime.digest_of(source))
+    row = runtime._to_row(step.instance)
+    state = dict(row.state)  # as flowctl 1 wrote it: timers without keys, no tasks
+    state["timers"] = [{k: v for k, v in tm.items() if k != "key"} for tm in state["timers"]]
+    for name in ("tasks", "paused_from", "paused_at", "suspended"):
+        state.pop(name)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO definitions VALUES (?, ?, ?, ?)",
+                 (row.definition_digest, row.process_id, source, row.started_at))
+    conn.execute(
+        "INSERT INTO instances (id, process_id, definition_digest, status, stage, initiator,"
+        " started_at, updated_at, version, due_at, assignees, state)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (row.id, row.process_id, row.definition_digest, row.status, row.stage, row.initiator,
+         row.started_at, row.updated_at, row.version, row.due_at, json.dumps(["user:bob"]),
+         json.dumps(state)),
+    )
+    conn.commit()
+    conn.close()
+    with SqliteStore.open(db) as store:
+        assert store.settings()["user_version"] == schema.SCHEMA_VERSION == 2
+        assert timer_rows(store, L1) == [
+            ("due:call-customer:0:v1", "2026-11-26T09:00:00Z", "pending"),
+            ("escalation:call-customer:0:v1", "2026-11-25T09:00:00Z", "pending"),
+            ("escalation:call-customer:1:v1", "2026-11-26T09:00:00Z", "pending"),
+        ]
+        report = tick(store, t("2026-11-25T09:00:00Z"))
+        assert fired(report) == [(L1, "escalation", "fired")]
+        assert timer_rows(store, L1)[1] == (
+            "escalation:call-customer:0:v1", "2026-11-25T09:00:00Z", "fired",
+        )
+        view = runtime.get(L1, **kw(store, "bob", t("2026-11-25T09:00:00Z")))
+        assert [tm.key for tm in view.timers] == [
+            "due:call-customer:0:v1", "escalation:call-customer:1:v1",
+        ]
