@@ -655,12 +655,13 @@ def test_journal_verify_intact_and_broken(cli: Cli) -> None:
 # --------------------------------------------------------------- help
 
 COMMANDS = ["start", "advance", "begin", "reassign", "note", "link", "cancel", "show", "inbox",
-            "list", "journal"]
+            "list", "journal", "tick", "overdue", "pause", "resume", "task done", "task list",
+            "notifications", "notifications read", "notifications deliver"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_has_a_summary_and_examples(cli: Cli, command: str) -> None:
-    result = cli(command, "--help")
+    result = cli(*command.split(), "--help")
     assert "Examples:" in result.stdout
     assert f"flowctl {command}" in result.stdout.split("Examples:")[1]
 

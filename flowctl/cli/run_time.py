@@ -253,10 +253,7 @@ def task_list(
             typer.echo("\n".join(fmt.task_lines(items)))
 
 
-notifications_app = typer.Typer(
-    help="Notifications: list yours, mark them read, deliver them.",
-    invoke_without_command=True, rich_markup_mode=None,
-)
+notifications_app = typer.Typer(invoke_without_command=True, rich_markup_mode=None)
 
 
 @notifications_app.callback()
@@ -277,7 +274,8 @@ def notifications_list(
     org: Org = None,
     processes: Processes = None,
 ) -> None:
-    """List your unread notifications, newest first (--all: read ones too).
+    """Notifications: list your unread ones, newest first (--all: read ones
+    too); `read` marks them read; `deliver` sends them.
 
     Examples:
 
@@ -349,7 +347,9 @@ def notifications_deliver(
 
     Examples:
 
-        FLOWCTL_NOTIFY_COMMAND=/usr/local/bin/notify-json flowctl notifications deliver
+        flowctl notifications deliver
+
+        flowctl notifications deliver --json
     """
     with handle_errors():
         from flowctl.api import timework
