@@ -11,6 +11,9 @@ from flowctl.cli.common import handle_errors
 from flowctl.cli.run_options import AsUser, Db, ExpectVersion, Json, Org, Processes
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    from flowctl.api.runtime import StepResult
     from flowctl.api.timework import TickReport
 
 Instance = Annotated[str, typer.Argument(help="An instance id.", show_default=False)]
@@ -24,7 +27,7 @@ Now = Annotated[
 ]
 
 
-def _now(text: str | None):  # type: ignore[no-untyped-def]
+def _now(text: str | None) -> datetime | None:
     if text is None:
         return None
     from flowctl import engine
@@ -38,7 +41,7 @@ def _now(text: str | None):  # type: ignore[no-untyped-def]
         ) from None
 
 
-def _print_step(step) -> None:  # type: ignore[no-untyped-def]
+def _print_step(step: StepResult) -> None:
     from flowctl.cli.run_format import step_lines
 
     for line in step_lines(step):
