@@ -281,3 +281,56 @@ def test_registered_in_the_real_cli() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == golden("key-account-filing-approval.mmd")
+
+
+# ------------------------------------------------------------ --instance
+
+
+def _contract_at_finance_review(tmp_path: Path) -> str:
+    from flowctl.api import runtime
+
+    common: dict[str, Any] = {
+        "db": str(tmp_path / "f.db"),
+        "processes_dir": str(PROCESSES),
+        "org": str(PROCESSES / "org.yaml"),
+    }
+    started = runtime.start(
+        "contract-approval",
+        values={"customer": "Acme", "amount": "250000", "credit_score": "60",
+                "term_months": "24"},
+        as_user="alice", **common,
+    )
+    iid = started.instance.id
+    runtime.advance(iid, result="submit", as_user="alice", **common)
+    runtime.advance(iid, result="approve", as_user="carol", **common)
+    return iid
+
+
+def test_render_instance_marks_the_path_taken_and_the_current_stage(tmp_path: Path) -> None:
+    from flowctl.api import load_process
+    from flowctl.diagram import Highlight, render_process
+
+    iid = _contract_at_finance_review(tmp_path)
+    result = run("--instance", iid, "--as", "carol", "--db", str(tmp_path / "f.db"),
+                 "--processes", str(PROCESSES), "-f", "dot")
+    assert result.exit_code == 0, result.output
+    expected = Highlight.from_path(["submit", "manager-review", "needs-finance",
+                                    "finance-review"])
+    process = load_process(str(PROCESSES / "contract-approval.yaml"))
+    assert result.stdout == render_process(process, "dot", highlight=expected)
+
+
+def test_render_instance_refusals(tmp_path: Path) -> None:
+    iid = _contract_at_finance_review(tmp_path)
+    db = str(tmp_path / "f.db")
+    unknown = run("--instance", "contract-approval-9", "--as", "carol", "--db", db,
+                  "--processes", str(PROCESSES), "-f", "dot")
+    assert unknown.exit_code == 2
+    assert "no instance 'contract-approval-9'" in unknown.stderr
+    both = run("contract-approval", "--instance", iid, "--db", db)
+    assert both.exit_code == 2
+    assert "do not name a process or --all" in both.stderr
+    png = run("--instance", iid, "--as", "carol", "--db", db, "--processes", str(PROCESSES),
+              "-f", "png")
+    assert png.exit_code == 2
+    assert "pass -o FILE.png" in png.stderr

@@ -886,6 +886,30 @@ def get(
     ).instance
 
 
+PATH_KINDS = ("stage_entered", "decision", "completed")
+
+
+def path_taken(card: InstanceCard) -> list[str]:
+    """The stages the instance went through, oldest first (repeats kept):
+    stages entered, decisions taken, and the end it completed at."""
+    out: list[str] = []
+    for e in card.history:
+        if e.kind in PATH_KINDS and e.stage and (not out or out[-1] != e.stage):
+            out.append(e.stage)
+    return out
+
+
+def definition(
+    instance: str, *, db: str | None = None, store: Store | None = None
+) -> Process:
+    """The exact definition the instance runs on (stored when it started)."""
+    with _opened(db, store) as st:
+        row = st.get_instance(instance)
+        if row is None:
+            raise _unknown(instance)
+        return _stored_process(st, row.definition_digest)
+
+
 def _views(s: _Session, flt: InstanceFilter) -> list[InstanceView]:
     out = []
     for row in s.store.list_instances(flt):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from flowctl.cli.common import handle_errors
+from flowctl.cli.run_options import AsUser, Db, Org
 
 if TYPE_CHECKING:
     from flowctl.diagram import DiagramFormat, Highlight, Rendered
@@ -61,6 +62,16 @@ def render(
         metavar="SECONDS",
         help="How long Graphviz may take before a quicker layout is tried.",
     ),
+    instance: str | None = typer.Option(
+        None,
+        "--instance",
+        metavar="ID",
+        help="Draw the definition this instance runs on, with its current stage and "
+        "the path it took marked.",
+    ),
+    as_user: AsUser = None,
+    db: Db = None,
+    org: Org = None,
 ) -> None:
     """Draw a process: phases as boxes, stages by kind, results on the arrows.
 
@@ -77,8 +88,18 @@ def render(
         flowctl render key-account-filing-approval -o diagram.png
 
         flowctl render --all -o docs/diagrams --format mermaid
+
+        flowctl render --instance contract-approval-3 -o where-is-it.png
     """
     with handle_errors():
+        if instance is not None:
+            if process is not None or all_processes:
+                raise _usage(
+                    "--instance draws one instance's process; do not name a process or --all",
+                    "flowctl render --instance ID [-o FILE]",
+                )
+            _render_instance(instance, fmt, output, timeout, as_user, db, org, processes_dir)
+            return
         if all_processes:
             code = _render_all(process, fmt, output, processes_dir, timeout)
             raise typer.Exit(code)
@@ -149,6 +170,34 @@ def _render_one(
         )
     proc = load_process(ref, processes_dir=processes_dir)
     emit(proc, fmt, output, timeout)
+
+
+def _render_instance(
+    instance: str,
+    fmt_opt: FormatChoice | None,
+    output: str | None,
+    timeout: float,
+    as_user: str | None,
+    db: str | None,
+    org: str | None,
+    processes_dir: str,
+) -> None:
+    from flowctl.api import runtime
+    from flowctl.diagram import Highlight
+    from flowctl.engine import FINISHED
+
+    fmt = _choose_format(fmt_opt, output)
+    if output is None and not fmt.is_text:
+        raise _usage(
+            f"{fmt.value} is binary and is not written to the terminal",
+            f"pass -o FILE.{fmt.extension}",
+        )
+    card = runtime.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes_dir)
+    proc = runtime.definition(instance, db=db)
+    highlight = Highlight.from_path(
+        runtime.path_taken(card), finished=card.instance.status in FINISHED
+    )
+    emit(proc, fmt, output, timeout, highlight)
 
 
 def emit(
