@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import runpy
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,3 +22,36 @@ def test_every_rule_is_documented_with_an_anchor() -> None:
     page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     for code in RULES:
         assert f'<a id="{code.lower()}"></a>' in page
+
+
+def _commands() -> list[tuple[str, str]]:
+    """(command path, first line of its help) for every command, depth first."""
+    import typer
+
+    from flowctl.cli.app import _build_app
+
+    root = typer.main.get_command(_build_app())
+    out: list[tuple[str, str]] = []
+
+    def walk(cmd: Any, path: str) -> None:
+        # typer may bring its own click, so groups are recognised by shape
+        if path:
+            first_paragraph = (cmd.help or "").strip().split("\n\n")[0]
+            out.append((path, " ".join(first_paragraph.split())))
+        if hasattr(cmd, "list_commands"):
+            ctx = typer.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), f"{path} {name}".strip())
+
+    walk(root, "")
+    return out
+
+
+def test_every_command_is_in_the_readme_with_its_summary() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    missing = [
+        f"| `flowctl {path}` | {summary} |"
+        for path, summary in _commands()
+        if f"| `flowctl {path}` | {summary} |" not in readme
+    ]
+    assert missing == [], "add these rows to the README's command table:\n" + "\n".join(missing)
