@@ -55,3 +55,12 @@ def test_every_command_is_in_the_readme_with_its_summary() -> None:
         if f"| `flowctl {path}` | {summary} |" not in readme
     ]
     assert missing == [], "add these rows to the README's command table:\n" + "\n".join(missing)
+
+
+def test_api_exports_resolve_and_match_all() -> None:
+    import flowctl.api as api
+
+    homes = {name for names in api._HOMES.values() for name in names}
+    assert sorted(homes) == api.__all__
+    for name in api.__all__:
+        assert getattr(api, name) is not None

@@ -4,60 +4,138 @@
     >>> result = api.lint_paths(["processes"])
     >>> result.exit_code()
     0
+
+Names are imported on first use (PEP 562), so linting never pays for the
+runtime's imports and the runtime never pays for the linter's.
 """
 
-from flowctl.api.definitions import (
-    DefinitionError,
-    LintResult,
-    Workspace,
-    lint_paths,
-    load_org,
-    load_process,
-)
-from flowctl.api.runtime import (
-    FieldValue,
-    InstanceCard,
-    InstanceView,
-    StepResult,
-    UnknownInstance,
-    advance,
-    begin,
-    cancel,
-    get,
-    inbox,
-    journal,
-    link,
-    list_instances,
-    note,
-    reassign,
-    show,
-    start,
-    verify_journal,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_HOMES = {
+    "flowctl.api.definitions": (
+        "DefinitionError",
+        "LintResult",
+        "Workspace",
+        "lint_paths",
+        "load_org",
+        "load_process",
+    ),
+    "flowctl.api.runtime": (
+        "FieldValue",
+        "InstanceCard",
+        "InstanceView",
+        "StepResult",
+        "UnknownInstance",
+        "advance",
+        "begin",
+        "cancel",
+        "definition",
+        "get",
+        "inbox",
+        "journal",
+        "link",
+        "list_instances",
+        "note",
+        "pause",
+        "reassign",
+        "resume",
+        "show",
+        "start",
+        "task_done",
+        "verify_journal",
+    ),
+    "flowctl.api.timework": (
+        "deliver_notifications",
+        "notifications",
+        "overdue",
+        "tick",
+    ),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
 
 __all__ = [
+    "DefinitionError",
     "FieldValue",
     "InstanceCard",
     "InstanceView",
+    "LintResult",
     "StepResult",
     "UnknownInstance",
+    "Workspace",
     "advance",
     "begin",
     "cancel",
+    "definition",
+    "deliver_notifications",
     "get",
     "inbox",
     "journal",
     "link",
-    "list_instances",
-    "note",
-    "reassign",
-    "show",
-    "start",
-    "verify_journal",
-    "DefinitionError",
-    "LintResult",
-    "Workspace",
     "lint_paths",
+    "list_instances",
     "load_org",
     "load_process",
+    "note",
+    "notifications",
+    "overdue",
+    "pause",
+    "reassign",
+    "resume",
+    "show",
+    "start",
+    "task_done",
+    "tick",
+    "verify_journal",
 ]
+
+if TYPE_CHECKING:
+    from flowctl.api.definitions import (
+        DefinitionError,
+        LintResult,
+        Workspace,
+        lint_paths,
+        load_org,
+        load_process,
+    )
+    from flowctl.api.runtime import (
+        FieldValue,
+        InstanceCard,
+        InstanceView,
+        StepResult,
+        UnknownInstance,
+        advance,
+        begin,
+        cancel,
+        definition,
+        get,
+        inbox,
+        journal,
+        link,
+        list_instances,
+        note,
+        pause,
+        reassign,
+        resume,
+        show,
+        start,
+        task_done,
+        verify_journal,
+    )
+    from flowctl.api.timework import deliver_notifications, notifications, overdue, tick
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'flowctl.api' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
