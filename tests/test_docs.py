@@ -64,3 +64,16 @@ def test_api_exports_resolve_and_match_all() -> None:
     assert sorted(homes) == api.__all__
     for name in api.__all__:
         assert getattr(api, name) is not None
+
+
+def test_readme_python_example_runs(tmp_path: Path, monkeypatch: Any,
+                                    capsys: Any) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Python API", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(ROOT)
+    db = str(tmp_path / "demo.db")
+    exec(compile(block.replace('"demo.db"', repr(db)), "README.md", "exec"), {})
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "0"
+    assert "change-owner" in out
+    assert any(line.endswith("carol result level-approval approve") for line in out)
