@@ -489,3 +489,14 @@ def test_the_python_example_in_the_operators_guide_runs(
         " 'result', 'stage_entered']",
         "True",
     ]
+
+
+def test_a_misspelt_context_keyword_is_refused_not_ignored(store: FakeStore) -> None:
+    iid = key_at_approval(store)
+    before = (dict(store.instances), list(store.entries))
+    typo: dict[str, Any] = {"as_usr": "carol", "store": store, "processes_dir": PROCESSES}
+    with pytest.raises(TypeError, match="unexpected keyword argument 'as_usr'"):
+        runtime.advance(iid, result="approve", **typo)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'as_usr'"):
+        runtime.show(iid, **typo)
+    assert (store.instances, store.entries) == before

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from flowctl import engine
 from flowctl.errors import UsageError
@@ -200,31 +200,50 @@ def _opened(db: str | None, store: Store | None) -> Iterator[Store]:
         opened.close()
 
 
+class Context(TypedDict, total=False):
+    """Where and as whom a runtime call acts. Every key is optional:
+
+    - ``as_user``: else $FLOWCTL_USER, else the login name (must be in the org directory)
+    - ``db``: else $FLOWCTL_DB, else .flowctl/flowctl.db
+    - ``org``: else $FLOWCTL_ORG, else <processes>/org.yaml
+    - ``processes_dir``: else $FLOWCTL_PROCESSES, else processes
+    - ``now``: else $FLOWCTL_NOW, else the system clock
+    - ``store``: an open store to use instead of opening ``db``
+    """
+
+    as_user: str | None
+    db: str | None
+    org: str | None
+    processes_dir: str | None
+    now: datetime | None
+    store: Store | None
+
+
 @dataclass
 class _Session:
     store: Store
     org: OrgDirectory
     user: str
     now: datetime
+    processes_dir: str
 
 
 @contextmanager
-def _session(
-    *,
-    as_user: str | None,
-    db: str | None,
-    org: str | None,
-    processes_dir: str | None,
-    now: datetime | None,
-    store: Store | None,
-) -> Iterator[_Session]:
+def _session(**context: Unpack[Context]) -> Iterator[_Session]:
     from flowctl.identity import resolve_user
 
-    directory = _org(org, processes_dir)
-    user = resolve_user(as_user, directory)
-    moment = clock(now)
-    with _opened(db, store) as st:
-        yield _Session(st, directory, user, moment)
+    unknown = sorted(set(context) - set(Context.__annotations__))
+    if unknown:  # what a signature with these keywords spelled out would raise
+        raise TypeError(
+            f"unexpected keyword argument {unknown[0]!r}; the context keywords are "
+            + ", ".join(Context.__annotations__)
+        )
+    processes_dir = context.get("processes_dir")
+    directory = _org(context.get("org"), processes_dir)
+    user = resolve_user(context.get("as_user"), directory)
+    moment = clock(context.get("now"))
+    with _opened(context.get("db"), context.get("store")) as st:
+        yield _Session(st, directory, user, moment, processes_path(processes_dir))
 
 
 # ------------------------------------------------------------ definitions
@@ -565,12 +584,7 @@ def start(
     *,
     values: Mapping[str, Any] | None = None,
     note: str | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Start an instance of ``process`` (an id in the processes folder, or a file).
 
@@ -580,16 +594,15 @@ def start(
     """
     from flowctl.api.definitions import load_process
 
-    definition = load_process(process, processes_dir=processes_path(processes_dir))
+    processes_dir = processes_path(context.get("processes_dir"))
+    definition = load_process(process, processes_dir=processes_dir)
     source = _read_source(definition.source)
     digest = digest_of(source)
     _PROCESSES.setdefault(digest, definition)
-    procs = _Procs(processes_path(processes_dir))
+    procs = _Procs(processes_dir)
     procs.add(definition, source)
     procs.preload_children(definition)
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         ctx = engine.Context(s.user, s.org, s.now)
         command = engine.Start(values=dict(values or {}), note=note)
         with s.store.transaction() as tx:
@@ -620,21 +633,14 @@ def _act(
     command: engine.Command,
     *,
     expect_version: int | None = None,
-    as_user: str | None,
-    db: str | None,
-    org: str | None,
-    processes_dir: str | None,
-    now: datetime | None,
-    store: Store | None,
+    **context: Unpack[Context],
 ) -> StepResult:
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         first = s.store.get_instance(instance_id)
         if first is None:
             raise _unknown(instance_id)
         process = _stored_process(s.store, first.definition_digest)
-        procs = _Procs(processes_path(processes_dir))
+        procs = _Procs(s.processes_dir)
         procs.preload_related(s.store, first, process)
         ctx = engine.Context(s.user, s.org, s.now)
         with s.store.transaction() as tx:
@@ -661,20 +667,14 @@ def advance(
     comment: str | None = None,
     expect_version: int | None = None,
     next_assignee: str | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Report ``result`` at the instance's current stage and move it on."""
     command = engine.Advance(
         result=result, values=dict(values or {}), comment=comment, next_assignee=next_assignee
     )
     return _act(
-        instance, command, expect_version=expect_version, as_user=as_user, db=db, org=org,
-        processes_dir=processes_dir, now=now, store=store,
+        instance, command, expect_version=expect_version, **context
     )
 
 
@@ -682,17 +682,11 @@ def begin(
     instance: str,
     *,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Mark the current stage as in progress."""
     return _act(
-        instance, engine.Begin(), expect_version=expect_version, as_user=as_user, db=db,
-        org=org, processes_dir=processes_dir, now=now, store=store,
+        instance, engine.Begin(), expect_version=expect_version, **context
     )
 
 
@@ -702,17 +696,12 @@ def reassign(
     user: str,
     comment: str | None = None,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Give the current stage to ``user`` (by its assignee or an admin)."""
     return _act(
         instance, engine.Reassign(user, comment), expect_version=expect_version,
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+        **context
     )
 
 
@@ -722,17 +711,11 @@ def note(
     text: str,
     append: bool = False,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Replace the running note (or append a line to it with ``append``)."""
     return _act(
-        instance, engine.Note(text, append), expect_version=expect_version, as_user=as_user,
-        db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+        instance, engine.Note(text, append), expect_version=expect_version, **context
     )
 
 
@@ -742,17 +725,11 @@ def link(
     kind: str,
     ref: str,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Link the instance to a document: ``kind`` (invoice, order...) and ``ref``."""
     return _act(
-        instance, engine.Link(kind, ref), expect_version=expect_version, as_user=as_user,
-        db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+        instance, engine.Link(kind, ref), expect_version=expect_version, **context
     )
 
 
@@ -761,17 +738,11 @@ def cancel(
     *,
     reason: str | None = None,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Cancel a running instance (its initiator or an admin)."""
     return _act(
-        instance, engine.Cancel(reason), expect_version=expect_version, as_user=as_user,
-        db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+        instance, engine.Cancel(reason), expect_version=expect_version, **context
     )
 
 
@@ -781,18 +752,13 @@ def pause(
     duration: str | None = None,
     reason: str | None = None,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Pause an instance (its assignee, initiator or an admin); with
     ``duration`` ("30d") a later tick resumes it. No timer fires while paused."""
     return _act(
         instance, engine.Pause(duration, reason), expect_version=expect_version,
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+        **context
     )
 
 
@@ -800,17 +766,11 @@ def resume(
     instance: str,
     *,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Resume a paused instance; its timers and due time move later by the pause."""
     return _act(
-        instance, engine.Resume(), expect_version=expect_version, as_user=as_user, db=db,
-        org=org, processes_dir=processes_dir, now=now, store=store,
+        instance, engine.Resume(), expect_version=expect_version, **context
     )
 
 
@@ -820,17 +780,12 @@ def task_done(
     *,
     comment: str | None = None,
     expect_version: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> StepResult:
     """Mark a task of the current stage done (its assignee or an admin)."""
     return _act(
         instance, engine.TaskDone(task, comment), expect_version=expect_version,
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store,
+        **context
     )
 
 
@@ -851,18 +806,10 @@ def _card(s: _Session, row: InstanceRow) -> InstanceCard:
 
 def show(
     instance: str,
-    *,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> InstanceCard:
     """The instance card: the instance, its record fields and its history."""
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         row = s.store.get_instance(instance)
         if row is None:
             raise _unknown(instance)
@@ -871,18 +818,11 @@ def show(
 
 def get(
     instance: str,
-    *,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> InstanceView:
     """One instance, without its history."""
     return show(
-        instance, as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now,
-        store=store,
+        instance, **context
     ).instance
 
 
@@ -921,18 +861,11 @@ def _views(s: _Session, flt: InstanceFilter) -> list[InstanceView]:
 def inbox(
     *,
     limit: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> list[InstanceView]:
     """What waits for the user: active stages where they are an assignee,
     directly or through a role; oldest first."""
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         principals = engine.principals_of(s.user, s.org)
         flt = InstanceFilter(
             status=(engine.ACTIVE,), principals=principals, limit=limit, oldest_first=True
@@ -947,20 +880,13 @@ def list_instances(
     assignee: str | None = None,
     since: str | None = None,
     limit: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> list[InstanceView]:
     """Instances, newest first; filters combine (status is any of those given)."""
     for st in status:
         if st not in STATUSES:
             raise UsageError(f"unknown status '{st}'; statuses: {', '.join(STATUSES)}")
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         principals: tuple[str, ...] = ()
         if assignee is not None:
             if s.org.user(assignee) is None:

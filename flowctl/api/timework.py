@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from flowctl import engine
 from flowctl.api.runtime import (
     OPEN_STATUSES,
+    Context,
     InstanceView,
     Writer,
     _from_row,
@@ -248,19 +249,11 @@ class Overdue:
 
 
 def overdue(
-    *,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> list[Overdue]:
     """Active stages past their due time (most late first), then pending
     timers past due that no tick has fired yet."""
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         at = engine.iso(s.now)
         out = []
         flt = InstanceFilter(status=(engine.ACTIVE,), due_before=at)
@@ -293,18 +286,11 @@ def tasks(
     *,
     mine: bool = False,
     include_done: bool = False,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> list[TaskView]:
     """Tasks of the current stages of running instances (``mine``: only the
     user's, directly or through a role), oldest first."""
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         return _tasks(s.store, s.org, s.user, mine, include_done)
 
 
@@ -321,18 +307,10 @@ def _tasks(st: Store, org: OrgDirectory, user: str, mine: bool,
 
 
 def inbox_tasks(
-    *,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> tuple[list[TaskView], int]:
     """The user's open tasks and how many unread notifications they have."""
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         mine = [t for t in _tasks(s.store, s.org, s.user, True, False)
                 if t.task.status == engine.TASK_OPEN]
         return mine, len(s.store.notifications(s.user))
@@ -346,18 +324,11 @@ def notifications(
     include_read: bool = False,
     everyone: bool = False,
     limit: int | None = None,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> list[NotificationRow]:
     """The user's notifications, newest first (unread ones unless ``include_read``);
     ``everyone`` lists all users' (admins only)."""
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s:
+    with _session(**context) as s:
         if everyone and not engine.Context(s.user, s.org, s.now).is_admin:
             raise engine.NotPermitted(
                 "only an admin can list everyone's notifications",
@@ -370,18 +341,10 @@ def notifications(
 
 def mark_read(
     ids: tuple[int, ...] = (),
-    *,
-    as_user: str | None = None,
-    db: str | None = None,
-    org: str | None = None,
-    processes_dir: str | None = None,
-    now: datetime | None = None,
-    store: Store | None = None,
+    **context: Unpack[Context],
 ) -> int:
     """Mark the user's notifications read (all unread when ``ids`` is empty)."""
-    with _session(
-        as_user=as_user, db=db, org=org, processes_dir=processes_dir, now=now, store=store
-    ) as s, s.store.transaction() as tx:
+    with _session(**context) as s, s.store.transaction() as tx:
         return tx.mark_read(s.user, ids, at=engine.iso(s.now))
 
 
