@@ -5,7 +5,7 @@
     @app.command()
     def start(...) -> None:
         with handle_errors():
-            ...  # call flowctl.api; raise typer.Exit(code) for a chosen code
+            ...  # call flowctl.api; raise SystemExit(code) for a chosen code
 
 Exit codes: a ``FlowctlError`` exits with its ``exit_code`` (1, or 2 for a
 usage error) after ``flowctl: error: <message>`` and an optional
@@ -40,6 +40,11 @@ def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
+def echo(text: str = "", *, err: bool = False, end: str = "\n") -> None:
+    """Print a line on standard output (or error), flushed, as a command's output."""
+    print(text, end=end, file=sys.stderr if err else sys.stdout, flush=True)
+
+
 def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 
@@ -56,13 +61,8 @@ def _silence_stdout() -> None:
 @contextmanager
 def handle_errors() -> Iterator[None]:
     """Turn ``FlowctlError`` and unexpected exceptions into a message and exit code."""
-    from typer import Abort, Exit
-    from typer.exceptions import TyperException
-
     try:
         yield
-    except (Exit, Abort, TyperException):
-        raise  # typer's own exits and usage errors keep their codes
     except FlowctlError as exc:
         fail(exc.message, hint=exc.hint, code=exc.exit_code)
     except BrokenPipeError:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from flowctl.cli.common import handle_errors
+from flowctl.cli.common import echo, handle_errors
 
 if TYPE_CHECKING:
+    import typer
+
     from flowctl.api import LintResult
+else:
+    from flowctl.cli.declare import typer
 
 
 class ReportFormat(StrEnum):
@@ -29,42 +31,53 @@ class ColorChoice(StrEnum):
 
 
 def lint(
-    paths: list[str] | None = typer.Argument(
-        None,
-        metavar="[PATH]...",
-        help="YAML files or folders (searched recursively). Default: processes/",
-        show_default=False,
-    ),
-    fmt: ReportFormat = typer.Option(
-        ReportFormat.text, "--format", "-f", help="Report format.", case_sensitive=False
-    ),
-    output: Path | None = typer.Option(
-        None,
-        "--output",
-        "-o",
-        metavar="FILE",
-        help="Write the report to FILE instead of standard output.",
-        dir_okay=False,
-    ),
-    strict: bool = typer.Option(False, "--strict", help="Fail on warnings too."),
-    org: str | None = typer.Option(
-        None,
-        "--org",
-        metavar="PATH",
-        help="The org directory. Default: an org.yaml among or beside the linted files.",
-    ),
-    color: ColorChoice = typer.Option(
-        ColorChoice.auto,
-        "--color",
-        help="Colour the text report: auto (a terminal, and NO_COLOR unset), always, never.",
-        case_sensitive=False,
-    ),
-    no_cache: bool = typer.Option(
-        False,
-        "--no-cache",
-        help="Neither read nor write the lint cache (results of unchanged files, kept in "
-        "$FLOWCTL_CACHE_DIR, else $XDG_CACHE_HOME/flowctl or ~/.cache/flowctl).",
-    ),
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[PATH]...",
+            help="YAML files or folders (searched recursively). Default: processes/",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        ReportFormat,
+        typer.Option("--format", "-f", help="Report format.", case_sensitive=False),
+    ] = ReportFormat.text,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Write the report to FILE instead of standard output.",
+            dir_okay=False,
+        ),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
+    org: Annotated[
+        str | None,
+        typer.Option(
+            "--org",
+            metavar="PATH",
+            help="The org directory. Default: an org.yaml among or beside the linted files.",
+        ),
+    ] = None,
+    color: Annotated[
+        ColorChoice,
+        typer.Option(
+            "--color",
+            help="Colour the text report: auto (a terminal, and NO_COLOR unset), always, never.",
+            case_sensitive=False,
+        ),
+    ] = ColorChoice.auto,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="Neither read nor write the lint cache (results of unchanged files, kept in "
+            "$FLOWCTL_CACHE_DIR, else $XDG_CACHE_HOME/flowctl or ~/.cache/flowctl).",
+        ),
+    ] = False,
 ) -> None:
     """Lint process definitions and the org directory.
 
@@ -90,7 +103,7 @@ def lint(
         options = {"cache": False} if no_cache else {}
         result = api.lint_paths(paths or None, org=org, **options)
         _emit(result, fmt.value, output, color.value)
-        raise typer.Exit(result.exit_code(strict=strict))
+        raise SystemExit(result.exit_code(strict=strict))
 
 
 def _emit(result: LintResult, fmt: str, output: Path | None, color: str) -> None:
@@ -99,7 +112,7 @@ def _emit(result: LintResult, fmt: str, output: Path | None, color: str) -> None
 
     if output is None:
         colored = fmt == "text" and report.use_color(color, isatty=sys.stdout.isatty())
-        typer.echo(report.render(result, fmt, color=colored), nl=False, color=colored)
+        echo(report.render(result, fmt, color=colored), end="")
         return
     text = report.render(result, fmt, color=fmt == "text" and color == "always")
     try:
@@ -110,7 +123,7 @@ def _emit(result: LintResult, fmt: str, output: Path | None, color: str) -> None
             f"cannot write the report to {output}: {exc.strerror or exc}",
             hint="pass --output a file in a folder that exists and is writable",
         ) from exc
-    typer.echo(report.summary_line(result), err=True)
+    echo(report.summary_line(result), err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-import typer
-
+from flowctl.cli import run_options as opt
 from flowctl.cli.common import handle_errors
-from flowctl.cli.run_options import AsUser, Db, Org
 
 if TYPE_CHECKING:
+    import typer
+
     from flowctl.diagram import DiagramFormat, Highlight, Rendered
     from flowctl.model import Process
+else:
+    from flowctl.cli.declare import typer
 
 DEFAULT_FORMAT = "svg"
 
@@ -27,51 +29,62 @@ class FormatChoice(StrEnum):
 
 
 def render(
-    process: str | None = typer.Argument(
-        None,
-        metavar="[PROCESS]",
-        help="A process id (looked up in --processes) or a YAML file.",
-        show_default=False,
-    ),
-    fmt: FormatChoice | None = typer.Option(
-        None,
-        "--format",
-        "-f",
-        help="Diagram format. Default: from the -o file's suffix "
-        "(.svg .png .dot .gv .mmd .mermaid), else svg.",
-        case_sensitive=False,
-        show_default=False,
-    ),
-    output: str | None = typer.Option(
-        None,
-        "--output",
-        "-o",
-        metavar="PATH",
-        help="File to write (a folder with --all). Default: standard output; png needs a file.",
-    ),
-    all_processes: bool = typer.Option(
-        False, "--all", help="Draw every process in --processes into the -o folder."
-    ),
-    processes_dir: str = typer.Option(
-        "processes", "--processes", metavar="DIR", help="Folder of process definitions."
-    ),
-    timeout: float = typer.Option(
-        10.0,
-        "--timeout",
-        min=0.1,
-        metavar="SECONDS",
-        help="How long Graphviz may take before a quicker layout is tried.",
-    ),
-    instance: str | None = typer.Option(
-        None,
-        "--instance",
-        metavar="ID",
-        help="Draw the definition this instance runs on, with its current stage and "
-        "the path it took marked.",
-    ),
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
+    process: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[PROCESS]",
+            help="A process id (looked up in --processes) or a YAML file.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        FormatChoice | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Diagram format. Default: from the -o file's suffix "
+            "(.svg .png .dot .gv .mmd .mermaid), else svg.",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="PATH",
+            help="File to write (a folder with --all). Default: standard output; png needs "
+            "a file.",
+        ),
+    ] = None,
+    all_processes: Annotated[
+        bool, typer.Option("--all", help="Draw every process in --processes into the -o folder.")
+    ] = False,
+    processes_dir: Annotated[
+        str, typer.Option("--processes", metavar="DIR", help="Folder of process definitions.")
+    ] = "processes",
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            metavar="SECONDS",
+            help="How long Graphviz may take before a quicker layout is tried.",
+        ),
+    ] = 10.0,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            "--instance",
+            metavar="ID",
+            help="Draw the definition this instance runs on, with its current stage and "
+            "the path it took marked.",
+        ),
+    ] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
 ) -> None:
     """Draw a process: phases as boxes, stages by kind, results on the arrows.
 
@@ -102,7 +115,7 @@ def render(
             return
         if all_processes:
             code = _render_all(process, fmt, output, processes_dir, timeout)
-            raise typer.Exit(code)
+            raise SystemExit(code)
         _render_one(process, fmt, output, processes_dir, timeout)
 
 

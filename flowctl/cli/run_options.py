@@ -1,68 +1,96 @@
-"""Options every runtime command shares, and small helpers for their values."""
+"""Options every runtime command shares, and small helpers for their values.
+
+Each option is a function returning typer's declaration, used inside a
+parameter's annotation: ``as_user: Annotated[str | None, opt.as_user()] = None``.
+Annotations are only evaluated when typer builds the app, so importing
+this module does not import typer (see ``flowctl.cli.declare``).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
+from typing import TYPE_CHECKING, Any
 
 from flowctl.errors import UsageError
 
-AsUser = Annotated[
-    str | None,
-    typer.Option(
+if TYPE_CHECKING:
+    import typer
+else:
+    from flowctl.cli.declare import typer
+
+
+def as_user() -> Any:
+    return typer.Option(
         "--as",
         metavar="USER",
         help="Act as USER (default: $FLOWCTL_USER, else your login name).",
         show_default=False,
-    ),
-]
-Db = Annotated[
-    str | None,
-    typer.Option(
+    )
+
+
+def db() -> Any:
+    return typer.Option(
         "--db",
         metavar="PATH",
         help="The database (default: $FLOWCTL_DB, else .flowctl/flowctl.db; created if missing).",
         show_default=False,
-    ),
-]
-Org = Annotated[
-    str | None,
-    typer.Option(
+    )
+
+
+def org() -> Any:
+    return typer.Option(
         "--org",
         metavar="PATH",
         help="The org directory (default: $FLOWCTL_ORG, else <processes>/org.yaml).",
         show_default=False,
-    ),
-]
-Processes = Annotated[
-    str | None,
-    typer.Option(
+    )
+
+
+def processes() -> Any:
+    return typer.Option(
         "--processes",
         metavar="DIR",
         help="The folder of process definitions (default: $FLOWCTL_PROCESSES, else processes).",
         show_default=False,
-    ),
-]
-Sets = Annotated[
-    list[str] | None,
-    typer.Option(
+    )
+
+
+def sets() -> Any:
+    return typer.Option(
         "--set",
         metavar="FIELD=VALUE",
         help="Set a record field (repeatable). An empty VALUE clears it.",
         show_default=False,
-    ),
-]
-ExpectVersion = Annotated[
-    int | None,
-    typer.Option(
+    )
+
+
+def expect_version() -> Any:
+    return typer.Option(
         "--expect-version",
         metavar="N",
         help="Refuse (exit 5, nothing written) unless the instance is at version N.",
         show_default=False,
-    ),
-]
-Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+    )
+
+
+def json_out() -> Any:
+    return typer.Option("--json", help="Print JSON instead of text.")
+
+
+def instance() -> Any:
+    return typer.Argument(help="An instance id.", show_default=False)
+
+
+def now() -> Any:
+    return typer.Option(
+        "--now",
+        metavar="TIME",
+        help="Act as if it were TIME (ISO-8601; default: $FLOWCTL_NOW, else the clock).",
+        show_default=False,
+    )
+
+
+def limit(what: str = "instances") -> Any:
+    return typer.Option("--limit", "-n", metavar="N", help=f"Show at most N {what}.", min=0)
 
 
 def parse_sets(items: list[str] | None) -> dict[str, str]:

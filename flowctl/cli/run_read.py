@@ -7,31 +7,27 @@ from collections.abc import Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from flowctl.cli.common import handle_errors
-from flowctl.cli.run_options import AsUser, Db, Json, Org, Processes
+from flowctl.cli import run_options as opt
+from flowctl.cli.common import echo, handle_errors
 
 if TYPE_CHECKING:
+    import typer
+
     from flowctl.store.base import JournalEntry
-
-Limit = Annotated[
-    int | None,
-    typer.Option("--limit", "-n", metavar="N", help="Show at most N instances.", min=0),
-]
-
+else:
+    from flowctl.cli.declare import typer
 
 def _echo_lines(lines: list[str]) -> None:
-    typer.echo("\n".join(lines))
+    echo("\n".join(lines))
 
 
 def show(
     instance: Annotated[str, typer.Argument(help="An instance id.", show_default=False)],
-    json_out: Json = False,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Show an instance card: process, record, stage, assignee, due time, note, links, history.
 
@@ -51,18 +47,18 @@ def show(
         if json_out:
             data = asdict(card)
             data["history"] = [fmt.entry_dict(e) for e in card.history]
-            typer.echo(fmt.to_json(data))
+            echo(fmt.to_json(data))
             return
         _echo_lines(fmt.card_lines(card))
 
 
 def inbox(
-    json_out: Json = False,
-    limit: Limit = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    limit: Annotated[int | None, opt.limit()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Show what waits for you (directly or through a role), oldest first, with due times;
     then your open tasks and how many unread notifications you have.
@@ -91,18 +87,18 @@ def inbox(
             rows = [{"kind": "stage", **fmt.view_dict(v)} for v in views]
             rows += [{"kind": "task", "instance": t.instance_id, "process_id": t.process_id,
                       "stage": t.stage, **vars(t.task)} for t in tasks]
-            typer.echo(fmt.to_json(rows))
+            echo(fmt.to_json(rows))
             return
         if not views and not tasks:
             me = choose(as_user)
-            typer.echo(f"nothing waits for {me.user if me else 'you'}")
+            echo(f"nothing waits for {me.user if me else 'you'}")
         if views:
             _echo_lines(fmt.inbox_lines(views))
         if tasks:
             _echo_lines(["", "tasks:", *fmt.inbox_task_lines(tasks)])
         if unread:
             s = "" if unread == 1 else "s"
-            typer.echo(f"{unread} unread notification{s} (flowctl notifications)")
+            echo(f"{unread} unread notification{s} (flowctl notifications)")
 
 
 def list_command(
@@ -126,12 +122,12 @@ def list_command(
         str | None,
         typer.Option("--since", metavar="TIME", help="Only started at or after TIME (ISO-8601)."),
     ] = None,
-    limit: Limit = 50,
-    json_out: Json = False,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    limit: Annotated[int | None, opt.limit()] = 50,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """List instances, newest first.
 
@@ -152,10 +148,10 @@ def list_command(
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
         if json_out:
-            typer.echo(fmt.to_json([fmt.view_dict(v) for v in views]))
+            echo(fmt.to_json([fmt.view_dict(v) for v in views]))
             return
         if not views:
-            typer.echo("no instances")
+            echo("no instances")
             return
         _echo_lines(fmt.list_lines(views))
 
@@ -193,8 +189,8 @@ def journal(
             "--format", "-f", help="table, json (one array) or csv.", case_sensitive=False
         ),
     ] = JournalFormat.table,
-    json_out: Json = False,
-    db: Db = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    db: Annotated[str | None, opt.db()] = None,
 ) -> None:
     """Print the journal, oldest first, streamed; or verify its hash chain.
 
@@ -260,17 +256,17 @@ def _verify(db: str | None, json_out: bool) -> None:
 
     report = runtime.verify_journal(db=db)
     if json_out:
-        typer.echo(f.to_json(
+        echo(f.to_json(
             {"ok": report.ok, "entries": report.entries, "problems": list(report.problems)}
         ))
     elif report.ok:
-        typer.echo(f"journal intact: {report.entries} entries, hash chain verified")
+        echo(f"journal intact: {report.entries} entries, hash chain verified")
     else:
-        typer.echo(f"journal BROKEN: {len(report.problems)} problem(s) in {report.entries} entries")
+        echo(f"journal BROKEN: {len(report.problems)} problem(s) in {report.entries} entries")
         for p in report.problems:
-            typer.echo(f"  {p}")
+            echo(f"  {p}")
     if not report.ok:
-        raise typer.Exit(1)
+        raise SystemExit(1)
 
 
 def register(app: typer.Typer) -> None:

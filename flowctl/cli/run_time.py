@@ -5,27 +5,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from flowctl.cli.common import handle_errors
-from flowctl.cli.run_options import AsUser, Db, ExpectVersion, Json, Org, Processes
+from flowctl.cli import run_options as opt
+from flowctl.cli.common import echo, handle_errors
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    import typer
+
     from flowctl.api.runtime import StepResult
     from flowctl.api.timework import TickReport
-
-Instance = Annotated[str, typer.Argument(help="An instance id.", show_default=False)]
-Now = Annotated[
-    str | None,
-    typer.Option(
-        "--now", metavar="TIME",
-        help="Act as if it were TIME (ISO-8601; default: $FLOWCTL_NOW, else the clock).",
-        show_default=False,
-    ),
-]
-
+else:
+    from flowctl.cli.declare import typer
 
 def _now(text: str | None) -> datetime | None:
     if text is None:
@@ -45,21 +36,21 @@ def _print_step(step: StepResult) -> None:
     from flowctl.cli.run_format import step_lines
 
     for line in step_lines(step):
-        typer.echo(line)
+        echo(line)
 
 
 def tick(
-    now: Now = None,
+    now: Annotated[str | None, opt.now()] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what is due; write nothing.")
     ] = False,
     no_deliver: Annotated[
         bool, typer.Option("--no-deliver", help="Fire timers only; deliver no notification.")
     ] = False,
-    json_out: Json = False,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Fire everything that is due: waits that end, SLA due times, reminders and
     escalations, delayed tasks, ends of pauses; then deliver notifications.
@@ -86,20 +77,20 @@ def tick(
             processes_dir=processes,
         )
         if json_out:
-            typer.echo(fmt.to_json(fmt.tick_dict(report)))
+            echo(fmt.to_json(fmt.tick_dict(report)))
         else:
-            typer.echo("\n".join(fmt.tick_lines(report)))
+            echo("\n".join(fmt.tick_lines(report)))
         if any(f.status == "failed" for f in report.fired):
-            raise typer.Exit(1)
+            raise SystemExit(1)
 
 
 def overdue(
-    json_out: Json = False,
-    now: Now = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    now: Annotated[str | None, opt.now()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """List what is late: stages past their due time (by how much, who holds
     them), and timers past due that no tick has fired yet.
@@ -120,15 +111,15 @@ def overdue(
             as_user=as_user, db=db, org=org, processes_dir=processes, now=_now(now)
         )
         if json_out:
-            typer.echo(fmt.to_json([asdict(o) for o in items]))
+            echo(fmt.to_json([asdict(o) for o in items]))
         elif not items:
-            typer.echo("nothing is overdue")
+            echo("nothing is overdue")
         else:
-            typer.echo("\n".join(fmt.overdue_lines(items)))
+            echo("\n".join(fmt.overdue_lines(items)))
 
 
 def pause(
-    instance: Instance,
+    instance: Annotated[str, opt.instance()],
     duration: Annotated[
         str | None,
         typer.Option("--for", metavar="DURATION",
@@ -137,11 +128,11 @@ def pause(
     reason: Annotated[
         str | None, typer.Option("--reason", metavar="TEXT", help="Why; kept in the journal.")
     ] = None,
-    expect_version: ExpectVersion = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    expect_version: Annotated[int | None, opt.expect_version()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Pause an instance: nothing can be done and no timer fires until it is
     resumed. SLA clocks stop: on resume, the due time and every timer move
@@ -163,12 +154,12 @@ def pause(
 
 
 def resume(
-    instance: Instance,
-    expect_version: ExpectVersion = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    instance: Annotated[str, opt.instance()],
+    expect_version: Annotated[int | None, opt.expect_version()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Resume a paused instance now.
 
@@ -185,21 +176,16 @@ def resume(
         ))
 
 
-task_app = typer.Typer(help="Tasks created on entering stages: list them, mark them done.",
-                       no_args_is_help=True, rich_markup_mode=None)
-
-
-@task_app.command("done")
 def task_done(
-    instance: Instance,
+    instance: Annotated[str, opt.instance()],
     task: Annotated[str, typer.Argument(help="The task id (flowctl task list shows them).")],
     comment: Annotated[
         str | None, typer.Option("--comment", metavar="TEXT", help="Kept in the journal.")
     ] = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Mark a task of the instance's current stage done (its assignee or an admin).
 
@@ -218,17 +204,16 @@ def task_done(
         ))
 
 
-@task_app.command("list")
 def task_list(
     mine: Annotated[bool, typer.Option("--mine", help="Only tasks for you.")] = False,
     include_done: Annotated[
         bool, typer.Option("--done", help="Include tasks already done.")
     ] = False,
-    json_out: Json = False,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """List the tasks of running instances (delayed ones show when they appear).
 
@@ -249,17 +234,13 @@ def task_list(
             processes_dir=processes,
         )
         if json_out:
-            typer.echo(fmt.to_json([asdict(t) for t in items]))
+            echo(fmt.to_json([asdict(t) for t in items]))
         elif not items:
-            typer.echo("no tasks")
+            echo("no tasks")
         else:
-            typer.echo("\n".join(fmt.task_lines(items)))
+            echo("\n".join(fmt.task_lines(items)))
 
 
-notifications_app = typer.Typer(invoke_without_command=True, rich_markup_mode=None)
-
-
-@notifications_app.callback()
 def notifications_list(
     ctx: typer.Context,
     show_all: Annotated[
@@ -271,11 +252,11 @@ def notifications_list(
     limit: Annotated[
         int | None, typer.Option("--limit", "-n", metavar="N", min=0, help="At most N.")
     ] = 50,
-    json_out: Json = False,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Notifications: list your unread ones, newest first (--all: read ones
     too); `read` marks them read; `deliver` sends them.
@@ -303,22 +284,21 @@ def notifications_list(
             org=org, processes_dir=processes,
         )
         if json_out:
-            typer.echo(fmt.to_json([asdict(n) for n in items]))
+            echo(fmt.to_json([asdict(n) for n in items]))
         elif not items:
-            typer.echo("no notifications")
+            echo("no notifications")
         else:
-            typer.echo("\n".join(fmt.notification_lines(items)))
+            echo("\n".join(fmt.notification_lines(items)))
 
 
-@notifications_app.command("read")
 def notifications_read(
     ids: Annotated[
         list[int] | None, typer.Argument(help="Notification ids (default: all unread).")
     ] = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Mark your notifications read (the given ids, or all unread ones).
 
@@ -334,16 +314,15 @@ def notifications_read(
         count = timework.mark_read(
             tuple(ids or ()), as_user=as_user, db=db, org=org, processes_dir=processes
         )
-        typer.echo(f"{count} notification{'' if count == 1 else 's'} marked read")
+        echo(f"{count} notification{'' if count == 1 else 's'} marked read")
 
 
-@notifications_app.command("deliver")
 def notifications_deliver(
-    now: Now = None,
-    json_out: Json = False,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    now: Annotated[str | None, opt.now()] = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Deliver pending notifications through $FLOWCTL_NOTIFY_COMMAND now
     (flowctl tick does it too).
@@ -362,9 +341,9 @@ def notifications_deliver(
             now=_now(now), db=db, org=org, processes_dir=processes
         )
         if json_out:
-            typer.echo(fmt.to_json(fmt.tick_dict(report)))
+            echo(fmt.to_json(fmt.tick_dict(report)))
         else:
-            typer.echo("\n".join(fmt.delivery_lines(report)))
+            echo("\n".join(fmt.delivery_lines(report)))
 
 
 def register(app: typer.Typer) -> None:
@@ -372,7 +351,19 @@ def register(app: typer.Typer) -> None:
     app.command("overdue")(overdue)
     app.command("pause")(pause)
     app.command("resume")(resume)
+    import typer
+
+    task_app = typer.Typer(
+        help="Tasks created on entering stages: list them, mark them done.",
+        no_args_is_help=True, rich_markup_mode=None,
+    )
+    task_app.command("done")(task_done)
+    task_app.command("list")(task_list)
     app.add_typer(task_app, name="task")
+    notifications_app = typer.Typer(invoke_without_command=True, rich_markup_mode=None)
+    notifications_app.callback()(notifications_list)
+    notifications_app.command("read")(notifications_read)
+    notifications_app.command("deliver")(notifications_deliver)
     app.add_typer(notifications_app, name="notifications")
 
 

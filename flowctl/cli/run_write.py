@@ -4,36 +4,36 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated
 
-import typer
-
-from flowctl.cli.common import handle_errors
-from flowctl.cli.run_options import AsUser, Db, ExpectVersion, Org, Processes, Sets, parse_sets
+from flowctl.cli import run_options as opt
+from flowctl.cli.common import echo, handle_errors
+from flowctl.cli.run_options import parse_sets
 
 if TYPE_CHECKING:
+    import typer
+
     from flowctl.api.runtime import StepResult
-
-Instance = Annotated[str, typer.Argument(help="An instance id.", show_default=False)]
-
+else:
+    from flowctl.cli.declare import typer
 
 def _print_step(step: StepResult, *, started: bool = False) -> None:
     from flowctl.cli.run_format import step_lines
 
     for line in step_lines(step, started=started):
-        typer.echo(line)
+        echo(line)
 
 
 def start(
     process: Annotated[
         str, typer.Argument(help="A process id (in --processes) or a YAML file.")
     ],
-    sets: Sets = None,
+    sets: Annotated[list[str] | None, opt.sets()] = None,
     note: Annotated[
         str | None, typer.Option("--note", metavar="TEXT", help="The running note to start with.")
     ] = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Start an instance of a process and run it to the first stage that needs a person.
 
@@ -58,15 +58,15 @@ def start(
 
 
 def advance(
-    instance: Instance,
+    instance: Annotated[str, opt.instance()],
     result: Annotated[
         str, typer.Option("--result", "-r", metavar="RESULT", help="The result to report.")
     ],
-    sets: Sets = None,
+    sets: Annotated[list[str] | None, opt.sets()] = None,
     comment: Annotated[
         str | None, typer.Option("--comment", metavar="TEXT", help="Why; kept in the journal.")
     ] = None,
-    expect_version: ExpectVersion = None,
+    expect_version: Annotated[int | None, opt.expect_version()] = None,
     next_assignee: Annotated[
         str | None,
         typer.Option(
@@ -75,10 +75,10 @@ def advance(
             help="Who does the next stage, when its definition names nobody.",
         ),
     ] = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Report a result at the instance's current stage and move it on.
 
@@ -106,12 +106,12 @@ def advance(
 
 
 def begin(
-    instance: Instance,
-    expect_version: ExpectVersion = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    instance: Annotated[str, opt.instance()],
+    expect_version: Annotated[int | None, opt.expect_version()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Mark the current stage as in progress (you are working on it).
 
@@ -132,16 +132,16 @@ def begin(
 
 
 def reassign(
-    instance: Instance,
+    instance: Annotated[str, opt.instance()],
     user: Annotated[str, typer.Argument(help="The new assignee.")],
     comment: Annotated[
         str | None, typer.Option("--comment", metavar="TEXT", help="Why; kept in the journal.")
     ] = None,
-    expect_version: ExpectVersion = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    expect_version: Annotated[int | None, opt.expect_version()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Give the current stage to another person (its assignee or an admin may).
 
@@ -162,15 +162,15 @@ def reassign(
 
 
 def note(
-    instance: Instance,
+    instance: Annotated[str, opt.instance()],
     text: Annotated[str, typer.Argument(help="The note.")],
     append: Annotated[
         bool, typer.Option("--append", "-a", help="Add a line instead of replacing the note.")
     ] = False,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Replace the instance's running note, or add a line to it with --append.
 
@@ -191,15 +191,15 @@ def note(
 
 
 def link(
-    instance: Instance,
+    instance: Annotated[str, opt.instance()],
     kind: Annotated[
         str, typer.Argument(help="What it links to: invoice, order, contract...")
     ],
     ref: Annotated[str, typer.Argument(help="Its number or reference.")],
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Link the instance to a document elsewhere (invoice, order, contract...).
 
@@ -220,15 +220,15 @@ def link(
 
 
 def cancel(
-    instance: Instance,
+    instance: Annotated[str, opt.instance()],
     reason: Annotated[
         str | None, typer.Option("--reason", metavar="TEXT", help="Why; kept in the journal.")
     ] = None,
-    expect_version: ExpectVersion = None,
-    as_user: AsUser = None,
-    db: Db = None,
-    org: Org = None,
-    processes: Processes = None,
+    expect_version: Annotated[int | None, opt.expect_version()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Cancel a running instance (its initiator or an admin may).
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING, Annotated
 
-from flowctl.cli.common import handle_errors
+from flowctl.cli.common import echo, handle_errors
+
+if TYPE_CHECKING:
+    import typer
+else:
+    from flowctl.cli.declare import typer
 
 
 def schema(
-    kind: str = typer.Argument(
-        "process",
-        metavar="[process|org]",
-        help="Which schema: a process definition (default) or the org directory.",
-    ),
+    kind: Annotated[
+        str,
+        typer.Argument(
+            metavar="[process|org]",
+            help="Which schema: a process definition (default) or the org directory.",
+        ),
+    ] = "process",
 ) -> None:
     """Print the JSON Schema of process definitions or of the org directory.
 
@@ -35,7 +42,7 @@ def schema(
                 f"unknown schema '{kind}': flowctl has schemas for {' and '.join(KINDS)}",
                 hint="run `flowctl schema process` or `flowctl schema org`",
             )
-        typer.echo(schema_text(kind), nl=False)
+        echo(schema_text(kind), end="")
 
 
 def register(app: typer.Typer) -> None:
