@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.document import Document
@@ -24,8 +25,7 @@ class DefinitionError(FlowctlError):
         self.diagnostics = diagnostics
 
 
-@dataclass
-class LintResult:
+class LintResult(Struct):
     diagnostics: list[Diagnostic]
     files: list[str]  # every file linted, as shown to the user
     sources: dict[str, str] = field(default_factory=dict)  # file -> text, for snippets
@@ -80,8 +80,7 @@ def expand_paths(paths: list[str]) -> list[str]:
     return sorted(unique)
 
 
-@dataclass
-class Workspace:
+class Workspace(Struct):
     """Documents loaded and checked against their schema, grouped by kind."""
 
     documents: list[Document]
@@ -254,8 +253,7 @@ def _diags(rows: list[_Row], file: str) -> list[Diagnostic]:
     return [Diagnostic(file, r[0], r[1], r[2], r[3], Severity(r[4]), r[5], r[6]) for r in rows]
 
 
-@dataclass
-class _Source:
+class _Source(Struct):
     display: str  # as shown to the user; also the path read
     data: bytes | None = None
     problem: Diagnostic | None = None  # FL001/FL013: the file could not be read
