@@ -271,6 +271,26 @@ def test_slow_graphviz_fallback_is_told_on_stderr(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8").startswith("<?xml")
 
 
+@pytest.mark.skipif(shutil.which("sfdp") is None, reason="Graphviz `sfdp` is not installed")
+def test_sfdp_fallback_is_told_on_stderr(tmp_path: Path) -> None:
+    sleep, sfdp = shutil.which("sleep"), shutil.which("sfdp")
+    for name, body in (("dot", f"exec {sleep} 30"), ("sfdp", f'exec {sfdp} "$@"')):
+        fake = tmp_path / name  # a `dot` that hangs, even with the quick settings
+        fake.write_text(f"#!/bin/sh\n{body}\n", encoding="utf-8")
+        fake.chmod(0o755)
+    out = tmp_path / "g.svg"
+    result = run("goods-delivery", "-o", str(out), "--timeout", "0.5",
+                 "--processes", str(PROCESSES), env={"PATH": str(tmp_path)})  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"wrote {out}\n"
+    assert result.stderr == (
+        "flowctl: note: goods-delivery: dot took longer than 0.5 s, and dot with quicker "
+        "settings did not finish in time, so the diagram was drawn with sfdp (no phase boxes, "
+        "a looser layout)\n"
+    )
+    assert out.read_text(encoding="utf-8").startswith("<?xml")
+
+
 def test_registered_in_the_real_cli() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "flowctl", "render", "key-account-filing-approval", "-f", "mermaid"],
