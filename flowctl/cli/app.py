@@ -5,9 +5,11 @@ on every pull request; operators run one command per action), so:
 
 - heavy imports (the YAML parser, jsonschema, sqlite, graphviz) happen
   inside the command bodies;
-- ``flowctl <command> ...`` imports only the module that registers
-  ``<command>`` (``COMMAND_HOMES``); the top-level help, an unknown
-  command or a command missing from that table builds the whole app;
+- a plain, valid command line runs without typer (``flowctl.cli.fast``
+  parses it from the commands' parameters, generated from this app);
+- anything else (help, a usage error) goes to typer, which builds only the
+  module that registers the command; the top-level help or an unknown
+  command builds the whole app;
 - ``flowctl --version`` does not import typer at all;
 - help is typer's plain (click) layout: rich's boxes cost ~100 ms of imports.
 """
@@ -20,11 +22,6 @@ from typing import Any
 from flowctl import __version__
 
 COMMAND_MODULES = ("lint", "schema", "render", "runtime")
-
-# command name -> the module of flowctl.cli that registers it. Any other
-# command (the operator commands of ``runtime``, a typo) builds the whole app,
-# so a command missing here only costs its start-up a few milliseconds.
-COMMAND_HOMES = {"lint": "lint", "schema": "schema", "render": "render"}
 
 HELP = "Business processes as code: lint, draw and run YAML process definitions."
 
@@ -71,15 +68,20 @@ def _build_app(modules: tuple[str, ...] = COMMAND_MODULES) -> Any:
 
 def modules_for(args: list[str]) -> tuple[str, ...]:
     """The command modules ``flowctl <args>`` needs: one for a known command, else all."""
-    if args and args[0] in COMMAND_HOMES:
-        return (COMMAND_HOMES[args[0]],)
-    return COMMAND_MODULES
+    from flowctl.cli import fast
+
+    module = fast.module_of(args)
+    return (module,) if module else COMMAND_MODULES
 
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:  # fast path: no typer import
         print(f"flowctl {__version__}")
+        return
+    from flowctl.cli import fast
+
+    if fast.run(args):
         return
     app = _build_app(modules_for(args))
     app(args=args, prog_name="flowctl")

@@ -77,7 +77,7 @@ def json_out() -> Any:
 
 
 def instance() -> Any:
-    return typer.Argument(help="An instance id.", show_default=False)
+    return typer.Argument(metavar="INSTANCE", help="An instance id.", show_default=False)
 
 
 def now() -> Any:

@@ -22,7 +22,7 @@ def _echo_lines(lines: list[str]) -> None:
 
 
 def show(
-    instance: Annotated[str, typer.Argument(help="An instance id.", show_default=False)],
+    instance: Annotated[str, opt.instance()],
     json_out: Annotated[bool, opt.json_out()] = False,
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,

@@ -178,7 +178,9 @@ def resume(
 
 def task_done(
     instance: Annotated[str, opt.instance()],
-    task: Annotated[str, typer.Argument(help="The task id (flowctl task list shows them).")],
+    task: Annotated[
+        str, typer.Argument(metavar="TASK", help="The task id (flowctl task list shows them).")
+    ],
     comment: Annotated[
         str | None, typer.Option("--comment", metavar="TEXT", help="Kept in the journal.")
     ] = None,
@@ -293,7 +295,8 @@ def notifications_list(
 
 def notifications_read(
     ids: Annotated[
-        list[int] | None, typer.Argument(help="Notification ids (default: all unread).")
+        list[int] | None,
+        typer.Argument(metavar="[ID]...", help="Notification ids (default: all unread)."),
     ] = None,
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,

@@ -24,7 +24,7 @@ def _print_step(step: StepResult, *, started: bool = False) -> None:
 
 def start(
     process: Annotated[
-        str, typer.Argument(help="A process id (in --processes) or a YAML file.")
+        str, typer.Argument(metavar="PROCESS", help="A process id (in --processes) or a YAML file.")
     ],
     sets: Annotated[list[str] | None, opt.sets()] = None,
     note: Annotated[
@@ -133,7 +133,7 @@ def begin(
 
 def reassign(
     instance: Annotated[str, opt.instance()],
-    user: Annotated[str, typer.Argument(help="The new assignee.")],
+    user: Annotated[str, typer.Argument(metavar="USER", help="The new assignee.")],
     comment: Annotated[
         str | None, typer.Option("--comment", metavar="TEXT", help="Why; kept in the journal.")
     ] = None,
@@ -163,7 +163,7 @@ def reassign(
 
 def note(
     instance: Annotated[str, opt.instance()],
-    text: Annotated[str, typer.Argument(help="The note.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The note.")],
     append: Annotated[
         bool, typer.Option("--append", "-a", help="Add a line instead of replacing the note.")
     ] = False,
@@ -193,9 +193,9 @@ def note(
 def link(
     instance: Annotated[str, opt.instance()],
     kind: Annotated[
-        str, typer.Argument(help="What it links to: invoice, order, contract...")
+        str, typer.Argument(metavar="KIND", help="What it links to: invoice, order, contract...")
     ],
-    ref: Annotated[str, typer.Argument(help="Its number or reference.")],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="Its number or reference.")],
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,
     org: Annotated[str | None, opt.org()] = None,
