@@ -344,6 +344,60 @@ def test_update_must_carry_the_next_version(store: SqliteStore) -> None:
         tx.update_instance(instance("expense-1", version=3), expected_version=1)
 
 
+def principals_of(store: SqliteStore, iid: str) -> list[str]:
+    with raw(store.path) as conn:  # type: ignore[arg-type]
+        rows = conn.execute(
+            "SELECT principal FROM instance_principals WHERE instance_id = ? ORDER BY principal",
+            (iid,),
+        )
+        return [r[0] for r in rows]
+
+
+def test_updates_keep_the_principals_equal_to_the_assignees(store: SqliteStore) -> None:
+    start(store, "expense-1", assignees=("role:finance", "user:bob"))
+    assert principals_of(store, "expense-1") == ["role:finance", "user:bob"]
+    advance(store, "expense-1", assignees=("user:bob", "user:carol"))  # one gone, one new
+    assert principals_of(store, "expense-1") == ["user:bob", "user:carol"]
+    advance(store, "expense-1", assignees=("user:bob", "user:carol"))  # unchanged
+    assert principals_of(store, "expense-1") == ["user:bob", "user:carol"]
+    advance(store, "expense-1", status="completed", stage=None, assignees=())
+    assert principals_of(store, "expense-1") == []
+
+
+def test_two_updates_in_one_transaction_and_a_blind_update(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    with store.transaction() as tx:
+        first = replace(instance("expense-1"), version=2, assignees=("user:dave",))
+        tx.update_instance(first, expected_version=1)  # not read in this transaction
+        second = replace(first, version=3, assignees=("user:erin",), stage="pay")
+        tx.update_instance(second, expected_version=2)  # after this transaction's own write
+    assert store.get_instance("expense-1") == second
+    assert principals_of(store, "expense-1") == ["user:erin"]
+
+
+def test_an_update_that_changes_every_column_stores_every_column(
+    store: SqliteStore,
+) -> None:
+    start(store, "expense-1")
+    start(store, "expense-2")
+    with store.transaction() as tx:
+        tx.put_definition(definition("travel", "e" * 64))
+        current = tx.get_instance("expense-2")
+        assert current is not None
+        new = replace(
+            current, version=2, process_id="travel", definition_digest="e" * 64,
+            initiator="user:bob", started_at="2026-02-02T00:00:00Z", parent_id="expense-1",
+            status="waiting", stage="wait", updated_at="2026-02-03T00:00:00Z",
+            due_at="2026-02-04T00:00:00Z", assignees=(), state={"amount": 1},
+        )
+        tx.update_instance(new, expected_version=1)
+    assert store.get_instance("expense-2") == new
+    assert ids(store, process_id="travel") == ["expense-2"]
+    assert ids(store, initiator="user:bob") == ["expense-2"]
+    assert ids(store, parent_id="expense-1") == ["expense-2"]
+    assert ids(store, started_since="2026-02-01") == ["expense-2"]
+
+
 # -- transactions -----------------------------------------------------------------
 
 

@@ -177,6 +177,29 @@ def _instance_params(row: InstanceRow) -> tuple[Any, ...]:
     )
 
 
+def _same_identity(before: InstanceRow, row: InstanceRow) -> bool:
+    """The columns a step does not change are the same in both rows."""
+    return (
+        before.process_id == row.process_id
+        and before.definition_digest == row.definition_digest
+        and before.initiator == row.initiator
+        and before.started_at == row.started_at
+        and before.parent_id == row.parent_id
+    )
+
+
+def _changing_params(row: InstanceRow) -> tuple[Any, ...]:
+    return (
+        row.status,
+        row.stage,
+        row.updated_at,
+        row.version,
+        row.due_at,
+        _to_json(list(row.assignees), f"the assignees of instance {row.id}"),
+        _to_json(row.state, f"the state of instance {row.id}"),
+    )
+
+
 def _fetch_stream(cursor: sqlite3.Cursor, size: int = FETCH_SIZE) -> Iterator[tuple[Any, ...]]:
     while True:
         rows = cursor.fetchmany(size)
@@ -192,6 +215,9 @@ class SqliteTransaction:
         self._conn = conn
         self._path = path
         self._process_of: dict[str, str] = {}
+        # The rows as read or written in this transaction (under the write lock),
+        # so that an update writes only what changed.
+        self._seen: dict[str, InstanceRow] = {}
         self.closed = False
 
     def _live(self) -> sqlite3.Connection:
@@ -207,8 +233,10 @@ class SqliteTransaction:
         ).fetchone()
         if row is None:
             return None
-        self._process_of[row[0]] = row[1]
-        return _row_to_instance(row)
+        found = _row_to_instance(row)
+        self._process_of[found.id] = found.process_id
+        self._seen[found.id] = found
+        return found
 
     # -- writes --------------------------------------------------------------
 
@@ -226,9 +254,10 @@ class SqliteTransaction:
                     f"instance {row.id} already exists; nothing was written"
                 ) from None
             raise StoreError(f"instance {row.id} cannot be stored: {exc}") from None
-        self._set_principals(row)
+        self._set_principals(row, ())
         self._set_timers(row)
         self._process_of[row.id] = row.process_id
+        self._seen[row.id] = row
 
     def update_instance(self, row: InstanceRow, *, expected_version: int) -> None:
         if row.version != expected_version + 1:
@@ -237,13 +266,23 @@ class SqliteTransaction:
                 f"(expected_version + 1), not {row.version}"
             )
         conn = self._live()
-        params = _instance_params(row)
-        cursor = conn.execute(
-            "UPDATE instances SET process_id = ?, definition_digest = ?, status = ?, stage = ?, "
-            "initiator = ?, started_at = ?, updated_at = ?, version = ?, due_at = ?, "
-            "assignees = ?, parent_id = ?, state = ? WHERE id = ? AND version = ?",
-            (*params[1:], row.id, expected_version),
-        )
+        before = self._seen.get(row.id)
+        if before is not None and _same_identity(before, row):
+            # Only the columns a step changes: the indexes on the others
+            # (process, initiator, start time, parent) are left untouched.
+            cursor = conn.execute(
+                "UPDATE instances SET status = ?, stage = ?, updated_at = ?, version = ?, "
+                "due_at = ?, assignees = ?, state = ? WHERE id = ? AND version = ?",
+                (*_changing_params(row), row.id, expected_version),
+            )
+        else:
+            params = _instance_params(row)
+            cursor = conn.execute(
+                "UPDATE instances SET process_id = ?, definition_digest = ?, status = ?, "
+                "stage = ?, initiator = ?, started_at = ?, updated_at = ?, version = ?, "
+                "due_at = ?, assignees = ?, parent_id = ?, state = ? WHERE id = ? AND version = ?",
+                (*params[1:], row.id, expected_version),
+            )
         if cursor.rowcount == 0:
             found = conn.execute(
                 "SELECT version FROM instances WHERE id = ?", (row.id,)
@@ -255,9 +294,12 @@ class SqliteTransaction:
                 f"found {found[0]}; nothing was written",
                 hint=f"look at it again (flowctl show {row.id}) and retry",
             )
-        self._set_principals(row)
+        known = before.assignees if before is not None and before.version == expected_version \
+            else None
+        self._set_principals(row, known)
         self._set_timers(row)
         self._process_of[row.id] = row.process_id
+        self._seen[row.id] = row
 
     def append_journal(self, entries: list[JournalEntry]) -> list[JournalEntry]:
         if not entries:
@@ -266,6 +308,7 @@ class SqliteTransaction:
         tail = conn.execute("SELECT seq, hash FROM journal_tail WHERE id = 1").fetchone()
         seq, prev_hash = (0, "") if tail is None else (int(tail[0]), str(tail[1]))
         written: list[JournalEntry] = []
+        params: list[tuple[Any, ...]] = []
         for entry in entries:
             seq += 1
             process_id = self._process_id(entry.instance_id)
@@ -273,14 +316,16 @@ class SqliteTransaction:
             digest = entry_hash_text(seq, entry.instance_id, entry.at, entry.actor, entry.kind,
                                      entry.version, entry.stage, entry.result, data_text,
                                      prev_hash)
-            conn.execute(
-                f"INSERT INTO journal ({_JOURNAL_COLUMNS}, process_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, entry.instance_id, entry.at, entry.actor, entry.kind, entry.version,
-                 entry.stage, entry.result, data_text, prev_hash, digest, process_id),
-            )
+            params.append((seq, entry.instance_id, entry.at, entry.actor, entry.kind,
+                           entry.version, entry.stage, entry.result, data_text, prev_hash,
+                           digest, process_id))
             written.append(_filled(entry, seq, prev_hash, digest))
             prev_hash = digest
+        conn.executemany(
+            f"INSERT INTO journal ({_JOURNAL_COLUMNS}, process_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            params,
+        )
         conn.execute(
             "INSERT INTO journal_tail (id, seq, hash) VALUES (1, ?, ?) "
             "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
@@ -387,6 +432,8 @@ class SqliteTransaction:
             f"AND key NOT IN ({', '.join('?' * len(keys))})",
             (row.id, *keys),
         )
+        if not row.timers:
+            return
         conn.executemany(
             f"INSERT INTO timers ({_TIMER_COLUMNS}) VALUES (?, ?, ?, ?, ?, 'pending', NULL) "
             "ON CONFLICT (instance_id, key) DO UPDATE SET kind = excluded.kind, "
@@ -401,13 +448,28 @@ class SqliteTransaction:
         ).fetchone()
         return found is not None
 
-    def _set_principals(self, row: InstanceRow) -> None:
+    def _set_principals(self, row: InstanceRow, before: tuple[str, ...] | None) -> None:
+        """Make ``instance_principals`` equal to the row's assignees; ``before``
+        (the assignees stored until now, if known) limits it to the difference."""
         conn = self._conn
-        conn.execute("DELETE FROM instance_principals WHERE instance_id = ?", (row.id,))
-        conn.executemany(
-            "INSERT OR IGNORE INTO instance_principals (principal, instance_id) VALUES (?, ?)",
-            [(principal, row.id) for principal in row.assignees],
-        )
+        now = set(row.assignees)
+        if before is None:
+            conn.execute("DELETE FROM instance_principals WHERE instance_id = ?", (row.id,))
+            added = now
+        else:
+            gone = set(before) - now
+            added = now - set(before)
+            if gone:
+                conn.executemany(
+                    "DELETE FROM instance_principals WHERE principal = ? AND instance_id = ?",
+                    [(principal, row.id) for principal in sorted(gone)],
+                )
+        if added:
+            conn.executemany(
+                "INSERT OR IGNORE INTO instance_principals (principal, instance_id) "
+                "VALUES (?, ?)",
+                [(principal, row.id) for principal in sorted(added)],
+            )
 
     def _process_id(self, instance_id: str) -> str:
         known = self._process_of.get(instance_id)
