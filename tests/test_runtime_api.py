@@ -500,3 +500,80 @@ def test_a_misspelt_context_keyword_is_refused_not_ignored(store: FakeStore) -> 
     with pytest.raises(TypeError, match="unexpected keyword argument 'as_usr'"):
         runtime.show(iid, **typo)
     assert (store.instances, store.entries) == before
+
+
+# ------------------------------------------------------ sessions
+
+
+def demo_path(user_ctx: Any) -> list[tuple[str, str | None, str | None]]:
+    """scripts/demo.sh's path through the approval; the steps' journal entries."""
+    step = runtime.start(KEY, values={"owner": "alice"}, **user_ctx("alice"))
+    iid = step.instance.id
+    steps = [
+        step,
+        runtime.advance(iid, result="done", values={"level": "key"}, **user_ctx("alice")),
+        runtime.advance(iid, result="approve", **user_ctx("carol")),
+        runtime.advance(iid, result="done", values={"owner": "bob"}, **user_ctx("carol")),
+    ]
+    assert steps[-1].instance.status == "completed"
+    return [(e.kind, e.stage, e.hash) for s in steps for e in s.entries]
+
+
+def test_a_session_writes_the_same_journal_as_separate_calls(tmp_path: Path) -> None:
+    plain_db = str(tmp_path / "plain.db")
+    plain = demo_path(lambda user: {"as_user": user, "db": plain_db,
+                                    "processes_dir": PROCESSES, "now": NOW})
+    with runtime.session(db=str(tmp_path / "session.db"), processes_dir=PROCESSES) as ctx:
+        assert sorted(ctx) == ["loaded", "store"]
+        in_session = demo_path(lambda user: {**ctx, "as_user": user, "now": NOW})
+    assert in_session == plain
+    assert len(plain) == 11
+    assert runtime.verify_journal(db=str(tmp_path / "session.db")).ok
+
+
+def test_a_session_reads_definitions_once(tmp_path: Path) -> None:
+    procs = tmp_path / "processes"
+    shutil.copytree(PROCESSES, procs)
+    path = procs / f"{KEY}.yaml"
+    text = path.read_text("utf-8")
+    store = FakeStore()
+    with runtime.session(store=store, processes_dir=str(procs)) as ctx:
+        first = runtime.start(KEY, as_user="alice", now=NOW, **ctx).instance
+        path.write_text(text.replace("      done: check-level", "      finished: check-level"),
+                        "utf-8")
+        (procs / "org.yaml").unlink()
+        second = runtime.start(KEY, as_user="alice", now=NOW, **ctx).instance
+    assert first.definition == second.definition == runtime.digest_of(text)
+    assert len(store.definitions) == 1
+    (procs / "org.yaml").write_text((Path(PROCESSES) / "org.yaml").read_text("utf-8"), "utf-8")
+    with runtime.session(store=store, processes_dir=str(procs)) as ctx:
+        third = runtime.start(KEY, as_user="alice", now=NOW, **ctx).instance
+    assert third.definition == runtime.digest_of(path.read_text("utf-8")) != first.definition
+    assert len(store.definitions) == 2
+
+
+def test_a_session_starts_child_processes_from_its_folder(tmp_path: Path) -> None:
+    with runtime.session(db=str(tmp_path / "f.db"), processes_dir=PROCESSES) as ctx:
+        lcr = runtime.start("lost-customer-recovery", values={"owner": "bob", "customer": "Acme"},
+                            as_user="alice", now=NOW, **ctx).instance.id
+        for result, values in (("reached", {}), ("done", {"reason": "price"})):
+            runtime.advance(lcr, result=result, values=values, as_user="bob", now=NOW, **ctx)
+        runtime.task_done(lcr, "check-prices", as_user="bob", now=NOW, **ctx)
+        runtime.advance(lcr, result="accepted", values={"offer_amount": 9}, as_user="bob",
+                        now=NOW, **ctx)
+        step = runtime.advance(lcr, result="paid", values={
+            "order_ref": "O-1", "delivery_address": "Omsk", "ship_date": "2026-12-01",
+        }, as_user="frank", now=NOW, **ctx)
+        assert step.instance.outcome == "completed"
+        child = runtime.get("goods-delivery-1", as_user="oleg", **ctx)
+    assert (child.status, child.parent_id) == ("active", lcr)
+
+
+def test_a_session_context_with_a_folder_too_is_refused(store: FakeStore) -> None:
+    with runtime.session(store=store, processes_dir=PROCESSES) as ctx:
+        with pytest.raises(TypeError, match="either 'loaded' or 'org'/'processes_dir'"):
+            runtime.advance("x-1", result="done", as_user="alice", processes_dir=PROCESSES,
+                            **ctx)
+        with pytest.raises(TypeError, match="either 'loaded' or 'org'/'processes_dir'"):
+            runtime.start(KEY, as_user="alice", org=str(Path(PROCESSES) / "org.yaml"), **ctx)
+    assert store.transactions == 0

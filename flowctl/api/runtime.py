@@ -17,6 +17,16 @@ Settings, each with an environment variable: ``db`` (FLOWCTL_DB, default
 ``processes``), ``as_user`` (FLOWCTL_USER, else the login name) and ``now``
 (FLOWCTL_NOW, ISO-8601; else the clock). ``store`` lets a caller pass an open
 store (tests, embedding); it is then not closed here.
+
+A program that makes many calls opens the store and reads the definitions
+once with :func:`session`; each call is still its own durable transaction::
+
+    >>> from flowctl.api import runtime
+    >>> with runtime.session(db="demo.db") as ctx:             # doctest: +SKIP
+    ...     step = runtime.start("key-account-filing-approval", as_user="alice",
+    ...                          values={"owner": "alice"}, **ctx)
+    ...     runtime.advance(step.instance.id, result="done", values={"level": "key"},
+    ...                     as_user="alice", **ctx)
 """
 
 from __future__ import annotations
@@ -209,6 +219,8 @@ class Context(TypedDict, total=False):
     - ``processes_dir``: else $FLOWCTL_PROCESSES, else processes
     - ``now``: else $FLOWCTL_NOW, else the system clock
     - ``store``: an open store to use instead of opening ``db``
+    - ``loaded``: definitions read once (see :func:`session`), used instead of
+      reading ``org`` and ``processes_dir`` (pass neither with it)
     """
 
     as_user: str | None
@@ -217,6 +229,65 @@ class Context(TypedDict, total=False):
     processes_dir: str | None
     now: datetime | None
     store: Store | None
+    loaded: Loaded | None
+
+
+class Loaded:
+    """Definitions read once and reused by many calls: the org directory, the
+    processes folder, and each process started by reference (with its exact
+    text, which a start stores). Files changed after they were read are not
+    seen through this object: open a new :func:`session` to see them."""
+
+    def __init__(self, org: OrgDirectory, processes_dir: str) -> None:
+        self.org = org
+        self.processes_dir = processes_dir
+        self._processes: dict[str, tuple[Process, str]] = {}
+
+    def process(self, ref: str) -> tuple[Process, str]:
+        """The process ``ref`` (an id in the processes folder, or a file) and its
+        text, read on first use (``DefinitionError`` if it does not lint clean)."""
+        found = self._processes.get(ref)
+        if found is None:
+            found = _load_process(ref, self.processes_dir)
+            self._processes[ref] = found
+        return found
+
+
+def _load_process(ref: str, processes_dir: str) -> tuple[Process, str]:
+    from flowctl.api.definitions import load_process
+
+    definition = load_process(ref, processes_dir=processes_dir)
+    source = _read_source(definition.source)
+    _PROCESSES.setdefault(digest_of(source), definition)
+    return definition, source
+
+
+class SessionContext(TypedDict):
+    """What :func:`session` yields: the part of a :class:`Context` it fixes."""
+
+    store: Store
+    loaded: Loaded
+
+
+@contextmanager
+def session(
+    *,
+    db: str | None = None,
+    org: str | None = None,
+    processes_dir: str | None = None,
+    store: Store | None = None,
+) -> Iterator[SessionContext]:
+    """Open the store and read the org directory once, for many calls.
+
+    Yields ``store`` and ``loaded`` to pass to every call with ``**``; the
+    acting user and the time stay per call. Processes are read on first use
+    and kept. The store is closed on exit (unless ``store`` was given). Each
+    call is still its own durable transaction.
+    """
+    folder = processes_path(processes_dir)
+    loaded = Loaded(_org(org, folder), folder)
+    with _opened(db, store) as st:
+        yield SessionContext(store=st, loaded=loaded)
 
 
 @dataclass
@@ -226,6 +297,7 @@ class _Session:
     user: str
     now: datetime
     processes_dir: str
+    loaded: Loaded | None = None
 
 
 @contextmanager
@@ -238,12 +310,18 @@ def _session(**context: Unpack[Context]) -> Iterator[_Session]:
             f"unexpected keyword argument {unknown[0]!r}; the context keywords are "
             + ", ".join(Context.__annotations__)
         )
-    processes_dir = context.get("processes_dir")
-    directory = _org(context.get("org"), processes_dir)
+    loaded = context.get("loaded")
+    if loaded is not None:
+        if context.get("org") is not None or context.get("processes_dir") is not None:
+            raise TypeError("pass either 'loaded' or 'org'/'processes_dir', not both")
+        directory, folder = loaded.org, loaded.processes_dir
+    else:
+        folder = processes_path(context.get("processes_dir"))
+        directory = _org(context.get("org"), folder)
     user = resolve_user(context.get("as_user"), directory)
     moment = clock(context.get("now"))
     with _opened(context.get("db"), context.get("store")) as st:
-        yield _Session(st, directory, user, moment, processes_path(processes_dir))
+        yield _Session(st, directory, user, moment, folder, loaded)
 
 
 # ------------------------------------------------------------ definitions
@@ -404,8 +482,9 @@ class _Procs:
     """The definitions a write may need, loaded before the write lock: child
     processes from the processes folder (by id), stored ones by digest."""
 
-    def __init__(self, processes_dir: str) -> None:
+    def __init__(self, processes_dir: str, loaded: Loaded | None = None) -> None:
         self.processes_dir = processes_dir
+        self.loaded = loaded
         self.by_id: dict[str, tuple[Process, str]] = {}  # process id -> (process, source)
 
     def add(self, process: Process, source: str) -> None:
@@ -427,22 +506,29 @@ class _Procs:
         found = self.by_id.get(process_id)
         if found is not None:
             return found[0]
-        from flowctl.api.definitions import load_process
-
         try:
-            child = load_process(process_id, processes_dir=self.processes_dir)
+            if self.loaded is not None:
+                found = self.loaded.process(process_id)
+            else:
+                found = _load_process(process_id, self.processes_dir)
         except UsageError as exc:
             raise engine.Refused(
                 f"cannot start child process '{process_id}': {exc.message}",
                 hint=f"put {process_id}.yaml in {self.processes_dir}",
             ) from None
-        source = _read_source(child.source)
-        _PROCESSES.setdefault(digest_of(source), child)
-        self.by_id[process_id] = (child, source)
-        return child
+        self.by_id[process_id] = found
+        return found[0]
 
     def source(self, process_id: str) -> str:
         return self.by_id[process_id][1]
+
+    @staticmethod
+    def has_related(row: InstanceRow, process: Process) -> bool:
+        """Whether a step of this instance may need other definitions: its
+        parent's, its children's, or those of the processes it can start."""
+        return bool(row.parent_id) or any(
+            s.kind is StageKind.SUBPROCESS for s in process.stages
+        )
 
     def preload_related(self, store: Store, row: InstanceRow, process: Process) -> None:
         """The parent's and the children's stored definitions, and the
@@ -592,14 +678,15 @@ def start(
     stores the exact definition text, enters the start stage and runs
     automatic stages until a person, time or a child process is needed.
     """
-    from flowctl.api.definitions import load_process
-
-    processes_dir = processes_path(context.get("processes_dir"))
-    definition = load_process(process, processes_dir=processes_dir)
-    source = _read_source(definition.source)
+    loaded = context.get("loaded")
+    if loaded is not None:
+        definition, source = loaded.process(process)
+        processes_dir = loaded.processes_dir
+    else:
+        processes_dir = processes_path(context.get("processes_dir"))
+        definition, source = _load_process(process, processes_dir)
     digest = digest_of(source)
-    _PROCESSES.setdefault(digest, definition)
-    procs = _Procs(processes_dir)
+    procs = _Procs(processes_dir, loaded)
     procs.add(definition, source)
     procs.preload_children(definition)
     with _session(**context) as s:
@@ -636,27 +723,47 @@ def _act(
     **context: Unpack[Context],
 ) -> StepResult:
     with _session(**context) as s:
-        first = s.store.get_instance(instance_id)
-        if first is None:
-            raise _unknown(instance_id)
-        process = _stored_process(s.store, first.definition_digest)
-        procs = _Procs(s.processes_dir)
-        procs.preload_related(s.store, first, process)
+        procs = _Procs(s.processes_dir, s.loaded)
         ctx = engine.Context(s.user, s.org, s.now)
-        with s.store.transaction() as tx:
-            row = tx.get_instance(instance_id)
-            if row is None:
-                raise _unknown(instance_id)
-            if expect_version is not None and row.version != expect_version:
-                raise ConflictError(
-                    f"instance {instance_id} is at version {row.version}, not {expect_version}"
-                    " (--expect-version); nothing was written",
-                    hint=f"look at it again (flowctl show {instance_id}) and retry",
-                )
-            step = engine.apply(process, _from_row(row), command, ctx)
-            writer = Writer(tx, s.store, s.org, s.now, procs)
-            final = writer.update(process, step, row.version)
-        return StepResult(view(final, process, s.org, s.now), tuple(writer.written))
+        prepared: str | None = None  # the digest whose related definitions are loaded
+        while True:
+            with s.store.transaction() as tx:
+                row = tx.get_instance(instance_id)
+                if row is None:
+                    raise _unknown(instance_id)
+                process = _PROCESSES.get(row.definition_digest)
+                if process is not None and (
+                    prepared == row.definition_digest or not _Procs.has_related(row, process)
+                ):
+                    return _step(s, tx, procs, ctx, row, process, command, expect_version)
+            # Nothing was written: read and parse what the step needs outside the
+            # write lock, then take the lock again and read the instance afresh.
+            process = _stored_process(s.store, row.definition_digest)
+            procs.preload_related(s.store, row, process)
+            prepared = row.definition_digest
+
+
+def _step(
+    s: _Session,
+    tx: Transaction,
+    procs: _Procs,
+    ctx: engine.Context,
+    row: InstanceRow,
+    process: Process,
+    command: engine.Command,
+    expect_version: int | None,
+) -> StepResult:
+    """One command on one instance, inside the write transaction."""
+    if expect_version is not None and row.version != expect_version:
+        raise ConflictError(
+            f"instance {row.id} is at version {row.version}, not {expect_version}"
+            " (--expect-version); nothing was written",
+            hint=f"look at it again (flowctl show {row.id}) and retry",
+        )
+    step = engine.apply(process, _from_row(row), command, ctx)
+    writer = Writer(tx, s.store, s.org, s.now, procs)
+    final = writer.update(process, step, row.version)
+    return StepResult(view(final, process, s.org, s.now), tuple(writer.written))
 
 
 def advance(
