@@ -18,6 +18,7 @@ import argparse
 import datetime
 import functools
 import hashlib
+import json
 import os
 import platform
 import shutil
@@ -28,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -38,7 +40,8 @@ import generate  # noqa: E402
 WORK = os.path.join(HERE, "work")
 FLOWCTL_VENV = os.path.join(HERE, ".venv-flowctl")
 PEERS_VENV = os.path.join(HERE, ".venv-peers")
-PEER_PACKAGES = ("check-jsonschema==0.39.0", "ruamel.yaml[oldlibyaml]==0.19.1")
+PEER_PACKAGES = ("check-jsonschema==0.39.0", "ruamel.yaml[oldlibyaml]==0.19.1",
+                 "SpiffWorkflow==3.2.0")
 SCHEMA = os.path.join(ROOT, "schemas", "process.schema.json")
 COUNT = 1000
 SEED = 7
@@ -70,6 +73,13 @@ def _source_digest() -> str:
     return h.hexdigest()[:16]
 
 
+def _dependencies() -> list[str]:
+    import tomllib
+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as fh:
+        return [str(d) for d in tomllib.load(fh)["project"]["dependencies"]]
+
+
 def ensure_flowctl() -> None:
     """flowctl from this tree, installed the way users get it (wheel, .pyc files)."""
     stamp = os.path.join(FLOWCTL_VENV, ".installed")
@@ -79,7 +89,9 @@ def ensure_flowctl() -> None:
     print("setting up bench/.venv-flowctl (flowctl from this tree, not editable)...")
     if not os.path.exists(_bin(FLOWCTL_VENV, "python")):
         _run_quiet([sys.executable, "-m", "venv", FLOWCTL_VENV])
-        _run_quiet([_bin(FLOWCTL_VENV, "pip"), "install", "--quiet", ROOT])
+    # pyproject's dependencies as they are now (a new one is installed), then
+    # flowctl itself, rebuilt from the tree.
+    _run_quiet([_bin(FLOWCTL_VENV, "pip"), "install", "--quiet", *_dependencies()])
     _run_quiet([_bin(FLOWCTL_VENV, "pip"), "install", "--quiet", "--no-deps",
                 "--force-reinstall", ROOT])
     with open(stamp, "w") as fh:
@@ -95,7 +107,7 @@ def ensure_peers() -> None:
     if not os.path.exists(_bin(PEERS_VENV, "python")):
         _run_quiet([sys.executable, "-m", "venv", PEERS_VENV])
     _run_quiet([_bin(PEERS_VENV, "pip"), "install", "--quiet", *PEER_PACKAGES])
-    check = "import _ruamel_yaml, check_jsonschema"
+    check = "import _ruamel_yaml, check_jsonschema, SpiffWorkflow"
     _run_quiet([_bin(PEERS_VENV, "python"), "-c", check])  # the C extension is there
     with open(stamp, "w") as fh:
         fh.write(want)
@@ -278,6 +290,43 @@ def shell_commands(b: Bench) -> list[Result]:
     return [Result("5", f"`flowctl {what}` from the shell", statistics.median(xs), base,
                    "`python -c pass`", "measure only")
             for what, xs in (("start", starts), ("advance", advances), ("show", shows))]
+
+
+@row("6")
+def api_instance(b: Bench) -> list[Result]:
+    """One instance through the approval: flowctl's API (durable steps) against
+    SpiffWorkflow in memory, per instance."""
+    count = 100 if b.quick else 300
+    ours_cmd = [_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "api_flowctl.py"),
+                os.path.join(ROOT, "processes"), str(count)]
+    peer_cmd = [_bin(PEERS_VENV, "python"), os.path.join(HERE, "peer_spiff.py"),
+                os.path.join(HERE, "key-account-filing-approval.bpmn"), str(count)]
+    floors: list[float] = []
+
+    def ours() -> float:
+        out = _json_run(ours_cmd)
+        floors.append(float(out["commit_floor"]))
+        return float(statistics.median(out["per_instance"]))
+
+    def peer() -> float:
+        return float(statistics.median(_json_run(peer_cmd)["per_instance"]))
+
+    mine, theirs = alternate(ours, peer, b.runs(5))
+    note = (f"{count} instances a run; 4 durable commits alone (WAL, FULL) on this disk: "
+            f"{_fmt(statistics.median(floors))}")
+    return [Result("6", "API: key-account-filing-approval start → approval → completed, "
+                   "per instance", mine, theirs, "SpiffWorkflow (memory + JSON)",
+                   "≤ 1.0x", note)]
+
+
+def _json_run(cmd: Sequence[str]) -> dict[str, Any]:
+    """Run a helper script that prints one JSON object; return it."""
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd[:2])}... exited {done.returncode}: "
+                         f"{done.stderr[-800:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 @row("9")
