@@ -1,4 +1,4 @@
-"""The definition model: frozen dataclasses, no I/O.
+"""The definition model: frozen records (msgspec Structs), no I/O.
 
 A model object is built only from data that passed the JSON Schema, so its
 shape is guaranteed; semantic problems (unknown stages, bad durations...) are
@@ -8,11 +8,16 @@ node it came from, so diagnostics can be located through the position index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from msgspec import Struct
+
 Path = tuple[str | int, ...]
+
+WORKDAYS = ("mon", "tue", "wed", "thu", "fri")  # a calendar's defaults
+BUSINESS_HOURS = "09:00-17:00"
 
 
 class StageKind(StrEnum):
@@ -49,8 +54,7 @@ class EscalationAction(StrEnum):
     RESULT = "result"  # report ``result`` automatically
 
 
-@dataclass(frozen=True)
-class FieldDef:
+class FieldDef(Struct, frozen=True):
     name: str
     type: FieldType
     path: Path
@@ -60,8 +64,7 @@ class FieldDef:
     maximum: float | None = None
 
 
-@dataclass(frozen=True)
-class Assignee:
+class Assignee(Struct, frozen=True):
     """Who is responsible. Exactly one of the forms is set.
 
     - ``initiator``: the person who started the instance
@@ -98,8 +101,7 @@ class Assignee:
         return f"{self.relation} of {self.of}"
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(Struct, frozen=True):
     """A result a person may report at a stage, and the stage it leads to."""
 
     name: str
@@ -109,15 +111,13 @@ class Result:
     label: str | None = None
 
 
-@dataclass(frozen=True)
-class Branch:
+class Branch(Struct, frozen=True):
     when: str  # condition source text
     to: str
     path: Path  # path of the branch mapping; the condition is at path + ("when",)
 
 
-@dataclass(frozen=True)
-class Escalation:
+class Escalation(Struct, frozen=True):
     after: str  # duration text, relative to entering the stage
     action: EscalationAction
     path: Path
@@ -125,16 +125,14 @@ class Escalation:
     result: str | None = None  # result action
 
 
-@dataclass(frozen=True)
-class Sla:
+class Sla(Struct, frozen=True):
     within: str  # duration text: the stage is due this long after it is entered
     path: Path
     business_hours: bool = False
     escalations: tuple[Escalation, ...] = ()
 
 
-@dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(Struct, frozen=True):
     id: str
     name: str
     path: Path
@@ -143,15 +141,13 @@ class TaskSpec:
     blocking: bool = False
 
 
-@dataclass(frozen=True)
-class EventSpec:
+class EventSpec(Struct, frozen=True):
     type: str
     path: Path
     comment: str | None = None
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(Struct, frozen=True):
     id: str
     kind: StageKind
     path: Path
@@ -199,26 +195,24 @@ class Stage:
         return out
 
 
-@dataclass(frozen=True)
-class Phase:
+class Phase(Struct, frozen=True):
     id: str
     name: str
     path: Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # a dataclass while build.py reads its defaults as Calendar.<name>
 class Calendar:
     """Business hours for SLAs with ``business_hours: true``."""
 
     path: Path
     timezone: str = "UTC"
-    workdays: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri")
-    hours: str = "09:00-17:00"
+    workdays: tuple[str, ...] = WORKDAYS
+    hours: str = BUSINESS_HOURS
     holidays: tuple[str, ...] = ()  # ISO dates
 
 
-@dataclass(frozen=True)
-class Starters:
+class Starters(Struct, frozen=True):
     """Who may start the process; all empty means anyone in the org directory."""
 
     departments: tuple[str, ...] = ()
@@ -230,8 +224,7 @@ class Starters:
         return not (self.departments or self.roles or self.users)
 
 
-@dataclass(frozen=True)
-class Process:
+class Process(Struct, frozen=True):
     id: str
     name: str
     path: Path
@@ -261,8 +254,7 @@ class Process:
         return [s for s in self.stages if s.start]
 
 
-@dataclass(frozen=True)
-class User:
+class User(Struct, frozen=True):
     id: str
     name: str
     path: Path
@@ -271,8 +263,7 @@ class User:
     email: str | None = None
 
 
-@dataclass(frozen=True)
-class Department:
+class Department(Struct, frozen=True):
     id: str
     name: str
     path: Path
@@ -280,20 +271,20 @@ class Department:
     parent: str | None = None
 
 
-@dataclass(frozen=True)
-class Role:
+class Role(Struct, frozen=True):
     id: str
     name: str
     path: Path
 
 
-@dataclass(frozen=True)
-class OrgDirectory:
+class OrgDirectory(Struct, frozen=True, dict=True):
+    """The org directory. Lookups by id build an index on first use, kept in the
+    instance ``__dict__`` (not a field: not compared, hashed, shown or pickled)."""
+
     users: tuple[User, ...] = ()
     departments: tuple[Department, ...] = ()
     roles: tuple[Role, ...] = ()
     source: str = ""
-    _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def user(self, user_id: str) -> User | None:
         found: User | None = self._lookup("users", self.users, user_id)
@@ -328,8 +319,8 @@ class OrgDirectory:
         return None
 
     def _lookup(self, kind: str, items: tuple[Any, ...], key: str) -> Any:
-        idx = self._index.get(kind)
+        cache = self.__dict__
+        idx = cache.get(kind)
         if idx is None:
-            idx = {i.id: i for i in items}
-            self._index[kind] = idx
+            idx = cache[kind] = {i.id: i for i in items}
         return idx.get(key)
