@@ -15,14 +15,11 @@ that is no longer needed is killed (with its process group) before
 from __future__ import annotations
 
 import os
-import queue
-import shutil
 import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from flowctl.errors import FlowctlError
 
@@ -51,8 +48,7 @@ class GraphvizFailed(FlowctlError):
     exit_code = 1
 
 
-@dataclass(frozen=True)
-class Attempt:
+class Attempt(NamedTuple):
     engine: str  # the Graphviz program
     options: tuple[str, ...]  # extra command-line options
     name: str  # how a note names this layout when it did not give the picture
@@ -76,15 +72,13 @@ ATTEMPTS: tuple[Attempt, ...] = (  # best first
 )
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     output: bytes
     engine: str
     note: str | None  # set when a fallback layout was used
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     """How one Graphviz run ended."""
 
     output: bytes  # empty unless it gave a picture
@@ -98,12 +92,29 @@ class Outcome:
 
 def find_binary(name: str = "dot", fmt: str = "svg or png") -> str:
     """The path of a Graphviz program; ``GraphvizNotFound`` (one line) if absent."""
-    path = shutil.which(name)
+    path = which(name)
     if path is None:
         raise GraphvizNotFound(
             f"cannot draw {fmt}: Graphviz's `{name}` command is not installed; {INSTALL_HINT}"
         )
     return path
+
+
+def which(name: str) -> str | None:
+    """The path of the program ``name`` on PATH, like ``shutil.which``.
+
+    On POSIX it is looked up here: ``shutil`` (with its compression modules)
+    costs ~2 ms of start-up.
+    """
+    if os.name != "posix":
+        import shutil
+
+        return shutil.which(name)
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        path = os.path.join(folder, name)
+        if folder and os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
 
 
 def layout_budget(timeout: float) -> float:
@@ -136,7 +147,7 @@ def layout(dot_text: str, fmt: str, *, timeout: float = DOT_TIMEOUT) -> Layout:
     attempts: list[Attempt] = []
     commands: list[list[str]] = []
     for attempt in ATTEMPTS:
-        binary = dot if attempt.engine == "dot" else shutil.which(attempt.engine)
+        binary = dot if attempt.engine == "dot" else which(attempt.engine)
         if binary is not None:  # sfdp may be missing: the others still run
             attempts.append(attempt)
             commands.append([binary, *args, *attempt.options])
@@ -206,7 +217,7 @@ class Race:
         self.procs: dict[int, subprocess.Popen[bytes]] = {}  # started and not yet ended
         self.killed: set[int] = set()
         self.threads: list[threading.Thread] = []
-        self.ended: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
+        self.ended = Mailbox()
         self.started = 0
 
     def run(self, budget: float, delay: float) -> int | None:
@@ -279,10 +290,10 @@ class Race:
 
     def _wait(self, seconds: float) -> None:
         """Wait up to ``seconds`` for a command to end; kill those it makes useless."""
-        try:
-            index, outcome = self.ended.get(timeout=max(seconds, 0.0))
-        except queue.Empty:
+        message = self.ended.get(seconds)
+        if message is None:
             return
+        index, outcome = message
         if index in self.killed:
             return  # it could no longer win: how it ended does not matter
         self.outcomes[index] = outcome
@@ -303,6 +314,26 @@ class Race:
                 proc.kill()
         except OSError:
             pass  # it ended meanwhile
+
+
+class Mailbox:
+    """Messages from the reader threads: ``queue.SimpleQueue`` without importing ``queue``."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Condition()
+        self.messages: list[tuple[int, Outcome]] = []
+
+    def put(self, message: tuple[int, Outcome]) -> None:
+        with self.ready:
+            self.messages.append(message)
+            self.ready.notify()
+
+    def get(self, timeout: float) -> tuple[int, Outcome] | None:
+        """The oldest message, waiting up to ``timeout`` seconds; None if none came."""
+        with self.ready:
+            if not self.messages:
+                self.ready.wait(max(timeout, 0.0))
+            return self.messages.pop(0) if self.messages else None
 
 
 def _own_group() -> dict[str, Any]:
