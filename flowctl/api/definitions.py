@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from typing import Any
 
@@ -90,14 +91,23 @@ class Workspace(Struct):
 
     @classmethod
     def load(cls, files: list[str]) -> Workspace:
+        from flowctl.loader import read_source
+
+        return cls.from_sources([(f, read_source(f, f)) for f in files])
+
+    @classmethod
+    def from_sources(cls, sources: list[tuple[str, bytes | Diagnostic]]) -> Workspace:
+        """Load files already read (``loader.read_source``): ``(path, bytes or the
+        diagnostic of why they could not be read)``."""
         from flowctl.build import build_org, build_process
-        from flowctl.loader import load_file
+        from flowctl.loader import load_bytes
         from flowctl.schema import validate
 
         docs: list[Document] = []
         ws = cls(documents=docs)
-        for f in files:
-            doc = load_file(f)
+        for f, raw in sources:
+            doc = (load_bytes(raw, f) if isinstance(raw, bytes)
+                   else Document(path=f, diagnostics=[raw]))
             docs.append(doc)
             if doc.data is None:
                 continue
@@ -180,15 +190,25 @@ def load_process(ref: str, *, processes_dir: str = DEFAULT_PROCESSES_DIR) -> Pro
     """A process by id (looked up in ``processes_dir``) or by file path.
 
     Raises ``DefinitionError`` if the file does not lint clean of errors
-    (subprocess references are not resolved here).
+    (subprocess references are not resolved here). A file that did is
+    remembered (see ``_Remembered``): the next call builds it without parsing.
     """
-    from flowctl.linter import lint_workspace
+    from flowctl.build import build_process
+    from flowctl.loader import read_source
 
     path = _resolve_process_file(ref, processes_dir)
-    ws = Workspace.load([path])
+    raw = read_source(path, path)
     org_path = _org_beside([path])
+    org_raw = read_source(org_path, org_path) if org_path is not None else b""
+    memory = _Remembered("process", raw, org_raw)
+    data = memory.get()
+    if data is not None:
+        return build_process(data, source=path)
+    from flowctl.linter import lint_workspace
+
+    ws = Workspace.from_sources([(path, raw)])
     if org_path is not None:
-        ws.orgs.extend(Workspace.load([org_path]).orgs)
+        ws.orgs.extend(Workspace.from_sources([(org_path, org_raw)]).orgs)
     diags = [
         d
         for d in lint_workspace(ws, report_files={os.path.normpath(path)}, cross_file=False)
@@ -197,13 +217,19 @@ def load_process(ref: str, *, processes_dir: str = DEFAULT_PROCESSES_DIR) -> Pro
     if diags or not ws.processes:
         first = sorted(diags)[0].format() if diags else f"{path}: not a process definition"
         raise DefinitionError(f"{path} is not a valid process definition: {first}", diags)
-    return next(iter(ws.processes.values()))[1]
+    doc, process = next(iter(ws.processes.values()))
+    memory.keep(doc.data)
+    return process
 
 
 def load_org(
     path: str | None = None, *, processes_dir: str = DEFAULT_PROCESSES_DIR
 ) -> OrgDirectory:
-    """The org directory: ``path``, else ``processes/org.yaml``."""
+    """The org directory: ``path``, else ``processes/org.yaml`` (remembered like
+    ``load_process``)."""
+    from flowctl.build import build_org
+    from flowctl.loader import read_source
+
     if path is None:
         path = _org_beside([os.path.join(processes_dir, "x")])
         if path is None:
@@ -211,14 +237,78 @@ def load_org(
                 f"no org directory: {processes_dir}/org.yaml does not exist",
                 hint="create one (see `flowctl schema org`) or pass --org PATH",
             )
-    ws = Workspace.load([path])
+    raw = read_source(path, path)
+    memory = _Remembered("org", raw)
+    data = memory.get()
+    if data is not None:
+        return build_org(data, source=path)
+    ws = Workspace.from_sources([(path, raw)])
     errors = [d for d in ws.documents[0].diagnostics if d.severity is Severity.ERROR]
     if errors or not ws.orgs:
         first = sorted(errors)[0].format() if errors else f"{path}: not an org directory"
         raise DefinitionError(f"{path} is not a valid org directory: {first}", errors)
-    return ws.orgs[0][1]
+    doc, directory = ws.orgs[0]
+    memory.keep(doc.data)
+    return directory
 
 
+def load_stored(source: str, display: str) -> Process:
+    """A process from the text an instance keeps, checked by the loader and the
+    schema only (it linted clean when the instance started). Remembered like
+    ``load_process``; ``DefinitionError`` if it cannot be read."""
+    from flowctl.build import build_process
+
+    raw = source.encode("utf-8")
+    memory = _Remembered("stored", raw)
+    data = memory.get()
+    if data is not None:
+        return build_process(data, source=display)
+    ws = Workspace.from_sources([(display, raw)])
+    doc = ws.documents[0]
+    if not doc.ok or not ws.processes:
+        first = sorted(doc.diagnostics)[0].format() if doc.diagnostics else display
+        raise DefinitionError(f"the stored definition {display} cannot be read: {first}",
+                              doc.diagnostics)
+    memory.keep(doc.data)
+    return next(iter(ws.processes.values()))[1]
+
+
+class _Remembered:
+    """The plain data of a definition that loaded clean, kept in the lint cache.
+
+    Operator commands read the org directory and one or two definitions on
+    every call; parsing them again costs the YAML parser and the schema
+    validator (~25 ms of imports, a few ms of work). So the data of a
+    document that passed is kept as JSON under a key of its bytes, of what
+    its validity depended on (``context``: the org directory a process was
+    checked against) and of the lint cache's code digest (flowctl's version
+    and pipeline). A changed byte is a new key; a document with errors is
+    never kept, so its problems always come from a fresh parse. The model is
+    built from the data each time, as after a parse.
+    """
+
+    def __init__(self, kind: str, raw: bytes | Diagnostic, *context: bytes | Diagnostic) -> None:
+        from flowctl import cache
+
+        self.key: str | None = None
+        parts = [p for p in (*context, raw) if isinstance(p, bytes)]
+        if len(parts) == len(context) + 1:  # every part could be read
+            h = hashlib.sha256(f"valid {kind}\0{cache.code_digest()}\0".encode())
+            for part in parts:
+                h.update(hashlib.sha256(part).digest())
+            self.key = h.hexdigest()
+
+    def get(self) -> Any:
+        from flowctl.cache import LintCache
+
+        entry = LintCache().get(self.key) if self.key else None
+        return entry.get("valid") if entry else None
+
+    def keep(self, data: Any) -> None:
+        from flowctl.cache import LintCache
+
+        if self.key:
+            LintCache().put(self.key, {"valid": data})
 
 
 # --------------------------------------------------------------------------- lint runs
