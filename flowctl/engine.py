@@ -30,6 +30,9 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import msgspec
+from msgspec import Struct
+
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import (
     ApprovalPolicy,
@@ -141,6 +144,10 @@ class InvalidValue(UsageError):
 
 # ---------------------------------------------------------------- data
 
+# Records are msgspec Structs (cheap to define at import). Vote, LinkRef, Timer,
+# Task, Child and Instance stay dataclasses while flowctl.api.runtime and the CLI
+# read them with dataclasses.replace / asdict / vars.
+
 
 @dataclass(frozen=True)
 class Vote:
@@ -206,8 +213,7 @@ class Child:
     end: str | None = None  # the stage the child ended at
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(Struct, frozen=True):
     """A notification for one user, produced by a command."""
 
     user: str
@@ -253,8 +259,7 @@ class Instance:
         return self.status in FINISHED
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(Struct, frozen=True):
     """One journal entry to be: the caller adds instance id and version."""
 
     kind: str
@@ -262,18 +267,16 @@ class Event:
     at: str
     stage: str | None = None
     result: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Transition:
+class Transition(Struct, frozen=True):
     instance: Instance
     events: tuple[Event, ...]
     notices: tuple[Notice, ...] = ()
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(Struct, frozen=True):
     actor: str
     org: OrgDirectory
     now: datetime  # timezone-aware
@@ -291,82 +294,69 @@ class Context:
 # ------------------------------------------------------------ commands
 
 
-@dataclass(frozen=True)
-class Start:
-    values: Mapping[str, Any] = field(default_factory=dict)
+class Start(Struct, frozen=True):
+    values: Mapping[str, Any] = msgspec.field(default_factory=dict)
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class Advance:
+class Advance(Struct, frozen=True):
     result: str
-    values: Mapping[str, Any] = field(default_factory=dict)
+    values: Mapping[str, Any] = msgspec.field(default_factory=dict)
     comment: str | None = None
     next_assignee: str | None = None
 
 
-@dataclass(frozen=True)
-class Begin:
+class Begin(Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True)
-class Reassign:
+class Reassign(Struct, frozen=True):
     user: str
     comment: str | None = None
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(Struct, frozen=True):
     text: str
     append: bool = False
 
 
-@dataclass(frozen=True)
-class Link:
+class Link(Struct, frozen=True):
     kind: str
     ref: str
 
 
-@dataclass(frozen=True)
-class Cancel:
+class Cancel(Struct, frozen=True):
     reason: str | None = None
     by_parent: str | None = None  # the parent instance whose cancel cancels this one
 
 
-@dataclass(frozen=True)
-class Fire:
+class Fire(Struct, frozen=True):
     """Fire the pending timer ``key`` (tick); TimerVoid when it is not pending."""
 
     key: str
 
 
-@dataclass(frozen=True)
-class Pause:
+class Pause(Struct, frozen=True):
     duration: str | None = None  # "30d": resume automatically after it
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class Resume:
+class Resume(Struct, frozen=True):
     pass
 
 
-@dataclass(frozen=True)
-class TaskDone:
+class TaskDone(Struct, frozen=True):
     task: str
     comment: str | None = None
 
 
-@dataclass(frozen=True)
-class ChildStarted:
+class ChildStarted(Struct, frozen=True):
     stage: str
     instance_id: str
     process: str
 
 
-@dataclass(frozen=True)
-class ChildEnded:
+class ChildEnded(Struct, frozen=True):
     instance_id: str
     status: str  # completed | cancelled
     end: str | None  # the child's last stage
@@ -618,15 +608,14 @@ def describe_principals(
 # ----------------------------------------------------------- the runner
 
 
-@dataclass
-class _Run:
+class _Run(Struct):
     """One command being applied: the evolving instance and its events."""
 
     process: Process
     inst: Instance
     ctx: Context
-    events: list[Event] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
+    events: list[Event] = msgspec.field(default_factory=list)
+    notices: list[Notice] = msgspec.field(default_factory=list)
     next_assignee: str | None = None
     next_assignee_used: bool = False
     starting: bool = False
