@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypedDict
 
 INT = re.compile(r"[0-9]+\Z")
@@ -178,6 +177,8 @@ def _convert(p: ParamSpec, text: str) -> Any:
     if kind == "choice":
         return _choice(p, text)
     if kind == "path":
+        from pathlib import Path  # only here: ~3 ms of start-up otherwise
+
         if not p["dir_okay"] and Path(text).is_dir():
             raise _Refuse
         return Path(text)
@@ -317,12 +318,16 @@ def render_spec(spec: dict[str, CommandSpec]) -> str:
     return "\n".join(lines) + "\n"
 
 
-SPEC_FILE = Path(__file__).with_name("spec_data.py")
+def spec_file() -> str:
+    import os
+
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "spec_data.py")
 
 
 def main() -> None:
-    SPEC_FILE.write_text(render_spec(build_spec()), encoding="utf-8")
-    print(f"wrote {SPEC_FILE}")
+    with open(spec_file(), "w", encoding="utf-8") as fh:
+        fh.write(render_spec(build_spec()))
+    print(f"wrote {spec_file()}")
 
 
 if __name__ == "__main__":
