@@ -8,9 +8,10 @@ an exception escape, so the parent sees every failure as data.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from msgspec.structs import replace
 
 from flowctl.store.base import (
     ConflictError,

@@ -4,16 +4,17 @@ database itself matters (default path, concurrency, the hash chain)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from flowctl.api import runtime
 from flowctl.engine import Refused
@@ -79,7 +80,7 @@ class FakeTx:
 
     def add_notifications(self, rows: list[NotificationRow]) -> None:
         for n in rows:
-            self.s.notices.append(replace(n, id=len(self.s.notices) + 1))
+            self.s.notices.append(dataclasses.replace(n, id=len(self.s.notices) + 1))
 
     def claim_notifications(
         self, *, now: str, lease_until: str, max_attempts: int, limit: int

@@ -6,12 +6,12 @@ import hashlib
 import sqlite3
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from flowctl.store import schema
 from flowctl.store.base import (
@@ -49,14 +49,14 @@ def instance(iid: str, **changes: object) -> InstanceRow:
         assignees=("role:finance",),
         state={"amount": 120},
     )
-    return replace(row, **changes)  # type: ignore[arg-type]
+    return replace(row, **changes)
 
 
 def entry(iid: str, version: int, kind: str = "note", **changes: object) -> JournalEntry:
     base = JournalEntry(
         instance_id=iid, at="2026-01-01T00:00:00Z", actor="user:alice", kind=kind, version=version
     )
-    return replace(base, **changes)  # type: ignore[arg-type]
+    return replace(base, **changes)
 
 
 def definition(process_id: str = "expense", digest: str = DIGEST) -> Definition:
@@ -88,7 +88,7 @@ def advance(store: SqliteStore, iid: str, **changes: object) -> InstanceRow:
     with store.transaction() as tx:
         current = tx.get_instance(iid)
         assert current is not None
-        new = replace(current, version=current.version + 1, **changes)  # type: ignore[arg-type]
+        new = replace(current, version=current.version + 1, **changes)
         tx.update_instance(new, expected_version=current.version)
         tx.append_journal([entry(iid, new.version)])
     return new

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
+
+import msgspec
+from msgspec import Struct
 
 from flowctl.errors import FlowctlError
 
@@ -31,8 +34,7 @@ class ConflictError(FlowctlError):
     exit_code = 5
 
 
-@dataclass(frozen=True)
-class Definition:
+class Definition(Struct, frozen=True):
     """The exact definition an instance runs on, content-addressed."""
 
     digest: str  # sha256 hex of ``source``
@@ -41,8 +43,7 @@ class Definition:
     stored_at: str  # ISO-8601 UTC
 
 
-@dataclass(frozen=True)
-class TimerRow:
+class TimerRow(Struct, frozen=True):
     """A timer of an instance, as the ``timers`` table indexes it. The store
     keeps the table equal to the instance's pending timers on every insert
     and update of the instance (same transaction): a pending row missing from
@@ -58,7 +59,7 @@ class TimerRow:
     fired_at: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True)  # a dataclass while the CLI lists these with dataclasses.asdict
 class NotificationRow:
     """A notification for one user. Delivered only once the notify command
     exited 0 (``delivered_at``); failures count ``attempts``, keep
@@ -78,8 +79,7 @@ class NotificationRow:
     next_attempt_at: str | None = None
 
 
-@dataclass(frozen=True)
-class InstanceRow:
+class InstanceRow(Struct, frozen=True):
     """One instance as stored. ``state`` is the engine's own serialisation;
     the other columns are copies the store indexes and filters on."""
 
@@ -95,12 +95,11 @@ class InstanceRow:
     due_at: str | None = None  # current stage's SLA due time
     assignees: tuple[str, ...] = ()  # principals: "user:alice", "role:finance-reviewer"
     parent_id: str | None = None
-    state: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = msgspec.field(default_factory=dict)
     timers: tuple[TimerRow, ...] = ()  # its pending timers (see TimerRow)
 
 
-@dataclass(frozen=True)
-class JournalEntry:
+class JournalEntry(Struct, frozen=True):
     """An append-only journal row. ``seq``, ``prev_hash`` and ``hash`` are
     filled in by the store when it appends."""
 
@@ -111,14 +110,13 @@ class JournalEntry:
     version: int  # the instance version this entry belongs to
     stage: str | None = None
     result: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
     seq: int | None = None
     prev_hash: str | None = None
     hash: str | None = None
 
 
-@dataclass(frozen=True)
-class InstanceFilter:
+class InstanceFilter(Struct, frozen=True):
     status: tuple[str, ...] = ()
     process_id: str | None = None
     principals: tuple[str, ...] = ()  # any of these among the assignees
@@ -131,8 +129,7 @@ class InstanceFilter:
     due_before: str | None = None  # only instances whose due_at is before this time
 
 
-@dataclass(frozen=True)
-class JournalFilter:
+class JournalFilter(Struct, frozen=True):
     instance_id: str | None = None
     process_id: str | None = None
     actor: str | None = None
@@ -140,8 +137,7 @@ class JournalFilter:
     until: str | None = None
 
 
-@dataclass(frozen=True)
-class VerifyReport:
+class VerifyReport(Struct, frozen=True):
     ok: bool
     entries: int
     problems: tuple[str, ...] = ()  # "entry 1234 (instance ...): hash does not match its content"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from json.encoder import encode_basestring as _quote  # the C string encoder json.dumps uses
 from typing import Any
+
+from msgspec import Struct
 
 from flowctl.store.base import VerifyReport
 
@@ -81,8 +82,7 @@ def entry_hash_text(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@dataclass(frozen=True)
-class StoredEntry:
+class StoredEntry(Struct, frozen=True):
     """A journal row as read back for verification (``data`` as the stored JSON text,
     which the store writes with ``canonical_json``)."""
 
@@ -99,8 +99,7 @@ class StoredEntry:
     hash: str
 
 
-@dataclass(frozen=True)
-class Tail:
+class Tail(Struct, frozen=True):
     """The last entry the store recorded writing."""
 
     seq: int
