@@ -7,8 +7,6 @@ subprocess starts. Results, conditions and "else" become labelled edges.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from flowctl.diagram.ir import (
     Cluster,
     Edge,
@@ -203,9 +201,9 @@ def _mark_edge(edge: Edge, hl: Highlight) -> Mark:
 def apply_highlight(graph: Graph, hl: Highlight) -> Graph:
     """The same graph with every node and edge marked for an instance."""
     edges = list(graph.edges)
-    nodes = tuple(replace(n, mark=_mark_node(n, hl, edges)) for n in graph.nodes)
-    marked = tuple(replace(e, mark=_mark_edge(e, hl)) for e in edges)
-    return replace(graph, nodes=nodes, edges=marked, highlighted=True)
+    nodes = tuple(n._replace(mark=_mark_node(n, hl, edges)) for n in graph.nodes)
+    marked = tuple(e._replace(mark=_mark_edge(e, hl)) for e in edges)
+    return graph._replace(nodes=nodes, edges=marked, highlighted=True)
 
 
 def extract(process: Process, highlight: Highlight | None = None) -> Graph:

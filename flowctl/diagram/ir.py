@@ -1,4 +1,4 @@
-"""The diagram IR: a small graph of frozen dataclasses, no I/O.
+"""The diagram IR: a small graph of named tuples, no I/O.
 
 ``extract`` builds it from a ``Process``; the DOT and Mermaid renderers turn
 it into text. Everything is ordered (tuples in definition order), so the
@@ -8,8 +8,8 @@ same process always gives the same graph and the same text.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class NodeKind(StrEnum):
@@ -42,8 +42,7 @@ class Mark(StrEnum):
     FADED = "faded"  # not on the instance's path
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
     id: str  # the stage id (unique within the graph)
     kind: NodeKind
     title: tuple[str, ...]  # the stage's name, wrapped into lines
@@ -53,8 +52,7 @@ class Node:
     mark: Mark = Mark.NONE
 
 
-@dataclass(frozen=True)
-class Edge:
+class Edge(NamedTuple):
     source: str
     target: str
     kind: EdgeKind
@@ -62,15 +60,13 @@ class Edge:
     mark: Mark = Mark.NONE
 
 
-@dataclass(frozen=True)
-class Cluster:
+class Cluster(NamedTuple):
     id: str  # phase id
     label: tuple[str, ...]  # phase name, wrapped
     nodes: tuple[str, ...]  # node ids in definition order
 
 
-@dataclass(frozen=True)
-class Graph:
+class Graph(NamedTuple):
     id: str  # process id
     title: tuple[str, ...]  # process name, wrapped
     nodes: tuple[Node, ...]
@@ -91,8 +87,7 @@ class Graph:
         return tuple(n for n in self.nodes if n.id not in inside)
 
 
-@dataclass(frozen=True)
-class Highlight:
+class Highlight(NamedTuple):
     """An instance's position: current stage, stages visited, edges taken.
 
     ``taken`` holds ``(source stage, target stage)`` pairs; when two results

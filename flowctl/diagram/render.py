@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from flowctl.diagram.dot import render_dot
 from flowctl.diagram.extract import extract
@@ -55,8 +55,7 @@ def format_for_path(path: str) -> DiagramFormat:
     return fmt
 
 
-@dataclass(frozen=True)
-class Rendered:
+class Rendered(NamedTuple):
     content: str | bytes  # bytes for png, text otherwise
     note: str | None = None  # set when Graphviz fell back to a quicker layout
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from flowctl.diagram.ir import NodeKind
 
@@ -11,8 +11,7 @@ from flowctl.diagram.ir import NodeKind
 FONT = "Noto Sans CJK SC,Noto Sans,DejaVu Sans,sans-serif"
 
 
-@dataclass(frozen=True)
-class Colors:
+class Colors(NamedTuple):
     fill: str
     border: str
     text: str = "#1A2327"
