@@ -4,11 +4,12 @@ A condition such as ``record.credit_score < 70 and record.term_months > 12``
 is a small subset of Python expression syntax. The standard library's
 ``ast.parse(text, mode="eval")`` reads it (no dependency, and every node
 carries its position); an allow-list then turns the tree into a small IR of
-frozen dataclasses. Any node that is not on the allow-list is refused at its
-position, so nothing can reach Python internals: there is no call, no
-subscript, no attribute besides ``record.<field>``, and nothing is ever passed
-to ``eval`` or ``compile``. The IR is evaluated by closures built once per
-condition; they only read the record with ``Mapping.get``.
+frozen records (msgspec Structs). Any node that is not on the allow-list is
+refused at its position, so nothing can reach Python internals: there is no
+call, no subscript, no attribute besides ``record.<field>``, and nothing is
+ever passed to ``eval`` or ``compile``. The IR is evaluated by closures built
+once per condition, on its first evaluation; they only read the record with
+``Mapping.get``.
 
 The language reference for process authors is ``docs/conditions.md``.
 
@@ -29,11 +30,12 @@ import ast
 import math
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from enum import Enum
 from functools import lru_cache
 from typing import Any, NoReturn, TypeAlias
+
+from msgspec import Struct
 
 from flowctl.errors import FlowctlError
 from flowctl.model import FieldDef, FieldType
@@ -55,8 +57,7 @@ Record: TypeAlias = Mapping[str, Any]
 # --- problems and errors -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ConditionProblem:
+class ConditionProblem(Struct, frozen=True):
     offset: int  # 0-based character offset into the condition text
     code: str
     message: str
@@ -77,29 +78,25 @@ class ConditionEvalError(FlowctlError):
 # --- the IR ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Field:
+class Field(Struct, frozen=True):
     name: str
     offset: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Literal:
+class Literal(Struct, frozen=True):
     value: Scalar
     offset: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class ListOf:
+class ListOf(Struct, frozen=True):
     items: tuple[Literal, ...]
     offset: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Compare:
+class Compare(Struct, frozen=True):
     op: str  # == != < <= > >= in "not in"
     left: Node
     right: Node
@@ -107,23 +104,20 @@ class Compare:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class BoolOp:
+class BoolOp(Struct, frozen=True):
     op: str  # and / or
     operands: tuple[Node, ...]
     offset: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Not:
+class Not(Struct, frozen=True):
     operand: Node
     offset: int
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Arith:
+class Arith(Struct, frozen=True):
     op: str  # + - * /
     left: Node
     right: Node
@@ -131,8 +125,7 @@ class Arith:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Negate:
+class Negate(Struct, frozen=True):
     operand: Node
     offset: int
     end: int
@@ -142,14 +135,23 @@ Node: TypeAlias = Field | Literal | ListOf | Compare | BoolOp | Not | Arith | Ne
 Evaluator: TypeAlias = Callable[[Record], Any]
 
 
-@dataclass(frozen=True)
-class Condition:
-    """A parsed condition: the source text, its IR and the fields it reads."""
+class Condition(Struct, frozen=True, dict=True):
+    """A parsed condition: the source text, its IR and the fields it reads.
+
+    ``run`` is its evaluator, built from the IR on first use and kept in the
+    instance ``__dict__`` (not a field: not compared, hashed, shown or pickled).
+    """
 
     text: str
     root: Node
     fields: frozenset[str]
-    run: Evaluator = field(compare=False, repr=False)
+
+    @property
+    def run(self) -> Evaluator:
+        fn: Evaluator | None = self.__dict__.get("run")
+        if fn is None:
+            fn = self.__dict__["run"] = _compile(self.root, self.text)
+        return fn
 
 
 # --- public functions -------------------------------------------------------------
@@ -159,7 +161,7 @@ def parse(text: str) -> Condition:
     """Parse ``text``; raise ``ConditionError`` at the first refused spot."""
     root = _Builder(text).build()
     _refuse_comments(text, root)
-    return Condition(text, root, frozenset(_fields(root)), _compile(root, text))
+    return Condition(text, root, frozenset(_fields(root)))
 
 
 def check(cond: Condition, fields: Mapping[str, FieldDef]) -> list[ConditionProblem]:
@@ -947,8 +949,7 @@ def _need(src: str, v: Any, kind: str, what: str) -> None:
         _fail(f"{src} is {_show(v)}, not {_KIND_NOUN[kind]}, so {what}")
 
 
-@dataclass(frozen=True, slots=True)
-class _Sides:
+class _Sides(Struct, frozen=True):
     """The two operands of a comparison, as written, for messages."""
 
     op: str

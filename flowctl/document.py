@@ -7,15 +7,15 @@ None), never parser-specific subclasses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.model import Path
 
 
-@dataclass
-class Positions:
+class Positions(Struct):
     """1-based (line, col) of every node, keyed by JSON path.
 
     ``values[path]`` is where the value starts; ``keys[path]`` is where the
@@ -45,8 +45,7 @@ class Positions:
         return self.at(p)
 
 
-@dataclass
-class Document:
+class Document(Struct):
     path: str  # as shown to the user
     text: str | None = None  # decoded source, for snippets; None if unreadable
     data: Any = None  # plain data; None when the file could not be parsed

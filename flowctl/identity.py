@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from flowctl.errors import UsageError
 from flowctl.model import OrgDirectory
@@ -21,8 +22,7 @@ class UnknownUser(UsageError):
     """The acting user is not in the org directory (exit 2)."""
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Struct, frozen=True):
     user: str
     source: str  # "--as", "FLOWCTL_USER" or "login name"
 

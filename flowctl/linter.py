@@ -11,8 +11,9 @@ from __future__ import annotations
 import difflib
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from msgspec import Struct, field
 
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.document import Document
@@ -50,8 +51,7 @@ def _known(names: Iterable[str], limit: int = 12) -> str:
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
-@dataclass(frozen=True)
-class ProcessSignature:
+class ProcessSignature(Struct, frozen=True):
     """What a parent's subprocess stage needs to know of a child process."""
 
     id: str
@@ -67,8 +67,7 @@ class ProcessSignature:
         )
 
 
-@dataclass
-class Context:
+class Context(Struct):
     doc: Document
     proc: Process
     org: OrgDirectory | None

@@ -18,8 +18,9 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from msgspec import Struct
 
 from flowctl import __version__
 from flowctl.diagnostics import Diagnostic, Severity
@@ -157,8 +158,7 @@ def relative_to_root(path: str, root: str | None = None) -> str | None:
 # -- text --------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Palette:
+class _Palette(Struct, frozen=True):
     location: Callable[[str], str]
     error: Callable[[str], str]
     warning: Callable[[str], str]

@@ -8,13 +8,12 @@ conditions, FL4xx about the org directory and references into it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from flowctl.diagnostics import Severity
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Struct, frozen=True):
     code: str
     name: str
     summary: str

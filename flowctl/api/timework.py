@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Unpack
 
+from msgspec import Struct
+
 from flowctl import engine
 from flowctl.api.runtime import (
     OPEN_STATUSES,
@@ -44,6 +46,10 @@ from flowctl.store.base import (
 MAX_ROUNDS = 10  # a firing may create timers due at once: look again, this often
 
 
+# Fired, Delivery, Overdue and TaskView stay dataclasses while the CLI prints them
+# with dataclasses.asdict.
+
+
 @dataclass(frozen=True)
 class Fired:
     """One due timer and what tick did with it."""
@@ -69,8 +75,7 @@ class Delivery:
     gave_up: bool = False
 
 
-@dataclass(frozen=True)
-class TickReport:
+class TickReport(Struct, frozen=True):
     now: str
     dry_run: bool
     fired: tuple[Fired, ...]
