@@ -45,6 +45,7 @@ PEER_PACKAGES = ("check-jsonschema==0.39.0", "ruamel.yaml[oldlibyaml]==0.19.1",
 SCHEMA = os.path.join(ROOT, "schemas", "process.schema.json")
 COUNT = 1000
 SEED = 7
+JOURNAL_INSTANCES = 50_000
 MARK_BEGIN = "<!-- bench:results:begin -->"
 MARK_END = "<!-- bench:results:end -->"
 
@@ -121,6 +122,39 @@ def ensure_inputs() -> list[str]:
         generate.write_set(folder, COUNT, SEED)
         open(stamp, "w").close()
     return [os.path.join(folder, f"{generate.process_id(i)}.yaml") for i in range(COUNT)]
+
+
+def _journal_stamp() -> str:
+    """The cached journal database's key: the generator's text and the store
+    schema version of the flowctl being measured."""
+    version = subprocess.run(
+        [_bin(FLOWCTL_VENV, "python"), "-c",
+         "from flowctl.store.schema import SCHEMA_VERSION; print(SCHEMA_VERSION)"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    with open(os.path.join(HERE, "gen_journal.py"), "rb") as fh:
+        text = fh.read()
+    return f"{hashlib.sha256(text).hexdigest()[:12]}-schema{version}-{JOURNAL_INSTANCES}"
+
+
+def ensure_journal_db() -> tuple[str, dict[str, Any]]:
+    """The 1M-entry database of rows 7 and 8 (bench/gen_journal.py), built once
+    into bench/work/ and reused while its stamp holds; older ones are removed."""
+    name = f"journal-{_journal_stamp()}"
+    folder = os.path.join(WORK, name)
+    db, info = os.path.join(folder, "flowctl.db"), os.path.join(folder, "build.json")
+    if not os.path.exists(info):
+        os.makedirs(WORK, exist_ok=True)
+        for old in os.listdir(WORK):
+            if old.startswith("journal-"):
+                shutil.rmtree(os.path.join(WORK, old), ignore_errors=True)
+        os.makedirs(folder)
+        print(f"building bench/work/{name} (once; a few minutes)...", flush=True)
+        built = _json_run([_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "gen_journal.py"),
+                           db, "--instances", str(JOURNAL_INSTANCES)], quiet=False)
+        with open(info, "w", encoding="utf-8") as fh:
+            json.dump(built, fh)
+    with open(info, encoding="utf-8") as fh:
+        return db, dict(json.load(fh))
 
 
 # ---------------------------------------------------------------- measuring
@@ -319,14 +353,122 @@ def api_instance(b: Bench) -> list[Result]:
                    "≤ 1.0x", note)]
 
 
-def _json_run(cmd: Sequence[str]) -> dict[str, Any]:
-    """Run a helper script that prints one JSON object; return it."""
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def _json_run(cmd: Sequence[str], *, quiet: bool = True) -> dict[str, Any]:
+    """Run a helper script that prints one JSON object; return it (its
+    stderr, progress, is shown unless ``quiet``)."""
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True,
+                          stderr=subprocess.PIPE if quiet else None)
     if done.returncode != 0:
         raise SystemExit(f"bench: {' '.join(cmd[:2])}... exited {done.returncode}: "
-                         f"{done.stderr[-800:]}")
+                         f"{(done.stderr or '')[-800:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+@row("7")
+def big_journal_reads(b: Bench) -> list[Result]:
+    """Operators' read commands against a year of work (~1M entries, 50k
+    instances), each against `flowctl --version` in the same run."""
+    db, built = ensure_journal_db()
+    env = {**os.environ, "FLOWCTL_DB": db, "FLOWCTL_PROCESSES": os.path.join(ROOT, "processes"),
+           "FLOWCTL_USER": "carol"}
+    one, entries = _typical_instance(db)
+    inbox_items = _inbox_size(b, env)
+    version_cmd = b.flowctl("--version")
+    commands = (
+        ("7", "`flowctl inbox` (carol)", ("inbox",), f"{inbox_items} lines"),
+        ("7b", "`flowctl list --status active --limit 50`",
+         ("list", "--status", "active", "--limit", "50"), ""),
+        ("7c", "`flowctl show INSTANCE`", ("show", one), f"{one}, {entries} entries"),
+        ("7d", "`flowctl journal INSTANCE`", ("journal", one), ""),
+    )
+    out = []
+    for number, measure, args, note in commands:
+        mine, base = alternate(functools.partial(timed, b.flowctl(*args), env=env),
+                               functools.partial(timed, version_cmd, env=env), b.runs(11))
+        if number == "7":
+            note = (f"{built['entries']} entries, {built['instances']} instances "
+                    f"({_statuses(built)}), built in {built['seconds']:.0f} s; " + note)
+        out.append(Result(number, measure, mine, base, "`flowctl --version`", "≤ 1.3x", note))
+    return out
+
+
+def _typical_instance(db: str) -> tuple[str, int]:
+    """The newest active instance with at least 20 journal entries, and its count."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        for (iid,) in conn.execute(
+            "SELECT id FROM instances WHERE status = 'active' ORDER BY started_at DESC"
+        ):
+            n = conn.execute("SELECT count(*) FROM journal WHERE instance_id = ?",
+                             (iid,)).fetchone()[0]
+            if n >= 20:
+                return str(iid), int(n)
+    finally:
+        conn.close()
+    raise SystemExit("bench: no active instance with 20 entries in the journal database")
+
+
+def _inbox_size(b: Bench, env: dict[str, str]) -> int:
+    done = subprocess.run(b.flowctl("inbox"), env=env, capture_output=True, text=True,
+                          check=True)
+    return len(done.stdout.splitlines())
+
+
+def _statuses(built: dict[str, Any]) -> str:
+    return ", ".join(f"{n} {s}" for s, n in sorted(built["status"].items()))
+
+
+@row("8")
+def journal_stream(b: Bench) -> list[Result]:
+    """Measure only: the whole journal as JSON, its speed and the child's peak memory."""
+    db, built = ensure_journal_db()
+    env = {**os.environ, "FLOWCTL_DB": db}
+    cmd = b.flowctl("journal", "--format", "json")
+    with tempfile.TemporaryDirectory() as tmp:  # once: the output is the whole journal
+        path = os.path.join(tmp, "journal.json")
+        _check_json_lines(_run_measured(cmd, env, path)[2], path, int(built["entries"]))
+    runs = [_run_measured(cmd, env, os.devnull) for _ in range(b.runs(3))]
+    seconds = statistics.median(r[0] for r in runs)
+    peak_mb = max(r[1] for r in runs) / 1024
+    rate = int(built["entries"]) / seconds
+    note = f"peak RSS {peak_mb:.0f} MB (goal ≤ 100 MB); {rate / 1000:.0f}k entries/s " \
+           "(goal ≥ 100k/s)"
+    return [Result("8", f"`flowctl journal --format json`, all {built['entries']} entries",
+                   seconds, None, "-", "≤ 100 MB, ≥ 100k entries/s", note)]
+
+
+def _run_measured(cmd: Sequence[str], env: dict[str, str], out: str) -> tuple[float, int, int]:
+    """Wall seconds, the child's own peak RSS (KiB, from wait4) and its exit status."""
+    with open(out, "wb") as sink:
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        elapsed = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(cmd[:3])}... exited {child.returncode}")
+    return elapsed, int(usage.ru_maxrss), child.returncode
+
+
+def _check_json_lines(status: int, path: str, entries: int) -> None:
+    """The output is one JSON array, one entry a line, every entry there, in order."""
+    count, last_seq = 0, 0
+    with open(path, encoding="utf-8") as fh:
+        if fh.readline().strip() != "[":
+            raise SystemExit("bench: `flowctl journal --format json` does not start with '['")
+        for line in fh:
+            if line.strip() == "]":
+                break
+            entry = json.loads(line.rstrip().rstrip(","))
+            count += 1
+            if entry["seq"] != last_seq + 1:
+                raise SystemExit(f"bench: journal JSON skips from seq {last_seq}")
+            last_seq = entry["seq"]
+    if status != 0 or count != entries:
+        raise SystemExit(f"bench: journal JSON has {count} entries, the database {entries}")
 
 
 @row("9")

@@ -116,6 +116,15 @@ def test_open_creates_parent_folders_and_sets_every_pragma(db: Path) -> None:
         opened.close()
 
 
+def test_a_store_opened_for_bulk_loading_does_not_wait_for_the_disk(db: Path) -> None:
+    bulk = SqliteStore.open(db, durable=False)
+    assert bulk.settings()["synchronous"] == 0  # OFF, for this connection only
+    bulk.close()
+    again = SqliteStore.open(db)
+    assert again.settings()["synchronous"] == 2  # FULL
+    again.close()
+
+
 def test_migrations_run_from_an_empty_file(tmp_path: Path) -> None:
     db = tmp_path / "empty.db"
     db.write_bytes(b"")

@@ -594,6 +594,7 @@ class SqliteStore:
         lock_deadline_s: float = LOCK_DEADLINE_S,
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         migrations: tuple[schema.Migration, ...] | None = None,
+        durable: bool = True,
     ) -> SqliteStore:
         """Open (creating it and its parent folders if missing) and upgrade the database.
 
@@ -601,6 +602,11 @@ class SqliteStore:
         or was written by a newer flowctl; ConflictError if other writers keep it
         locked past ``lock_deadline_s`` (each attempt waits up to
         ``busy_timeout_ms`` inside SQLite first). ``migrations`` is for tests.
+
+        ``durable=False`` (``synchronous=OFF``) lets a commit return before the
+        disk has it: the same rows, written faster, but a crash or power loss
+        can lose or corrupt the file. Only for building a new, throwaway
+        database in bulk (benchmark data); never for one people work in.
         """
         name = os.fspath(path)
         if name != ":memory:":
@@ -614,19 +620,22 @@ class SqliteStore:
         store = cls(conn, name, lock_deadline_s=lock_deadline_s)
         try:
             store._prepare(
-                schema.MIGRATIONS if migrations is None else migrations, busy_timeout_ms
+                schema.MIGRATIONS if migrations is None else migrations, busy_timeout_ms,
+                "FULL" if durable else "OFF",
             )
         except BaseException:
             conn.close()
             raise
         return store
 
-    def _prepare(self, migrations: tuple[schema.Migration, ...], busy_timeout_ms: int) -> None:
+    def _prepare(
+        self, migrations: tuple[schema.Migration, ...], busy_timeout_ms: int, synchronous: str
+    ) -> None:
         conn = self._conn
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")  # FULL or OFF, ours
             if self.path != ":memory:":
                 self._ensure_wal()
             version = schema.read_version(conn)
