@@ -251,3 +251,18 @@ def test_usage_errors_and_help_still_come_from_typer(tmp_path: Path) -> None:
     out, info = _probe("show", "--help", cwd=tmp_path)
     assert info == {"typer": True, "code": 0}
     assert out.startswith("Usage: flowctl show [OPTIONS]")
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    script = (
+        "import os, signal, sys\n"
+        "def boom(*a, **k):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "import flowctl.api.runtime as rt\n"
+        "rt.show = boom\n"
+        "from flowctl.cli.app import main\n"
+        "main(['show', 'K-1'])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, check=False)
+    assert (done.returncode, done.stderr, done.stdout) == (130, "flowctl: interrupted\n", "")

@@ -25,6 +25,7 @@ from typing import NoReturn
 from flowctl.errors import FlowctlError
 
 EXIT_INTERNAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 DEBUG_ENV = "FLOWCTL_DEBUG"
 
 
@@ -68,6 +69,9 @@ def handle_errors() -> Iterator[None]:
     except BrokenPipeError:
         _silence_stdout()
         raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        print("flowctl: interrupted", file=sys.stderr)
+        raise SystemExit(EXIT_INTERRUPTED) from None
     except Exception as exc:
         if debug_enabled():
             raise
