@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from flowctl.api.runtime import InstanceCard, InstanceView, StepResult
@@ -16,6 +15,13 @@ if TYPE_CHECKING:
 
 def to_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=False)
+
+
+def plain(value: Any) -> Any:
+    """A record (and the records in it) as plain dicts and lists, for JSON output."""
+    import msgspec
+
+    return msgspec.to_builtins(value)
 
 
 def entry_dict(e: JournalEntry) -> dict[str, Any]:
@@ -34,7 +40,7 @@ def entry_dict(e: JournalEntry) -> dict[str, Any]:
 
 
 def view_dict(v: InstanceView) -> dict[str, Any]:
-    return asdict(v)
+    return plain(v)  # type: ignore[no-any-return]
 
 
 def _value(value: Any) -> str:
@@ -345,11 +351,11 @@ def tick_dict(r: TickReport) -> dict[str, Any]:
         "now": r.now,
         "dry_run": r.dry_run,
         "fired": [
-            {**{k: v for k, v in asdict(f).items() if k != "entries"},
+            {**{k: v for k, v in plain(f).items() if k != "entries"},
              "entries": [entry_dict(e) for e in f.entries]}
             for f in r.fired
         ],
-        "deliveries": [asdict(d) for d in r.deliveries],
+        "deliveries": [plain(d) for d in r.deliveries],
         "notify_command": r.notify_command,
         "undelivered": r.undelivered,
     }

@@ -38,14 +38,12 @@ def show(
         flowctl show contract-approval-4 --json
     """
     with handle_errors():
-        from dataclasses import asdict
-
         from flowctl.api import runtime
         from flowctl.cli import run_format as fmt
 
         card = runtime.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes)
         if json_out:
-            data = asdict(card)
+            data = fmt.plain(card)
             data["history"] = [fmt.entry_dict(e) for e in card.history]
             echo(fmt.to_json(data))
             return
@@ -86,7 +84,7 @@ def inbox(
         if json_out:
             rows = [{"kind": "stage", **fmt.view_dict(v)} for v in views]
             rows += [{"kind": "task", "instance": t.instance_id, "process_id": t.process_id,
-                      "stage": t.stage, **vars(t.task)} for t in tasks]
+                      "stage": t.stage, **fmt.plain(t.task)} for t in tasks]
             echo(fmt.to_json(rows))
             return
         if not views and not tasks:

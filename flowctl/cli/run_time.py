@@ -102,8 +102,6 @@ def overdue(
         flowctl overdue --json
     """
     with handle_errors():
-        from dataclasses import asdict
-
         from flowctl.api import timework
         from flowctl.cli import run_format as fmt
 
@@ -111,7 +109,7 @@ def overdue(
             as_user=as_user, db=db, org=org, processes_dir=processes, now=_now(now)
         )
         if json_out:
-            echo(fmt.to_json([asdict(o) for o in items]))
+            echo(fmt.to_json([fmt.plain(o) for o in items]))
         elif not items:
             echo("nothing is overdue")
         else:
@@ -226,8 +224,6 @@ def task_list(
         flowctl task list --json
     """
     with handle_errors():
-        from dataclasses import asdict
-
         from flowctl.api import timework
         from flowctl.cli import run_format as fmt
 
@@ -236,7 +232,7 @@ def task_list(
             processes_dir=processes,
         )
         if json_out:
-            echo(fmt.to_json([asdict(t) for t in items]))
+            echo(fmt.to_json([fmt.plain(t) for t in items]))
         elif not items:
             echo("no tasks")
         else:
@@ -276,8 +272,6 @@ def notifications_list(
     if ctx.invoked_subcommand is not None:
         return
     with handle_errors():
-        from dataclasses import asdict
-
         from flowctl.api import timework
         from flowctl.cli import run_format as fmt
 
@@ -286,7 +280,7 @@ def notifications_list(
             org=org, processes_dir=processes,
         )
         if json_out:
-            echo(fmt.to_json([asdict(n) for n in items]))
+            echo(fmt.to_json([fmt.plain(n) for n in items]))
         elif not items:
             echo("no notifications")
         else:
