@@ -504,6 +504,28 @@ def test_list_filters(populated: SqliteStore) -> None:
     assert ids(populated, status=("active",), process_id="expense", limit=1) == ["expense-2"]
 
 
+def test_several_statuses_merge_in_order_and_stop_at_the_limit(
+    populated: SqliteStore,
+) -> None:
+    start(populated, "expense-4", started_at="2026-01-05", status="waiting")
+    start(populated, "expense-5", started_at="2026-01-02", status="cancelled")
+    every = ("active", "waiting", "completed", "cancelled")
+    assert ids(populated, status=every) == [
+        "expense-4", "expense-3", "expense-2", "travel-1", "expense-5", "expense-1"]
+    assert ids(populated, status=("active", "cancelled", "active"), oldest_first=True) == [
+        "expense-1", "expense-5", "travel-1", "expense-2"]  # a tie in time: by id
+    assert ids(populated, status=every, limit=3) == ["expense-4", "expense-3", "expense-2"]
+    assert ids(populated, status=every, limit=2, oldest_first=True) == [
+        "expense-1", "expense-5"]
+    assert ids(populated, status=("waiting", "active"), process_id="expense",
+               started_since="2026-01-02") == ["expense-4", "expense-2"]
+    advance(populated, "expense-1", updated_at="2026-02-01")
+    assert ids(populated, status=("active", "waiting"), order_by="updated_at", limit=3) == [
+        "expense-1", "travel-1", "expense-4"]  # the others were all updated at one time
+    assert ids(populated, status=("active", "completed"), principals=("role:finance",)) == [
+        "expense-2", "travel-1"]
+
+
 def test_inbox_finds_instances_by_any_of_the_principals(populated: SqliteStore) -> None:
     assert ids(populated, principals=("user:carol",)) == ["expense-2"]
     assert ids(populated, principals=("user:bob", "role:finance"), oldest_first=True) == [
@@ -523,6 +545,32 @@ def test_the_inbox_follows_the_current_assignees(populated: SqliteStore) -> None
 
 
 # -- journal ----------------------------------------------------------------------
+
+
+def test_journal_data_reads_back_as_written(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    data = {"big": 10**30, "e": 1e16, "empty": {}, "f": 0.1,  # keys as stored: sorted
+            "list": [1, 2.5, None, True, {}], "neg": -(2**64), "text": "é 😀 \u2028",
+            "tiny": 5e-324}
+    with store.transaction() as tx:
+        tx.append_journal([entry("expense-1", 1, "note", data=data), entry("expense-1", 1)])
+    first, second = list(store.journal(JournalFilter(instance_id="expense-1")))[1:]
+    assert first.data == data
+    assert repr(first.data) == repr(data)  # ints stay ints, floats floats
+    assert second.data == {}
+
+
+def test_journal_data_the_store_did_not_write_still_reads(store: SqliteStore) -> None:
+    start(store, "expense-1")
+    with raw(store.path) as conn:  # type: ignore[arg-type]
+        conn.execute(
+            "INSERT INTO journal (seq, instance_id, process_id, at, actor, kind, version, "
+            "data, prev_hash, hash) VALUES (2, 'expense-1', 'expense', 't', 'a', 'note', 1, "
+            "?, '', '')",
+            ('{"s": "\\ud800", "n": 1.50}',),
+        )
+    (_, odd) = store.journal(JournalFilter(instance_id="expense-1"))
+    assert odd.data == {"s": "\ud800", "n": 1.5}
 
 
 def test_append_fills_seq_and_the_hash_chain(store: SqliteStore) -> None:
