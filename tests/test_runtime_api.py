@@ -28,6 +28,7 @@ from flowctl.store.base import (
     JournalEntry,
     JournalFilter,
     NotificationRow,
+    StoreError,
     TimerRow,
     VerifyReport,
 )
@@ -578,3 +579,71 @@ def test_a_session_context_with_a_folder_too_is_refused(store: FakeStore) -> Non
         with pytest.raises(TypeError, match="either 'loaded' or 'org'/'processes_dir'"):
             runtime.start(KEY, as_user="alice", org=str(Path(PROCESSES) / "org.yaml"), **ctx)
     assert store.transactions == 0
+
+
+# ------------------------------------------------------ stored definitions
+
+
+def stored_instance(tmp_path: Path, source: str) -> tuple[str, str]:
+    """A database with one instance whose stored definition is ``source``."""
+    import sqlite3
+
+    db = str(tmp_path / "f.db")
+    iid = runtime.start(KEY, as_user="alice", db=db, processes_dir=PROCESSES,
+                        now=NOW).instance.id
+    conn = sqlite3.connect(db, isolation_level=None)
+    digest = runtime.digest_of(source)
+    conn.execute("INSERT OR IGNORE INTO definitions VALUES (?, ?, ?, 't')",
+                 (digest, KEY, source))
+    conn.execute("UPDATE instances SET definition_digest = ? WHERE id = ?", (digest, iid))
+    conn.close()
+    return db, iid
+
+
+def test_a_stored_definition_is_read_without_the_schema_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flowctl.schema
+
+    text = (Path(PROCESSES) / f"{KEY}.yaml").read_text("utf-8").replace("Edit customer info",
+                                                                       "Edit the customer")
+    db, iid = stored_instance(tmp_path, text)
+    monkeypatch.setattr(runtime, "_PROCESSES", {})
+
+    def no_schema(doc: object) -> None:
+        raise AssertionError("the schema was checked")
+
+    monkeypatch.setattr(flowctl.schema, "validate", no_schema)
+    card = runtime.show(iid, as_user="alice", db=db, processes_dir=PROCESSES)
+    assert card.instance.stage_name == "Edit the customer"
+
+
+def test_a_stored_definition_that_does_not_build_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, iid = stored_instance(tmp_path, f"kind: process\nid: {KEY}\nstages: []\n")
+    monkeypatch.setattr(runtime, "_PROCESSES", {})
+    with pytest.raises(StoreError) as exc:
+        runtime.show(iid, as_user="alice", db=db, processes_dir=PROCESSES)
+    assert exc.value.message.startswith(
+        f"the stored definition {KEY}@"
+    )
+    assert "cannot be read: " in exc.value.message
+    assert "missing required key 'name'" in exc.value.message
+
+
+def test_a_stored_definition_changed_in_the_database_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlite3
+
+    db, iid = stored_instance(tmp_path, (Path(PROCESSES) / f"{KEY}.yaml").read_text("utf-8"))
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("UPDATE definitions SET source = source || '# changed' ")
+    conn.close()
+    monkeypatch.setattr(runtime, "_PROCESSES", {})
+    with pytest.raises(StoreError) as exc:
+        runtime.show(iid, as_user="alice", db=db, processes_dir=PROCESSES)
+    assert exc.value.message.endswith(
+        "was changed after it was stored (its text no longer matches its digest)"
+    )
