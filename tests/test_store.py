@@ -878,3 +878,24 @@ def test_an_empty_journal_verifies(store: SqliteStore) -> None:
 
 def test_as_store_protocol(store: SqliteStore) -> None:
     assert as_store(store) is store
+
+
+def test_opening_a_store_imports_no_pathlib_random_or_hashlib(db: Path) -> None:
+    """Every command that reads the database pays for what the store imports;
+    these three (~15 ms) are needed only to hash, back off or lint."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)  # an editable install's finder brings pathlib\n"
+        "from flowctl.store.sqlite import SqliteStore\n"
+        "from flowctl.store.base import JournalFilter\n"
+        f"store = SqliteStore.open({str(db)!r})\n"
+        "list(store.journal(JournalFilter()))\n"
+        "new = set(sys.modules) - before\n"
+        "print(sorted(m for m in ('pathlib', 'random', 'hashlib') if m in new))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

@@ -31,7 +31,6 @@ once with :func:`session`; each call is still its own durable transaction::
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -56,6 +55,7 @@ from flowctl.store.base import (
     Transaction,
     VerifyReport,
 )
+from flowctl.store.chain import sha256_hex
 
 DB_ENV = "FLOWCTL_DB"
 ORG_ENV = "FLOWCTL_ORG"
@@ -330,7 +330,7 @@ _PROCESSES: dict[str, Process] = {}
 
 
 def digest_of(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+    return sha256_hex(source.encode("utf-8"))
 
 
 def process_from_source(source: str, display: str) -> Process:

@@ -9,9 +9,8 @@ for the first). The serialisation does not depend on how a backend stores
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring as _quote  # the C string encoder json.dumps uses
 from typing import Any
 
@@ -79,7 +78,20 @@ def entry_hash_text(
         f'"prev_hash":{_quote(prev_hash)},"result":{_text(result)},"seq":{int(seq)},'
         f'"stage":{_text(stage)},"version":{int(version)}}}'
     )
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return sha256_hex(text.encode("utf-8"))
+
+
+_SHA256: list[Callable[[bytes], Any]] = []  # hashlib.sha256, once something hashes
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 hex of ``data``; hashlib (~5 ms of imports) is imported on first
+    use, so commands that only read the journal do not pay for it."""
+    if not _SHA256:
+        import hashlib
+
+        _SHA256.append(hashlib.sha256)
+    return str(_SHA256[0](data).hexdigest())
 
 
 class StoredEntry(Struct, frozen=True):
