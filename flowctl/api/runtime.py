@@ -34,9 +34,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
+
+from msgspec import Struct
 
 from flowctl import engine
 from flowctl.errors import UsageError
@@ -72,10 +74,12 @@ class UnknownInstance(UsageError):
 
 
 # ---------------------------------------------------------------- views
+#
+# msgspec Structs, not dataclasses: defined ~10x faster when a command imports
+# this module; the CLI turns them into JSON with msgspec.to_builtins.
 
 
-@dataclass(frozen=True)
-class InstanceView:
+class InstanceView(Struct, frozen=True):
     """One instance as a person reads it."""
 
     id: str
@@ -123,24 +127,21 @@ class InstanceView:
         return f"at {stage}, waiting for {self.waiting_for}{due}"
 
 
-@dataclass(frozen=True)
-class StepResult:
+class StepResult(Struct, frozen=True):
     """What a write command did: the instance after it and the entries written."""
 
     instance: InstanceView
     entries: tuple[JournalEntry, ...]
 
 
-@dataclass(frozen=True)
-class FieldValue:
+class FieldValue(Struct, frozen=True):
     name: str
     label: str
     type: str
     value: Any
 
 
-@dataclass(frozen=True)
-class InstanceCard:
+class InstanceCard(Struct, frozen=True):
     """Everything ``flowctl show`` prints: the instance, its fields, its history."""
 
     instance: InstanceView
@@ -290,8 +291,7 @@ def session(
         yield SessionContext(store=st, loaded=loaded)
 
 
-@dataclass
-class _Session:
+class _Session(Struct):
     store: Store
     org: OrgDirectory
     user: str
