@@ -600,22 +600,27 @@ def stored_instance(tmp_path: Path, source: str) -> tuple[str, str]:
     return db, iid
 
 
-def test_a_stored_definition_is_read_without_the_schema_check(
+def test_a_stored_definition_is_parsed_once_then_remembered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import flowctl.loader
     import flowctl.schema
 
     text = (Path(PROCESSES) / f"{KEY}.yaml").read_text("utf-8").replace("Edit customer info",
                                                                        "Edit the customer")
     db, iid = stored_instance(tmp_path, text)
+    monkeypatch.setenv("FLOWCTL_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(runtime, "_PROCESSES", {})
+    first = runtime.show(iid, as_user="alice", db=db, processes_dir=PROCESSES)
+    monkeypatch.setattr(runtime, "_PROCESSES", {})  # as in the next command
 
-    def no_schema(doc: object) -> None:
-        raise AssertionError("the schema was checked")
+    def not_again(*args: object) -> None:
+        raise AssertionError("parsed again")
 
-    monkeypatch.setattr(flowctl.schema, "validate", no_schema)
-    card = runtime.show(iid, as_user="alice", db=db, processes_dir=PROCESSES)
-    assert card.instance.stage_name == "Edit the customer"
+    monkeypatch.setattr(flowctl.schema, "validate", not_again)
+    monkeypatch.setattr(flowctl.loader, "load_bytes", not_again)
+    second = runtime.show(iid, as_user="alice", db=db, processes_dir=PROCESSES)
+    assert first.instance.stage_name == second.instance.stage_name == "Edit the customer"
 
 
 def test_a_stored_definition_that_does_not_build_says_why(
