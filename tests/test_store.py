@@ -899,3 +899,13 @@ def test_opening_a_store_imports_no_pathlib_random_or_hashlib(db: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_unread_notifications_are_found_by_their_own_index(db: Path) -> None:
+    SqliteStore.open(db).close()
+    with raw(db) as conn:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT id FROM notifications"
+            " WHERE user = ? AND read_at IS NULL ORDER BY id DESC", ("carol",)
+        ).fetchall()
+    assert any("notifications_unread" in str(row[-1]) for row in plan), plan
