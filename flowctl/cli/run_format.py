@@ -13,8 +13,11 @@ if TYPE_CHECKING:
     from flowctl.api.timework import Overdue, TaskView, TickReport
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False)  # one, reused: journal streams call it per entry
+
+
 def to_json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=False)
+    return _ENCODER.encode(value)
 
 
 def plain(value: Any) -> Any:
