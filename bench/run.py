@@ -298,7 +298,8 @@ def start_up(b: Bench) -> list[Result]:
 
 @row("5")
 def shell_commands(b: Bench) -> list[Result]:
-    """Measure only: an operator's commands, one process per action."""
+    """An operator's commands, one process per action (durable: WAL, synchronous=FULL);
+    the goal is for `advance`, start and show are shown beside it."""
     base_cmd = [_bin(FLOWCTL_VENV, "python"), "-c", "pass"]
     with tempfile.TemporaryDirectory() as tmp:
         shutil.copytree(os.path.join(ROOT, "processes"), os.path.join(tmp, "processes"))
@@ -318,8 +319,9 @@ def shell_commands(b: Bench) -> list[Result]:
                     for i in range(n)]
         shows = [run("show", f"{key}-{i + 1}") for i in range(n)]
         _, base = alternate(lambda: 0.0, lambda: timed(base_cmd), n)
+    goals = {"advance": "≤ 10x"}
     return [Result("5", f"`flowctl {what}` from the shell", statistics.median(xs), base,
-                   "`python -c pass`", "measure only")
+                   "`python -c pass`", goals.get(what, "measure only"))
             for what, xs in (("start", starts), ("advance", advances), ("show", shows))]
 
 
@@ -470,23 +472,34 @@ def _check_json_lines(status: int, path: str, entries: int) -> None:
 
 @row("9")
 def render(b: Bench) -> list[Result]:
-    """Measure only: SVG of a 30-stage and a 300-stage definition, against raw dot."""
+    """SVG of a 30-stage and a 300-stage definition with long-range edges, against raw
+    dot on the same DOT text; the 300-stage one must finish within 10 s."""
     out = []
     with tempfile.TemporaryDirectory() as tmp:
-        for stages, runs in ((30, b.runs(7)), (300, 1)):
+        for stages, runs in ((30, b.runs(7)), (300, b.runs(3))):
             src = os.path.join(tmp, f"p{stages}.yaml")
             with open(src, "w", encoding="utf-8") as fh:
                 fh.write(generate.generate_process(7, SEED, stages=stages))
             dot_file = os.path.join(tmp, f"p{stages}.dot")
             timed(b.flowctl("render", src, "--format", "dot", "-o", dot_file))
-            ours = functools.partial(timed, b.flowctl("render", src, "-o",
-                                                      os.path.join(tmp, "out.svg")))
-            peer = functools.partial(_dot_capped, dot_file)
-            mine, theirs = alternate(ours, peer, runs)
-            note = "dot stopped after 60 s" if theirs and theirs >= 60 else ""
-            goal = "within 1.5x of dot" if stages == 30 else "≤ 10 s, with fallback"
-            out.append(Result("9", f"`flowctl render` {stages} stages to SVG", mine, theirs,
-                              "`dot -Tsvg`", goal, note))
+            svg = b.flowctl("render", src, "-o", os.path.join(tmp, "out.svg"))
+            ours = functools.partial(timed, svg)
+            if stages == 300:
+                mine, _ = alternate(ours, None, runs)
+                _, theirs = alternate(lambda: 0.0, functools.partial(_dot_capped, dot_file), 1)
+                told = subprocess.run(svg, capture_output=True, text=True, check=True).stderr
+                note = ("dot alone stopped after 60 s; " if theirs >= 60 else "") + (
+                    "flowctl: " + told.strip().split(": note: ", 1)[-1] if told.strip()
+                    else "flowctl used the full dot layout")
+                out.append(Result("9", "`flowctl render` 300 stages to SVG", mine, theirs,
+                                  "`dot -Tsvg`", "≤ 10 s, with a note on fallback", note))
+                continue
+            mine, theirs = alternate(ours, functools.partial(_dot_capped, dot_file), runs)
+            dot_only, _ = alternate(functools.partial(
+                timed, b.flowctl("render", src, "--format", "dot", "-o", dot_file)), None, runs)
+            note = f"`flowctl render --format dot` (no Graphviz) {_fmt(dot_only)}"
+            out.append(Result("9", "`flowctl render` 30 stages to SVG", mine, theirs,
+                              "`dot -Tsvg`", "within 1.5x of dot", note))
     return out
 
 
