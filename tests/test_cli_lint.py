@@ -219,6 +219,16 @@ def test_unwritable_output_exits_2(fake_lint: FakeLint, tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_a_folder_as_output_exits_2_and_says_so(fake_lint: FakeLint, tmp_path: Path) -> None:
+    fake_lint.append(fake_result())
+    result = run("-o", str(tmp_path))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"flowctl: error: cannot write the report to {tmp_path}: Is a directory\n"
+        "flowctl: hint: pass --output a file in a folder that exists and is writable\n"
+    )
+
+
 def test_colour_follows_the_option_and_no_color(fake_lint: FakeLint) -> None:
     fake_lint.append(fake_result(ERROR))
     assert "\x1b[" not in run().stdout  # not a terminal

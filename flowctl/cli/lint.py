@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 from flowctl.cli.common import echo, handle_errors
@@ -44,13 +43,12 @@ def lint(
         typer.Option("--format", "-f", help="Report format.", case_sensitive=False),
     ] = ReportFormat.text,
     output: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--output",
             "-o",
             metavar="FILE",
             help="Write the report to FILE instead of standard output.",
-            dir_okay=False,
         ),
     ] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Fail on warnings too.")] = False,
@@ -106,7 +104,7 @@ def lint(
         raise SystemExit(result.exit_code(strict=strict))
 
 
-def _emit(result: LintResult, fmt: str, output: Path | None, color: str) -> None:
+def _emit(result: LintResult, fmt: str, output: str | None, color: str) -> None:
     from flowctl import report
     from flowctl.errors import UsageError
 

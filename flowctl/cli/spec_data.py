@@ -69,7 +69,7 @@ COMMANDS: dict[str, CommandSpec] = {
     'lint': {'module': 'flowctl.cli.lint', 'function': 'lint', 'params': [
         {'name': 'paths', 'multiple': True},
         {'name': 'fmt', 'opts': ['--format', '-f'], 'type': 'choice', 'choices': ['text', 'json', 'github', 'sarif'], 'case_sensitive': False, 'enum': 'flowctl.cli.lint:ReportFormat'},
-        {'name': 'output', 'opts': ['--output', '-o'], 'type': 'path', 'dir_okay': False},
+        {'name': 'output', 'opts': ['--output', '-o']},
         {'name': 'strict', 'opts': ['--strict'], 'flag': True, 'type': 'bool'},
         {'name': 'org', 'opts': ['--org']},
         {'name': 'color', 'opts': ['--color'], 'type': 'choice', 'choices': ['auto', 'always', 'never'], 'case_sensitive': False, 'enum': 'flowctl.cli.lint:ColorChoice'},
