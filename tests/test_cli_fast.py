@@ -105,8 +105,7 @@ def _value(p: fast.ParamSpec, variant: int) -> str:
     if p["type"] == "choice":
         choice = p["choices"][variant % len(p["choices"])]
         return choice.upper() if variant % 2 and not p["case_sensitive"] else choice
-    return {"int": ["3", "0", "12"], "float": ["2.5", "7", ".5"],
-            "path": ["out.txt", "report.json", "x"]}.get(
+    return {"int": ["3", "0", "12"], "float": ["2.5", "7", ".5"]}.get(
         p["type"], ["x", "two words", "ünïcode=1"])[variant % 3]
 
 

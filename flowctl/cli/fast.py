@@ -37,18 +37,16 @@ class ParamSpec(TypedDict):
     flag: bool
     multiple: bool  # an option given several times, or an argument of any count
     required: bool
-    type: str  # str, int, float, path, choice
+    type: str  # str, int, float, choice
     choices: list[str]  # for choice; matched ignoring case unless case_sensitive
     case_sensitive: bool
     enum: str  # "module:Class" the choice converts to, or ""
     min: float | None
-    dir_okay: bool  # path: False refuses an existing folder
 
 
 DEFAULTS: dict[str, Any] = {
     "opts": [], "secondary": [], "flag": False, "multiple": False, "required": False,
     "type": "str", "choices": [], "case_sensitive": True, "enum": "", "min": None,
-    "dir_okay": True,
 }
 
 
@@ -176,12 +174,6 @@ def _convert(p: ParamSpec, text: str) -> Any:
         return text
     if kind == "choice":
         return _choice(p, text)
-    if kind == "path":
-        from pathlib import Path  # only here: ~3 ms of start-up otherwise
-
-        if not p["dir_okay"] and Path(text).is_dir():
-            raise _Refuse
-        return Path(text)
     number: float
     if kind == "int" and INT.match(text):
         number = int(text)
@@ -257,7 +249,7 @@ def _param_spec(param: Any, hint: Any) -> dict[str, Any]:
         "flag": bool(is_option and param.is_flag),
         "multiple": bool(param.multiple or param.nargs == -1),
         "required": bool(param.required), "type": "str", "choices": [],
-        "case_sensitive": True, "enum": "", "min": None, "dir_okay": True,
+        "case_sensitive": True, "enum": "", "min": None,
     }
     ptype = param.type
     kind = next((TYPE_CLASSES[c.__name__] for c in type(ptype).__mro__
@@ -267,8 +259,6 @@ def _param_spec(param: Any, hint: Any) -> dict[str, Any]:
     elif kind == "choice":
         spec.update(type=kind, choices=[str(c) for c in ptype.choices],
                     case_sensitive=ptype.case_sensitive, enum=_enum_of(hint))
-    elif kind == "path":
-        spec.update(type=kind, dir_okay=bool(ptype.dir_okay))
     elif kind in ("int", "float"):
         if getattr(ptype, "max", None) is not None:
             raise ValueError(f"the fast path has no maximum for {param.name!r}: teach it")
@@ -280,7 +270,7 @@ def _param_spec(param: Any, hint: Any) -> dict[str, Any]:
 
 # click's parameter types (by class name: typer may bring its own copy of click)
 TYPE_CLASSES = {"StringParamType": "str", "Choice": "choice", "TyperChoice": "choice",
-                "Path": "path", "TyperPath": "path", "IntParamType": "int",
+                "IntParamType": "int",
                 "FloatParamType": "float"}
 
 
