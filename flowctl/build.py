@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from flowctl.model import (
+    BUSINESS_HOURS,
+    WORKDAYS,
     ApprovalPolicy,
     Assignee,
     Branch,
@@ -161,8 +163,8 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
         calendar = Calendar(
             path=("calendar",),
             timezone=cal.get("timezone", "UTC"),
-            workdays=_strs(cal.get("workdays")) or Calendar.workdays,
-            hours=cal.get("hours", Calendar.hours),
+            workdays=_strs(cal.get("workdays")) or WORKDAYS,
+            hours=cal.get("hours", BUSINESS_HOURS),
             holidays=_strs(cal.get("holidays")),
         )
     return Process(

@@ -25,13 +25,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 import msgspec
 from msgspec import Struct
+from msgspec.structs import asdict, replace
 
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import (
@@ -144,13 +144,11 @@ class InvalidValue(UsageError):
 
 # ---------------------------------------------------------------- data
 
-# Records are msgspec Structs (cheap to define at import). Vote, LinkRef, Timer,
-# Task, Child and Instance stay dataclasses while flowctl.api.runtime and the CLI
-# read them with dataclasses.replace / asdict / vars.
+# Records are msgspec Structs: cheap to define at import, and copied with
+# msgspec.structs.replace.
 
 
-@dataclass(frozen=True)
-class Vote:
+class Vote(Struct, frozen=True):
     user: str
     principal: str  # the approver slot this vote fills
     result: str
@@ -158,16 +156,14 @@ class Vote:
     as_admin: bool = False
 
 
-@dataclass(frozen=True)
-class LinkRef:
+class LinkRef(Struct, frozen=True):
     kind: str
     ref: str
     by: str
     at: str
 
 
-@dataclass(frozen=True)
-class Timer:
+class Timer(Struct, frozen=True):
     """Work for a later ``tick``: wake a wait stage, mark the SLA due, escalate,
     make a delayed task appear, end a pause."""
 
@@ -184,8 +180,7 @@ def timer_key(kind: str, stage: str, index: int, version: int) -> str:
     return f"{kind}:{stage}:{index}:v{version}"
 
 
-@dataclass(frozen=True)
-class Task:
+class Task(Struct, frozen=True):
     """A task created on entering a stage (``on_enter.tasks``)."""
 
     id: str
@@ -199,8 +194,7 @@ class Task:
     done_at: str | None = None
 
 
-@dataclass(frozen=True)
-class Child:
+class Child(Struct, frozen=True):
     """A child process a subprocess stage needs; the caller starts it in the
     same transaction (status pending -> running -> completed | cancelled)."""
 
@@ -222,8 +216,7 @@ class Notice(Struct, frozen=True):
     stage: str | None = None
 
 
-@dataclass(frozen=True)
-class Instance:
+class Instance(Struct, frozen=True):
     id: str
     process_id: str
     definition_digest: str
@@ -237,10 +230,10 @@ class Instance:
     entered_at: str | None = None
     due_at: str | None = None
     assignees: tuple[str, ...] = ()  # principals: "user:carol", "role:finance-reviewer"
-    labels: Mapping[str, str] = field(default_factory=dict)  # principal -> how it was found
+    labels: Mapping[str, str] = msgspec.field(default_factory=dict)  # principal -> how it was found
     approvers: tuple[str, ...] = ()  # countersign: every principal that must approve
     votes: tuple[Vote, ...] = ()
-    record: Mapping[str, Any] = field(default_factory=dict)
+    record: Mapping[str, Any] = msgspec.field(default_factory=dict)
     note: str = ""
     links: tuple[LinkRef, ...] = ()
     timers: tuple[Timer, ...] = ()
@@ -1345,19 +1338,19 @@ def dump_state(inst: Instance) -> dict[str, Any]:
         "entered_at": inst.entered_at,
         "labels": dict(inst.labels),
         "approvers": list(inst.approvers),
-        "votes": [vars(v).copy() for v in inst.votes],
+        "votes": [asdict(v) for v in inst.votes],
         "record": dict(inst.record),
         "note": inst.note,
-        "links": [vars(lk).copy() for lk in inst.links],
-        "timers": [vars(t).copy() for t in inst.timers],
-        "children": [{**vars(c), "inputs": dict(c.inputs)} for c in inst.children],
+        "links": [asdict(lk) for lk in inst.links],
+        "timers": [asdict(t) for t in inst.timers],
+        "children": [{**asdict(c), "inputs": dict(c.inputs)} for c in inst.children],
         "outcome": inst.outcome,
         "last_stage": inst.last_stage,
         "wake_at": inst.wake_at,
-        "tasks": [vars(t).copy() for t in inst.tasks],
+        "tasks": [asdict(t) for t in inst.tasks],
         "paused_from": inst.paused_from,
         "paused_at": inst.paused_at,
-        "suspended": [vars(t).copy() for t in inst.suspended],
+        "suspended": [asdict(t) for t in inst.suspended],
     }
 
 

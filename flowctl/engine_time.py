@@ -11,8 +11,9 @@ initiator is told: a tick never stops on one instance's problem.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
+
+from msgspec.structs import replace
 
 from flowctl.engine import (
     ACTIVE,

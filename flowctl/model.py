@@ -8,7 +8,6 @@ node it came from, so diagnostics can be located through the position index.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -201,8 +200,7 @@ class Phase(Struct, frozen=True):
     path: Path
 
 
-@dataclass(frozen=True)  # a dataclass while build.py reads its defaults as Calendar.<name>
-class Calendar:
+class Calendar(Struct, frozen=True):
     """Business hours for SLAs with ``business_hours: true``."""
 
     path: Path

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from flowctl import engine
 from flowctl.api.definitions import load_org
@@ -602,7 +603,7 @@ def test_goods_delivery_to_each_end() -> None:
     inst = start(DELIVERY, "oleg")
     assert inst.stage == "prepare-documents"
     # after the wake-up (a later tick), ship -> confirm -> delivered / returned
-    at_ship = engine.Instance(**{**vars(inst), "stage": "ship", "status": "active"})
+    at_ship = replace(inst, stage="ship", status="active")
     at_ship = engine.apply(DELIVERY, at_ship, Advance("shipped", {"tracking_number": "T1"}),
                            ctx("dmitry")).instance
     assert at_ship.stage == "confirm-delivery"

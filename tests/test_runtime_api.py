@@ -4,7 +4,6 @@ database itself matters (default path, concurrency, the hash chain)."""
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import threading
 from collections.abc import Iterator
@@ -81,7 +80,7 @@ class FakeTx:
 
     def add_notifications(self, rows: list[NotificationRow]) -> None:
         for n in rows:
-            self.s.notices.append(dataclasses.replace(n, id=len(self.s.notices) + 1))
+            self.s.notices.append(replace(n, id=len(self.s.notices) + 1))
 
     def claim_notifications(
         self, *, now: str, lease_until: str, max_attempts: int, limit: int

@@ -11,7 +11,6 @@ configured command (:mod:`flowctl.notify`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -46,12 +45,7 @@ from flowctl.store.base import (
 MAX_ROUNDS = 10  # a firing may create timers due at once: look again, this often
 
 
-# Fired, Delivery, Overdue and TaskView stay dataclasses while the CLI prints them
-# with dataclasses.asdict.
-
-
-@dataclass(frozen=True)
-class Fired:
+class Fired(Struct, frozen=True):
     """One due timer and what tick did with it."""
 
     instance_id: str
@@ -65,8 +59,7 @@ class Fired:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class Delivery:
+class Delivery(Struct, frozen=True):
     notification: int
     user: str
     instance_id: str
@@ -241,8 +234,7 @@ def deliver_notifications(
 # ---------------------------------------------------------------- overdue
 
 
-@dataclass(frozen=True)
-class Overdue:
+class Overdue(Struct, frozen=True):
     instance_id: str
     process_id: str
     stage: str
@@ -278,8 +270,7 @@ def overdue(
 # ------------------------------------------------------------------ tasks
 
 
-@dataclass(frozen=True)
-class TaskView:
+class TaskView(Struct, frozen=True):
     instance_id: str
     process_id: str
     stage: str

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -59,8 +58,7 @@ class TimerRow(Struct, frozen=True):
     fired_at: str | None = None
 
 
-@dataclass(frozen=True)  # a dataclass while the CLI lists these with dataclasses.asdict
-class NotificationRow:
+class NotificationRow(Struct, frozen=True):
     """A notification for one user. Delivered only once the notify command
     exited 0 (``delivered_at``); failures count ``attempts``, keep
     ``last_error`` and wait until ``next_attempt_at``."""
