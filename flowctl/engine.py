@@ -26,7 +26,7 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import msgspec
@@ -269,13 +269,15 @@ class Transition(Struct, frozen=True):
     notices: tuple[Notice, ...] = ()
 
 
-class Context(Struct, frozen=True):
+class Context(Struct, frozen=True, dict=True):
     actor: str
     org: OrgDirectory
     now: datetime  # timezone-aware
 
-    @property
+    @cached_property
     def at(self) -> str:
+        """``now`` as ISO-8601 text, computed once per context (a step reads it
+        for every event and timestamp)."""
         return iso(self.now)
 
     @property
@@ -626,6 +628,10 @@ class _Run(Struct):
         )
 
     def set(self, **changes: Any) -> None:
+        # A new instance each time (msgspec's replace copies the fields in C,
+        # well under a microsecond): code reads ``inst`` between nearly every
+        # two sets, and keeps earlier ones (tick's fire restores one), so
+        # gathering changes for later would not save copies.
         self.inst = replace(self.inst, **changes)
 
     def key(self, kind: str, stage: str, index: int = 0) -> str:

@@ -6,7 +6,7 @@ for cases the examples do not have); the org is processes/org.yaml.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,14 @@ def prices_checked(inst: Instance, user: str) -> Instance:
 
 
 # --------------------------------------------------------------- start
+
+
+def test_context_at_is_now_in_iso_and_follows_a_copy_with_another_time() -> None:
+    c = ctx("alice", datetime(2026, 11, 23, 12, 30, 5, 999, tzinfo=timezone(timedelta(hours=3))))
+    assert (c.at, c.at) == ("2026-11-23T09:30:05Z", "2026-11-23T09:30:05Z")
+    later = replace(c, now=NOW + timedelta(days=1))
+    assert (later.at, c.at) == ("2026-11-24T09:00:00Z", "2026-11-23T09:30:05Z")
+    assert later == ctx("alice", NOW + timedelta(days=1))
 
 
 def test_start_enters_the_start_stage_and_waits_for_the_initiator() -> None:
