@@ -12,6 +12,8 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -32,7 +34,8 @@ NAMES = sorted(COMMANDS)
 
 def test_the_spec_is_what_the_typer_app_generates() -> None:
     current = Path(fast.spec_file()).read_text(encoding="utf-8")
-    assert current == fast.render_spec(fast.build_spec()), "run `python -m flowctl.cli.fast`"
+    assert current == fast.render_spec(fast.build_spec(), fast.build_root_help()), (
+        "run `python -m flowctl.cli.fast`")
 
 
 def test_every_command_but_groups_with_options_has_a_fast_path() -> None:
@@ -213,8 +216,6 @@ print(json.dumps({"typer": "typer" in sys.modules, "code": code}), file=sys.stde
 
 
 def _probe(*args: str, cwd: Path) -> tuple[str, dict[str, Any]]:
-    import json
-
     done = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True,
                           text=True, cwd=cwd, check=False)
     return done.stdout, json.loads(done.stderr.strip().splitlines()[-1])
@@ -241,6 +242,22 @@ def test_a_refusal_through_the_fast_path_keeps_its_message_and_code(tmp_path: Pa
     assert done.returncode == 2
     assert done.stderr.startswith("flowctl: error: ")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("columns", ["80", "120", "", "60"])
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_the_top_level_help_is_typers_to_the_byte(tmp_path: Path, flag: str,
+                                                   columns: str) -> None:
+    env = {**os.environ, "COLUMNS": columns}
+    typer_help = subprocess.run(
+        [sys.executable, "-c", "from flowctl.cli.app import _build_app; "
+         f"_build_app()(args=[{flag!r}], prog_name='flowctl')"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, check=False)
+    ours = subprocess.run([sys.executable, "-c", PROBE, flag], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, check=False)
+    assert typer_help.returncode == 0
+    assert ours.stdout == typer_help.stdout
+    assert json.loads(ours.stderr.splitlines()[-1]) == {"typer": columns == "60", "code": 0}
 
 
 def test_usage_errors_and_help_still_come_from_typer(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     from flowctl.cli import fast
 
-    if fast.run(args):
+    if fast.root_help(args) or fast.run(args):
         return
     app = _build_app(modules_for(args))
     app(args=args, prog_name="flowctl")

@@ -192,3 +192,35 @@ COMMANDS: dict[str, CommandSpec] = {
         {'name': 'processes', 'opts': ['--processes']},
     ]},
 }
+
+ROOT_HELP = (
+    'Usage: flowctl [OPTIONS] COMMAND [ARGS]...\n'
+    '\n'
+    '  Business processes as code: lint, draw and run YAML process definitions.\n'
+    '\n'
+    'Options:\n'
+    '  --version   Print the version and exit.\n'
+    '  -h, --help  Show this message and exit.\n'
+    '\n'
+    'Commands:\n'
+    '  lint           Lint process definitions and the org directory.\n'
+    '  schema         Print the JSON Schema of process definitions or of the...\n'
+    '  render         Draw a process: phases as boxes, stages by kind, results...\n'
+    '  start          Start an instance of a process and run it to the first...\n'
+    "  advance        Report a result at the instance's current stage and move...\n"
+    '  begin          Mark the current stage as in progress (you are working...\n'
+    '  reassign       Give the current stage to another person (its assignee...\n'
+    "  note           Replace the instance's running note, or add a line to it...\n"
+    '  link           Link the instance to a document elsewhere (invoice,...\n'
+    '  cancel         Cancel a running instance (its initiator or an admin may).\n'
+    '  show           Show an instance card: process, record, stage, assignee,...\n'
+    '  inbox          Show what waits for you (directly or through a role),...\n'
+    '  list           List instances, newest first.\n'
+    '  journal        Print the journal, oldest first, streamed; or verify its...\n'
+    '  tick           Fire everything that is due: waits that end, SLA due...\n'
+    '  overdue        List what is late: stages past their due time (by how...\n'
+    '  pause          Pause an instance: nothing can be done and no timer...\n'
+    '  resume         Resume a paused instance now.\n'
+    '  task           Tasks created on entering stages: list them, mark them...\n'
+    '  notifications  Notifications: list your unread ones, newest first...\n'
+)
