@@ -8,7 +8,6 @@ for the codes and ``docs/rules.md`` for examples.
 
 from __future__ import annotations
 
-import difflib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -39,6 +38,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:
+    import difflib  # only for a name that is not known
+
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 

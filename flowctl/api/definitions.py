@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
@@ -288,6 +287,8 @@ class _Remembered:
     """
 
     def __init__(self, kind: str, raw: bytes | Diagnostic, *context: bytes | Diagnostic) -> None:
+        import hashlib
+
         from flowctl import cache
 
         self.key: str | None = None
@@ -520,10 +521,13 @@ def _cpus() -> int:
 
 def _pool_size(jobs: int | None, to_parse: int) -> int:
     import sys
+
+    if to_parse < 2 or not sys.platform.startswith("linux"):
+        return 1  # elsewhere fork is not the default
     import threading
 
-    if to_parse < 2 or not sys.platform.startswith("linux") or threading.active_count() > 1:
-        return 1  # forking a threaded process is unsafe; elsewhere fork is not the default
+    if threading.active_count() > 1:
+        return 1  # forking a threaded process is unsafe
     if jobs is not None:
         return max(1, min(jobs, to_parse))
     if to_parse < PARALLEL_MIN:
