@@ -22,10 +22,11 @@ once per kind. Output is sorted and does not depend on ``PYTHONHASHSEED``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
+
+import msgspec
 
 from flowctl.diagnostics import Diagnostic
 from flowctl.document import Document
@@ -116,7 +117,7 @@ def _schema_text(kind: str) -> str:
 @cache
 def load_schema(kind: str) -> Mapping[str, Any]:
     """The bundled schema for ``kind``, parsed once (treat it as read-only)."""
-    schema: dict[str, Any] = json.loads(_schema_text(kind))
+    schema: dict[str, Any] = msgspec.json.decode(_schema_text(kind))
     return schema
 
 

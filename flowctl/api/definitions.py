@@ -524,14 +524,14 @@ def _pool_size(jobs: int | None, to_parse: int) -> int:
 
     if to_parse < 2 or not sys.platform.startswith("linux"):
         return 1  # elsewhere fork is not the default
+    if jobs is None and to_parse < PARALLEL_MIN:
+        return 1
     import threading
 
     if threading.active_count() > 1:
         return 1  # forking a threaded process is unsafe
     if jobs is not None:
         return max(1, min(jobs, to_parse))
-    if to_parse < PARALLEL_MIN:
-        return 1
     return max(1, min(_cpus(), to_parse // PER_WORKER_MIN))
 
 
