@@ -334,22 +334,18 @@ def digest_of(source: str) -> str:
 
 
 def process_from_source(source: str, display: str) -> Process:
-    """Build a Process from definition text (cached by digest)."""
+    """Build a Process from definition text (cached by digest; ``StoreError`` when
+    it cannot be read)."""
     digest = digest_of(source)
     cached = _PROCESSES.get(digest)
     if cached is not None:
         return cached
-    from flowctl.build import build_process
-    from flowctl.loader import load_bytes
-    from flowctl.schema import validate
+    from flowctl.api.definitions import DefinitionError, load_stored
 
-    doc = load_bytes(source.encode("utf-8"), display)
-    if doc.data is not None:
-        doc.diagnostics.extend(validate(doc))
-    if not doc.ok:
-        first = sorted(doc.diagnostics)[0].format() if doc.diagnostics else display
-        raise StoreError(f"the stored definition {display} cannot be read: {first}")
-    process = build_process(doc.data, source=display)
+    try:
+        process = load_stored(source, display)
+    except DefinitionError as exc:
+        raise StoreError(exc.message) from None
     _PROCESSES[digest] = process
     return process
 
@@ -374,14 +370,7 @@ def _stored_process(store: Store, digest: str) -> Process:
             f"the stored definition {display} was changed after it was stored "
             "(its text no longer matches its digest)"
         )
-    from flowctl.api.definitions import DefinitionError, load_stored
-
-    try:
-        process = load_stored(definition.source, display)
-    except DefinitionError as exc:
-        raise StoreError(exc.message) from None
-    _PROCESSES[digest] = process
-    return process
+    return process_from_source(definition.source, display)
 
 
 # ------------------------------------------------------------ conversion
