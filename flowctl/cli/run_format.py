@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from flowctl.api.runtime import InstanceCard, InstanceView, StepResult
@@ -27,6 +27,15 @@ def plain(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
+def items_text(items: Sequence[Any], *, json_out: bool, empty: str,
+               lines: Callable[[Any], list[str]]) -> str:
+    """What a listing command prints: its records as one JSON array, ``empty``
+    when there are none, else their text lines."""
+    if json_out:
+        return to_json([plain(x) for x in items])
+    return "\n".join(lines(items)) if items else empty
+
+
 def entry_dict(e: JournalEntry) -> dict[str, Any]:
     return {
         "seq": e.seq,
@@ -40,10 +49,6 @@ def entry_dict(e: JournalEntry) -> dict[str, Any]:
         "data": e.data,
         "hash": e.hash,
     }
-
-
-def view_dict(v: InstanceView) -> dict[str, Any]:
-    return plain(v)  # type: ignore[no-any-return]
 
 
 def _value(value: Any) -> str:

@@ -82,7 +82,7 @@ def inbox(
             as_user=as_user, db=db, org=org, processes_dir=processes
         )
         if json_out:
-            rows = [{"kind": "stage", **fmt.view_dict(v)} for v in views]
+            rows = [{"kind": "stage", **fmt.plain(v)} for v in views]
             rows += [{"kind": "task", "instance": t.instance_id, "process_id": t.process_id,
                       "stage": t.stage, **fmt.plain(t.task)} for t in tasks]
             echo(fmt.to_json(rows))
@@ -145,13 +145,7 @@ def list_command(
             status=status or (), process=process, assignee=assignee, since=since, limit=limit,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
-        if json_out:
-            echo(fmt.to_json([fmt.view_dict(v) for v in views]))
-            return
-        if not views:
-            echo("no instances")
-            return
-        _echo_lines(fmt.list_lines(views))
+        echo(fmt.items_text(views, json_out=json_out, empty="no instances", lines=fmt.list_lines))
 
 
 class JournalFormat(StrEnum):

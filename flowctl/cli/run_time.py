@@ -108,12 +108,8 @@ def overdue(
         items = timework.overdue(
             as_user=as_user, db=db, org=org, processes_dir=processes, now=_now(now)
         )
-        if json_out:
-            echo(fmt.to_json([fmt.plain(o) for o in items]))
-        elif not items:
-            echo("nothing is overdue")
-        else:
-            echo("\n".join(fmt.overdue_lines(items)))
+        echo(fmt.items_text(items, json_out=json_out, empty="nothing is overdue",
+                            lines=fmt.overdue_lines))
 
 
 def pause(
@@ -231,12 +227,7 @@ def task_list(
             mine=mine, include_done=include_done, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
-        if json_out:
-            echo(fmt.to_json([fmt.plain(t) for t in items]))
-        elif not items:
-            echo("no tasks")
-        else:
-            echo("\n".join(fmt.task_lines(items)))
+        echo(fmt.items_text(items, json_out=json_out, empty="no tasks", lines=fmt.task_lines))
 
 
 def notifications_list(
@@ -279,12 +270,8 @@ def notifications_list(
             include_read=show_all, everyone=everyone, limit=limit, as_user=as_user, db=db,
             org=org, processes_dir=processes,
         )
-        if json_out:
-            echo(fmt.to_json([fmt.plain(n) for n in items]))
-        elif not items:
-            echo("no notifications")
-        else:
-            echo("\n".join(fmt.notification_lines(items)))
+        echo(fmt.items_text(items, json_out=json_out, empty="no notifications",
+                            lines=fmt.notification_lines))
 
 
 def notifications_read(
