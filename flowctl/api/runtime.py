@@ -333,10 +333,10 @@ def digest_of(source: str) -> str:
     return sha256_hex(source.encode("utf-8"))
 
 
-def process_from_source(source: str, display: str) -> Process:
-    """Build a Process from definition text (cached by digest; ``StoreError`` when
-    it cannot be read)."""
-    digest = digest_of(source)
+def process_from_source(source: str, display: str, digest: str | None = None) -> Process:
+    """Build a Process from definition text (cached by digest, computed unless
+    given; ``StoreError`` when it cannot be read)."""
+    digest = digest or digest_of(source)
     cached = _PROCESSES.get(digest)
     if cached is not None:
         return cached
@@ -370,7 +370,7 @@ def _stored_process(store: Store, digest: str) -> Process:
             f"the stored definition {display} was changed after it was stored "
             "(its text no longer matches its digest)"
         )
-    return process_from_source(definition.source, display)
+    return process_from_source(definition.source, display, digest)
 
 
 # ------------------------------------------------------------ conversion
