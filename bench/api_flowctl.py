@@ -25,7 +25,7 @@ import tempfile
 import time
 from typing import Any
 
-from flowctl.api import runtime
+from flowctl.api import instances as runtime
 
 PROCESS = "key-account-filing-approval"
 

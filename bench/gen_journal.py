@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flowctl.api import runtime, timework
+from flowctl.api import instances as runtime
+from flowctl.api import timers as timework
 from flowctl.store.sqlite import SqliteStore
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -1,4 +1,4 @@
-"""Write docs/rules.md from flowctl.rules and the lint fixtures.
+"""Write docs/rules.md from flowctl.lint.codes and the lint fixtures.
 
 Each rule's bad example is tests/fixtures/invalid/<CODE>-<name>.yaml, what
 flowctl says about it is the .out file beside it, and the good example is
@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from flowctl.rules import RULES  # noqa: E402
+from flowctl.lint.codes import RULES  # noqa: E402
 
 FIX = ROOT / "tests" / "fixtures"
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flowctl.calendar import CalendarError, add_business_time, working_hours
+from flowctl.engine.calendars import CalendarError, add_business_time, working_hours
 from flowctl.model import Calendar
 
 UTC_CAL = Calendar(path=())  # UTC, Monday to Friday, 09:00-17:00

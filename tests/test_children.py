@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from flowctl.api import runtime, timework
+from flowctl.api import instances as runtime
+from flowctl.api import timers as timework
 from flowctl.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +193,7 @@ def test_cancelling_the_parent_cancels_the_child_it_waits_for(
     assert step.entries[0].data == {"reason": "customer withdrew", "children_cancelled": [G1]}
     assert step.entries[1].data == {"reason": f"parent {P1} was cancelled", "parent": P1}
     assert step.entries[1].actor == "flowctl"
-    from flowctl.cli.run_format import step_lines
+    from flowctl.cli.views import step_lines
 
     assert step_lines(step) == [
         f"{P1}: children it waited for are cancelled with it: {G1}",

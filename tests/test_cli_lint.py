@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
+from clirun import invoke
 from jsonschema import Draft7Validator
-from typer.testing import CliRunner
 
-from flowctl import api
+from flowctl.api import definitions
 from flowctl.api.definitions import LintResult
-from flowctl.cli import lint as lint_command
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import FlowctlError
 
@@ -29,14 +27,7 @@ BROKEN_YAML = "kind: process\nid: broken\nstages: [\n  - id: a\n"
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Any:
-    app = typer.Typer(pretty_exceptions_enable=False)
-
-    @app.callback()
-    def root() -> None:
-        """flowctl"""
-
-    lint_command.register(app)
-    return CliRunner().invoke(app, ["lint", *args], prog_name="flowctl", env=env)
+    return invoke(["lint", *args], env=env)
 
 
 def fake_result(*diags: Diagnostic) -> LintResult:
@@ -62,7 +53,7 @@ class FakeLint:
 def fake_lint(monkeypatch: pytest.MonkeyPatch) -> FakeLint:
     """``api.lint_paths`` replaced: it returns the last result appended."""
     fake = FakeLint()
-    monkeypatch.setattr(api, "lint_paths", fake)
+    monkeypatch.setattr(definitions, "lint_paths", fake)
     return fake
 
 
@@ -145,7 +136,7 @@ def test_domain_error_keeps_its_code_message_and_hint(monkeypatch: pytest.Monkey
     def lint_paths(*_: Any, **__: Any) -> LintResult:
         raise Refused("not allowed: because", hint="do something else")
 
-    monkeypatch.setattr(api, "lint_paths", lint_paths)
+    monkeypatch.setattr(definitions, "lint_paths", lint_paths)
     result = run()
     assert result.exit_code == 4
     assert result.stderr == (
@@ -157,7 +148,7 @@ def test_unexpected_exception_is_one_line_and_exit_3(monkeypatch: pytest.MonkeyP
     def lint_paths(*_: Any, **__: Any) -> LintResult:
         raise RuntimeError("boom\nwith a second line")
 
-    monkeypatch.setattr(api, "lint_paths", lint_paths)
+    monkeypatch.setattr(definitions, "lint_paths", lint_paths)
     result = run(env={"FLOWCTL_DEBUG": ""})
     assert result.exit_code == 3
     assert result.stdout == ""
@@ -172,7 +163,7 @@ def test_flowctl_debug_lets_the_exception_through(monkeypatch: pytest.MonkeyPatc
     def lint_paths(*_: Any, **__: Any) -> LintResult:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(api, "lint_paths", lint_paths)
+    monkeypatch.setattr(definitions, "lint_paths", lint_paths)
     result = run(env={"FLOWCTL_DEBUG": "1"})
     assert isinstance(result.exception, RuntimeError)
     assert result.exit_code == 1  # CliRunner's code for an escaped exception

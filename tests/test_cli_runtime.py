@@ -1,4 +1,4 @@
-"""The operator commands end to end: CliRunner in-process, a SQLite database in
+"""The operator commands end to end: the real entry point in-process, a SQLite database in
 tmp_path, the example processes in processes/ and FLOWCTL_NOW for fixed times.
 Every example process is run through every branch it has today."""
 
@@ -10,28 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-from typer.testing import CliRunner, Result
-
-from flowctl.cli import runtime as runtime_cli
+from clirun import invoke
+from typer.testing import Result
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = str(ROOT / "processes")
 NOW = "2026-11-23T09:00:00Z"
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer(pretty_exceptions_enable=False)
-
-    @app.callback()
-    def root() -> None:
-        """flowctl"""
-
-    runtime_cli.register(app)
-    return app
-
-
-APP = _app()
 
 
 class Cli:
@@ -49,7 +35,7 @@ class Cli:
     def __call__(self, *args: str, user: str | None = "alice", now: str = NOW,
                  code: int = 0) -> Result:
         env = {**self.env, "FLOWCTL_USER": user, "FLOWCTL_NOW": now}
-        result = CliRunner().invoke(APP, list(args), env=env, prog_name="flowctl")
+        result = invoke(list(args), env=env)
         assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
         return result
 

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flowctl.conditions import (
+from flowctl.definition.conditions import (
     MAX_DEPTH,
     MAX_LENGTH,
     Condition,

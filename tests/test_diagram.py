@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from flowctl.build import build_process
+from flowctl.definition.build import build_process
 from flowctl.diagram import (
     EdgeKind,
     Graph,
@@ -496,7 +496,7 @@ def test_output_is_identical_across_hash_seeds() -> None:
         """
         import sys
         from ruamel.yaml import YAML
-        from flowctl.build import build_process
+        from flowctl.definition.build import build_process
         from flowctl.diagram import Highlight, extract
         from flowctl.diagram.dot import render_dot
         from flowctl.diagram.mermaid import render_mermaid

@@ -17,7 +17,7 @@ def test_rules_page_is_current() -> None:
 
 
 def test_every_rule_is_documented_with_an_anchor() -> None:
-    from flowctl.rules import RULES
+    from flowctl.lint.codes import RULES
 
     page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     for code in RULES:
@@ -28,9 +28,9 @@ def _commands() -> list[tuple[str, str]]:
     """(command path, first line of its help) for every command, depth first."""
     import typer
 
-    from flowctl.cli.app import _build_app
+    from flowctl.cli.app import command
 
-    root = typer.main.get_command(_build_app())
+    root = command()
     out: list[tuple[str, str]] = []
 
     def walk(cmd: Any, path: str) -> None:
@@ -60,7 +60,7 @@ def test_every_command_is_in_the_readme_with_its_summary() -> None:
 def test_api_exports_resolve_and_match_all() -> None:
     import flowctl.api as api
 
-    homes = {name for names in api._HOMES.values() for name in names}
+    homes = {name for names in api.HOMES.values() for name in names}
     assert sorted(homes) == api.__all__
     for name in api.__all__:
         assert getattr(api, name) is not None

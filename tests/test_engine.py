@@ -15,8 +15,8 @@ from msgspec.structs import replace
 
 from flowctl import engine
 from flowctl.api.definitions import load_org
-from flowctl.api.runtime import process_from_source
-from flowctl.build import build_process
+from flowctl.api.instances import process_from_source
+from flowctl.definition.build import build_process
 from flowctl.engine import (
     Advance,
     AlreadySigned,

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from flowctl import loader
-from flowctl.document import Document
-from flowctl.loader import MAX_BYTES, MAX_PROBLEMS, load_bytes, load_file
+from flowctl.definition import loader
+from flowctl.definition.document import Document
+from flowctl.definition.loader import MAX_BYTES, MAX_PROBLEMS, load_bytes, load_file
 
 TIME_LIMIT_S = 2.0
 MEMORY_LIMIT_BYTES = 50 * 1024 * 1024

@@ -1,6 +1,6 @@
 """The lint cache and the forked workers never change what ``flowctl lint`` reports.
 
-Every run here is compared with the plain pipeline (``Workspace.load`` then
+Every run here is compared with the plain pipeline (``DefinitionSet.load`` then
 ``lint_workspace``, one process, no cache): the same diagnostics and the same
 sources, with the cache cold or warm, in one process or several. Then each
 thing a file's results depend on is changed in turn (its content, flowctl's
@@ -16,14 +16,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from clirun import invoke
 
-from flowctl import cache as lint_cache
-from flowctl.api import definitions
-from flowctl.api.definitions import Workspace, expand_paths, lint_paths
-from flowctl.cli.app import _build_app
+from flowctl.api.definitions import DefinitionSet, expand_paths, lint_paths
+from flowctl.definition import files as definition_files
 from flowctl.diagnostics import Diagnostic
-from flowctl.linter import lint_workspace
+from flowctl.lint import cache as lint_cache
+from flowctl.lint import run as lint_run
+from flowctl.lint.rules import lint_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -33,11 +33,11 @@ def reference(paths: list[str], org: str | None = None) -> tuple[list[Diagnostic
     """What ``lint_paths`` reported before the cache and the workers existed."""
     files = expand_paths(paths)
     extra = [o for o in expand_paths([org]) if o not in files] if org else []
-    ws = Workspace.load(files + extra)
+    ws = DefinitionSet.load(files + extra)
     if not ws.orgs and org is None:
-        beside = definitions._org_beside(files)
+        beside = definition_files.org_beside(files)
         if beside is not None and beside not in files:
-            ws.orgs.extend(Workspace.load([beside]).orgs)
+            ws.orgs.extend(DefinitionSet.load([beside]).orgs)
     diags = sorted(lint_workspace(ws, report_files=set(files)))
     return diags, {d.path: d.text for d in ws.documents if d.text is not None}
 
@@ -153,17 +153,17 @@ def test_fixture_folders_and_org_option_match(cache_dir: Path) -> None:
 def test_several_workers_really_fork_on_linux() -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("workers are forked on Linux only")
-    assert definitions._pool_size(3, 10) == 3
-    assert definitions._pool_size(None, 10) == 1  # few files: one process
-    assert definitions._pool_size(1, 500) == 1
+    assert lint_run._pool_size(3, 10) == 3
+    assert lint_run._pool_size(None, 10) == 1  # few files: one process
+    assert lint_run._pool_size(1, 500) == 1
 
 
 def test_a_failing_worker_falls_back_to_one_process(mixed: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: definitions._Pool, *args: object) -> object:
-        raise definitions._WorkerFailed("gone")
+    def broken(self: lint_run._Pool, *args: object) -> object:
+        raise lint_run._WorkerFailed("gone")
 
-    monkeypatch.setattr(definitions._Pool, "load", broken)
+    monkeypatch.setattr(lint_run._Pool, "load", broken)
     got = lint_paths([str(mixed)], cache=False, jobs=2)
     assert (got.diagnostics, got.sources) == reference([str(mixed)])
 
@@ -259,10 +259,10 @@ def test_an_unwritable_cache_is_ignored(family: Path, tmp_path: Path,
 def test_no_cache_neither_reads_nor_writes(family: Path, cache_dir: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(family)
-    result = CliRunner().invoke(_build_app(), ["lint", "--no-cache", "."])
+    result = invoke(["lint", "--no-cache", "."])
     assert result.exit_code == 0, result.output
     assert not cache_dir.exists()
-    result = CliRunner().invoke(_build_app(), ["lint", "."])
+    result = invoke(["lint", "."])
     assert result.exit_code == 0
     assert len(entries(cache_dir)) == 3
 

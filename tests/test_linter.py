@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from flowctl import api
-from flowctl.rules import RULES
+from flowctl.lint.codes import RULES
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path("tests/fixtures")

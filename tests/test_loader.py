@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from flowctl import loader
-from flowctl.loader import load_bytes, load_file
+from flowctl.definition import loader
+from flowctl.definition.loader import load_bytes, load_file
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "processes").glob("*.yaml"))

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from flowctl.api import runtime, timework
+from flowctl.api import instances as runtime
+from flowctl.api import timers as timework
 from flowctl.engine import NotPermitted
 from flowctl.errors import UsageError
 from flowctl.store.sqlite import SqliteStore

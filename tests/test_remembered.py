@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from flowctl import loader
 from flowctl.api import definitions
 from flowctl.api.definitions import DefinitionError, load_org, load_process, load_stored
+from flowctl.definition import files, loader
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "key-account-filing-approval"
@@ -46,7 +46,7 @@ class Parses:
             self.count += 1
             return real(data, display)
 
-        monkeypatch.setattr(loader, "load_bytes", counting)
+        monkeypatch.setattr(files, "load_bytes", counting)
 
 
 @pytest.fixture
@@ -119,9 +119,8 @@ def test_without_a_usable_cache_folder_everything_still_works(
 def test_the_key_covers_the_code_digest(folder: Path, monkeypatch: pytest.MonkeyPatch,
                                         parses: Parses) -> None:
     load_org(processes_dir=str(folder))
-    from flowctl import cache
 
-    monkeypatch.setattr(cache, "code_digest", lambda: "another flowctl")
+    monkeypatch.setattr(definitions, "code_digest", lambda: "another flowctl")
     load_org(processes_dir=str(folder))
     assert parses.count == 2
     assert definitions._Remembered("org", b"x").key != definitions._Remembered("stored", b"x").key

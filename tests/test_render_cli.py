@@ -10,10 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
-from typer.testing import CliRunner
-
-from flowctl.cli import render as render_command
+from clirun import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -32,14 +29,7 @@ needs_dot = pytest.mark.skipif(
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Any:
-    app = typer.Typer(pretty_exceptions_enable=False)
-
-    @app.callback()
-    def root() -> None:
-        """flowctl"""
-
-    render_command.register(app)
-    return CliRunner().invoke(app, ["render", *args], prog_name="flowctl", env=env)
+    return invoke(["render", *args], env=env)
 
 
 def golden(name: str) -> str:
@@ -307,7 +297,7 @@ def test_registered_in_the_real_cli() -> None:
 
 
 def _contract_at_finance_review(tmp_path: Path) -> str:
-    from flowctl.api import runtime
+    from flowctl.api import instances as runtime
 
     common: dict[str, Any] = {
         "db": str(tmp_path / "f.db"),

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft7Validator
 
-from flowctl import __version__, report
+from flowctl import __version__
 from flowctl.api.definitions import LintResult
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import UsageError
+from flowctl.lint import reporters as report
 
 SCHEMA_PATH = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
 W = Severity.WARNING
@@ -343,7 +344,7 @@ def test_sarif_with_no_results_is_valid(sarif_validator: Draft7Validator) -> Non
 
 
 def test_sarif_results_rules_and_locations(sarif_validator: Draft7Validator) -> None:
-    from flowctl.rules import RULES
+    from flowctl.lint.codes import RULES
 
     r = result(
         Diagnostic("processes/a.yaml", 7, 11, "FL204", "stage 'finish' does not exist"),

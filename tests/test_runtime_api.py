@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from msgspec.structs import replace
 
-from flowctl.api import runtime
+from flowctl.api import instances as runtime
+from flowctl.api.identity import UnknownUser, resolve_user
 from flowctl.engine import Refused
 from flowctl.errors import UsageError
-from flowctl.identity import UnknownUser, resolve_user
 from flowctl.store.base import (
     ConflictError,
     Definition,
@@ -602,8 +602,8 @@ def stored_instance(tmp_path: Path, source: str) -> tuple[str, str]:
 def test_a_stored_definition_is_parsed_once_then_remembered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import flowctl.loader
-    import flowctl.schema
+    import flowctl.definition.files
+
 
     text = (Path(PROCESSES) / f"{KEY}.yaml").read_text("utf-8").replace("Edit customer info",
                                                                        "Edit the customer")
@@ -616,8 +616,8 @@ def test_a_stored_definition_is_parsed_once_then_remembered(
     def not_again(*args: object) -> None:
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr(flowctl.schema, "validate", not_again)
-    monkeypatch.setattr(flowctl.loader, "load_bytes", not_again)
+    monkeypatch.setattr(flowctl.definition.files, "validate", not_again)
+    monkeypatch.setattr(flowctl.definition.files, "load_bytes", not_again)
     second = runtime.show(iid, as_user="alice", db=db, processes_dir=PROCESSES)
     assert first.instance.stage_name == second.instance.stage_name == "Edit the customer"
 

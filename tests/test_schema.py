@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from clirun import invoke
 from jsonschema import Draft202012Validator
-from typer.testing import CliRunner
 
-from flowctl import schema
-from flowctl.cli import schema as schema_command
-from flowctl.document import Document
-from flowctl.loader import load_bytes, load_file
-from flowctl.schema import load_schema, schema_text, validate
+from flowctl.definition import schema
+from flowctl.definition.document import Document
+from flowctl.definition.loader import load_bytes, load_file
+from flowctl.definition.schema import load_schema, schema_text, validate
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "processes").glob("*.yaml"))
@@ -764,8 +763,8 @@ def test_output_does_not_depend_on_hash_seed() -> None:
     text = CASES["org directory"][0] + CASES["calendar"][0].replace("kind: process\n", "")
     script = (
         "import sys\n"
-        "from flowctl.loader import load_bytes\n"
-        "from flowctl.schema import validate\n"
+        "from flowctl.definition.loader import load_bytes\n"
+        "from flowctl.definition.schema import validate\n"
         "doc = load_bytes(sys.stdin.buffer.read(), 't.yaml')\n"
         "print('\\n'.join(d.format() for d in validate(doc)))\n"
     )
@@ -789,16 +788,7 @@ def test_output_does_not_depend_on_hash_seed() -> None:
 
 
 def _run(*args: str) -> Any:
-    import typer
-
-    app = typer.Typer(pretty_exceptions_enable=False)
-
-    @app.callback()
-    def root() -> None:
-        """flowctl"""
-
-    schema_command.register(app)
-    return CliRunner().invoke(app, list(args), prog_name="flowctl")
+    return invoke(list(args))
 
 
 def test_cli_prints_the_process_schema_by_default() -> None:

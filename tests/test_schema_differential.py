@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from flowctl import schema
-from flowctl.document import Document
-from flowctl.loader import load_bytes, load_file
-from flowctl.schema import KINDS, load_schema, validate
+from flowctl.definition import schema
+from flowctl.definition.document import Document
+from flowctl.definition.loader import load_bytes, load_file
+from flowctl.definition.schema import KINDS, load_schema, validate
 
 jsonschema_rs = pytest.importorskip("jsonschema_rs")
 

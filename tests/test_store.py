@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
-from flowctl.store import schema
+from flowctl.store import migrations as schema
 from flowctl.store.base import (
     ConflictError,
     Definition,

@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
+from clirun import invoke
 
-from flowctl.api import runtime, timework
+from flowctl.api import instances as runtime
+from flowctl.api import timers as timework
 from flowctl.engine import NotPermitted, Refused
 from flowctl.store.sqlite import SqliteStore
 
@@ -331,17 +332,13 @@ def test_dry_run_lists_and_writes_nothing(store: SqliteStore) -> None:
 
 
 def test_tick_and_overdue_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from flowctl.cli.app import _build_app
-
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FLOWCTL_PROCESSES", PROCESSES)
     monkeypatch.delenv("FLOWCTL_NOTIFY_COMMAND", raising=False)
-    app = _build_app()
-    runner = CliRunner()
 
     def run(*args: str, now: str = "2026-11-23T09:00:00Z", user: str = "alice") -> Any:
         env = {"FLOWCTL_NOW": now, "FLOWCTL_USER": user}
-        return runner.invoke(app, list(args), env=env)
+        return invoke(list(args), env=env)
 
     run("start", "lost-customer-recovery", "--set", "owner=bob", "--set", "customer=Acme")
     out = run("tick", "--dry-run", now="2026-11-25T09:00:00Z")
@@ -385,7 +382,7 @@ def test_tick_and_overdue_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_a_v1_database_upgrades_in_place_and_its_timers_fire(tmp_path: Path) -> None:
     from flowctl import engine
     from flowctl.api.definitions import load_org
-    from flowctl.store import schema
+    from flowctl.store import migrations as schema
 
     db = tmp_path / "v1.db"
     SqliteStore.open(db, migrations=schema.MIGRATIONS[:1]).close()

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from flowctl import engine
-from flowctl.api import runtime, timework
+from flowctl.api import instances as runtime
+from flowctl.api import timers as timework
 from flowctl.api.definitions import load_org
 from flowctl.store.base import Definition
 from flowctl.store.sqlite import SqliteStore

@@ -5,8 +5,11 @@
     >>> result.exit_code()
     0
 
-Names are imported on first use (PEP 562), so linting never pays for the
-runtime's imports and the runtime never pays for the linter's.
+The modules behind it: ``definitions`` (finding and loading definitions,
+linting), ``instances`` (running processes: start, advance, read, journal)
+and ``timers`` (tick, overdue, tasks, notifications). Each name is imported
+from its module on first use (PEP 562), so a lint does not import the
+store, the engine and the diagrams, and a command imports only its side.
 """
 
 from __future__ import annotations
@@ -14,16 +17,16 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-_HOMES = {
+HOMES: dict[str, tuple[str, ...]] = {
     "flowctl.api.definitions": (
         "DefinitionError",
+        "DefinitionSet",
         "LintResult",
-        "Workspace",
         "lint_paths",
         "load_org",
         "load_process",
     ),
-    "flowctl.api.runtime": (
+    "flowctl.api.instances": (
         "FieldValue",
         "InstanceCard",
         "InstanceView",
@@ -50,18 +53,18 @@ _HOMES = {
         "task_done",
         "verify_journal",
     ),
-    "flowctl.api.timework": (
+    "flowctl.api.timers": (
         "deliver_notifications",
         "notifications",
         "overdue",
         "tick",
     ),
 }
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
-
+_WHERE = {name: module for module, names in HOMES.items() for name in names}
 
 __all__ = [
     "DefinitionError",
+    "DefinitionSet",
     "FieldValue",
     "InstanceCard",
     "InstanceView",
@@ -70,7 +73,6 @@ __all__ = [
     "SessionContext",
     "StepResult",
     "UnknownInstance",
-    "Workspace",
     "advance",
     "begin",
     "cancel",
@@ -101,13 +103,13 @@ __all__ = [
 if TYPE_CHECKING:
     from flowctl.api.definitions import (
         DefinitionError,
+        DefinitionSet,
         LintResult,
-        Workspace,
         lint_paths,
         load_org,
         load_process,
     )
-    from flowctl.api.runtime import (
+    from flowctl.api.instances import (
         FieldValue,
         InstanceCard,
         InstanceView,
@@ -134,7 +136,7 @@ if TYPE_CHECKING:
         task_done,
         verify_journal,
     )
-    from flowctl.api.timework import deliver_notifications, notifications, overdue, tick
+    from flowctl.api.timers import deliver_notifications, notifications, overdue, tick
 
 
 def __getattr__(name: str) -> Any:

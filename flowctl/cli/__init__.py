@@ -1,4 +1,4 @@
 """The command line: thin typer commands over ``flowctl.api``.
 
-Only this package and ``flowctl.report`` import typer or rich.
+Only this package and ``flowctl.lint.reporters`` import typer or rich.
 """

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from flowctl.cli.common import echo, handle_errors
+import typer
 
-if TYPE_CHECKING:
-    import typer
-
-    from flowctl.api import LintResult
-else:
-    from flowctl.cli.declare import typer
+from flowctl.api import definitions
+from flowctl.api.definitions import LintResult
+from flowctl.cli.output import echo, handle_errors
+from flowctl.errors import UsageError
+from flowctl.lint import reporters as report
 
 
 class ReportFormat(StrEnum):
@@ -96,18 +95,13 @@ def lint(
         flowctl lint definitions/ --org definitions/org.yaml
     """
     with handle_errors():
-        from flowctl import api
-
         options = {"cache": False} if no_cache else {}
-        result = api.lint_paths(paths or None, org=org, **options)
+        result = definitions.lint_paths(paths or None, org=org, **options)
         _emit(result, fmt.value, output, color.value)
         raise SystemExit(result.exit_code(strict=strict))
 
 
 def _emit(result: LintResult, fmt: str, output: str | None, color: str) -> None:
-    from flowctl import report
-    from flowctl.errors import UsageError
-
     if output is None:
         colored = fmt == "text" and report.use_color(color, isatty=sys.stdout.isatty())
         echo(report.render(result, fmt, color=colored), end="")

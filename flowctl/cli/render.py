@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from flowctl.cli import run_options as opt
-from flowctl.cli.common import handle_errors
+import typer
 
-if TYPE_CHECKING:
-    import typer
-
-    from flowctl.diagram import DiagramFormat, Highlight, Rendered
-    from flowctl.model import Process
-else:
-    from flowctl.cli.declare import typer
+from flowctl import diagram
+from flowctl.api import instances
+from flowctl.api.definitions import DefinitionError, DefinitionSet, expand_paths, load_process
+from flowctl.cli import options as opt
+from flowctl.cli.output import handle_errors
+from flowctl.diagram import DiagramFormat, Highlight, Rendered, format_for_path
+from flowctl.errors import UsageError
+from flowctl.model import Process
 
 DEFAULT_FORMAT = "svg"
 
@@ -122,14 +122,10 @@ def render(
 
 
 def _usage(message: str, hint: str) -> Exception:
-    from flowctl.errors import UsageError
-
     return UsageError(message, hint=hint)
 
 
 def _choose_format(fmt: FormatChoice | None, output: str | None) -> DiagramFormat:
-    from flowctl.diagram import DiagramFormat, format_for_path
-
     if fmt is not None:
         return DiagramFormat(fmt.value)
     if output is not None:
@@ -140,9 +136,7 @@ def _choose_format(fmt: FormatChoice | None, output: str | None) -> DiagramForma
 def _draw(
     proc: Process, fmt: DiagramFormat, timeout: float, highlight: Highlight | None
 ) -> Rendered:
-    from flowctl.diagram import render
-
-    rendered = render(proc, fmt, highlight=highlight, timeout=timeout)
+    rendered = diagram.render(proc, fmt, highlight=highlight, timeout=timeout)
     if rendered.note:
         print(f"flowctl: note: {proc.id}: {rendered.note}", file=sys.stderr)
     return rendered
@@ -170,8 +164,6 @@ def _render_one(
     processes_dir: str,
     timeout: float,
 ) -> None:
-    from flowctl.api import load_process
-
     if ref is None:
         raise _usage(
             "name the process to draw, or pass --all",
@@ -197,21 +189,15 @@ def _render_instance(
     org: str | None,
     processes_dir: str,
 ) -> None:
-    from flowctl.api import runtime
-    from flowctl.diagram import Highlight
-    from flowctl.engine import FINISHED
-
     fmt = _choose_format(fmt_opt, output)
     if output is None and not fmt.is_text:
         raise _usage(
             f"{fmt.value} is binary and is not written to the terminal",
             f"pass -o FILE.{fmt.extension}",
         )
-    card = runtime.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes_dir)
-    proc = runtime.definition(instance, db=db)
-    highlight = Highlight.from_path(
-        runtime.path_taken(card), finished=card.instance.status in FINISHED
-    )
+    card = instances.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes_dir)
+    proc = instances.definition(instance, db=db)
+    highlight = instances.highlight(card)
     emit(proc, fmt, output, timeout, highlight)
 
 
@@ -240,8 +226,6 @@ def _render_all(
     processes_dir: str,
     timeout: float,
 ) -> int:
-    from flowctl.api.definitions import DefinitionError, Workspace, expand_paths, load_process
-
     if ref is not None:
         raise _usage(
             f"--all draws every process; do not also name one ('{ref}')",
@@ -257,7 +241,7 @@ def _render_all(
             "run from the folder that holds processes/, or pass --processes DIR",
         )
     fmt = _choose_format(fmt_opt, None)
-    ws = Workspace.load(expand_paths([processes_dir]))
+    ws = DefinitionSet.load(expand_paths([processes_dir]))
     docs = [d for d in ws.documents if d.kind != "org"]
     if not docs:
         raise _usage(f"no process definitions in {processes_dir}/", "add YAML files to it")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from flowctl.cli.common import echo, handle_errors
+import typer
 
-if TYPE_CHECKING:
-    import typer
-else:
-    from flowctl.cli.declare import typer
+from flowctl.cli.output import echo, handle_errors
+from flowctl.definition.schema import KINDS, schema_text
+from flowctl.errors import UsageError
 
 
 def schema(
@@ -34,9 +33,6 @@ def schema(
         flowctl schema org > org.schema.json
     """
     with handle_errors():
-        from flowctl.errors import UsageError
-        from flowctl.schema import KINDS, schema_text
-
         if kind not in KINDS:
             raise UsageError(
                 f"unknown schema '{kind}': flowctl has schemas for {' and '.join(KINDS)}",

@@ -10,6 +10,7 @@ from flowctl.diagram.dot import render_dot
 from flowctl.diagram.extract import extract
 from flowctl.diagram.graphviz_run import DOT_TIMEOUT, layout
 from flowctl.diagram.ir import Graph, Highlight
+from flowctl.diagram.mermaid import render_mermaid
 from flowctl.errors import UsageError
 from flowctl.model import Process
 
@@ -64,8 +65,6 @@ def render_graph(
 ) -> Rendered:
     fmt = DiagramFormat(fmt)
     if fmt is DiagramFormat.MERMAID:
-        from flowctl.diagram.mermaid import render_mermaid  # with json: not needed for the rest
-
         return Rendered(render_mermaid(graph))
     dot_text = render_dot(graph)
     if fmt is DiagramFormat.DOT:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from flowctl.store import schema
+from flowctl.store import migrations as schema
 from flowctl.store.base import (
     ConflictError,
     Definition,

@@ -18,16 +18,14 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from msgspec import Struct
 
 from flowctl import __version__
+from flowctl.api.definitions import LintResult
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import UsageError
-
-if TYPE_CHECKING:
-    from flowctl.api.definitions import LintResult
 
 FORMATS = ("text", "json", "github", "sarif")
 JSON_REPORT_VERSION = 1
@@ -312,13 +310,13 @@ def render_github(result: LintResult, *, root: str | None = None) -> str:
 
 
 def _rule_registry() -> dict[str, Any]:
-    """``flowctl.rules.RULES`` when it exists; empty otherwise."""
+    """``flowctl.lint.codes.RULES`` when it exists; empty otherwise."""
     import importlib
 
     try:
-        module = importlib.import_module("flowctl.rules")
+        module = importlib.import_module("flowctl.lint.codes")
     except ModuleNotFoundError as exc:
-        if exc.name != "flowctl.rules":
+        if exc.name != "flowctl.lint.codes":
             raise
         return {}
     rules = getattr(module, "RULES", {})

@@ -5,17 +5,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from flowctl.cli import run_options as opt
-from flowctl.cli.common import echo, handle_errors
+import typer
 
-if TYPE_CHECKING:
-    import typer
+from flowctl.api import instances, timers
+from flowctl.api.identity import choose
+from flowctl.cli import options as opt
+from flowctl.cli import views as f
+from flowctl.cli import views as fmt
+from flowctl.cli.output import echo, handle_errors
+from flowctl.store.base import JournalEntry
 
-    from flowctl.store.base import JournalEntry
-else:
-    from flowctl.cli.declare import typer
 
 def _echo_lines(lines: list[str]) -> None:
     echo("\n".join(lines))
@@ -38,10 +39,7 @@ def show(
         flowctl show contract-approval-4 --json
     """
     with handle_errors():
-        from flowctl.api import runtime
-        from flowctl.cli import run_format as fmt
-
-        card = runtime.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes)
+        card = instances.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes)
         if json_out:
             data = fmt.plain(card)
             data["history"] = [fmt.entry_dict(e) for e in card.history]
@@ -71,14 +69,10 @@ def inbox(
         flowctl inbox --as carol --json
     """
     with handle_errors():
-        from flowctl.api import runtime, timework
-        from flowctl.cli import run_format as fmt
-        from flowctl.identity import choose
-
-        views = runtime.inbox(
+        views = instances.inbox(
             limit=limit, as_user=as_user, db=db, org=org, processes_dir=processes
         )
-        tasks, unread = timework.inbox_tasks(
+        tasks, unread = timers.inbox_tasks(
             as_user=as_user, db=db, org=org, processes_dir=processes
         )
         if json_out:
@@ -138,10 +132,7 @@ def list_command(
         flowctl list --assignee carol --since 2026-11-01 --json
     """
     with handle_errors():
-        from flowctl.api import runtime
-        from flowctl.cli import run_format as fmt
-
-        views = runtime.list_instances(
+        views = instances.list_instances(
             status=status or (), process=process, assignee=assignee, since=since, limit=limit,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
@@ -205,9 +196,8 @@ def journal(
         if instance == "verify":
             _verify(db, json_out or out_format is JournalFormat.json)
             return
-        from flowctl.api import runtime
 
-        entries = runtime.journal(
+        entries = instances.journal(
             instance, process=process, actor=actor, since=since, until=until, db=db
         )
         fmt = JournalFormat.json if json_out else out_format
@@ -215,8 +205,6 @@ def journal(
 
 
 def _write_journal(entries: Iterator[JournalEntry], fmt: JournalFormat) -> None:
-    from flowctl.cli import run_format as f
-
     out = sys.stdout
     if fmt is JournalFormat.json:
         out.write("[")
@@ -243,10 +231,7 @@ def _write_journal(entries: Iterator[JournalEntry], fmt: JournalFormat) -> None:
 
 
 def _verify(db: str | None, json_out: bool) -> None:
-    from flowctl.api import runtime
-    from flowctl.cli import run_format as f
-
-    report = runtime.verify_journal(db=db)
+    report = instances.verify_journal(db=db)
     if json_out:
         echo(f.to_json(
             {"ok": report.ok, "entries": report.entries, "problems": list(report.problems)}

@@ -1,6 +1,6 @@
 """What every command shares: domain errors become a message and an exit code.
 
-    from flowctl.cli.common import handle_errors
+    from flowctl.cli.output import handle_errors
 
     @app.command()
     def start(...) -> None:
@@ -41,6 +41,35 @@ def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:
     raise SystemExit(code)
 
 
+_color_disabled = False
+
+
+def disable_color() -> None:
+    """``--no-color``: plain text even on a terminal."""
+    global _color_disabled
+    _color_disabled = True
+
+
+def color_enabled(stream: object = None) -> bool:
+    """Colour only on a terminal, never with ``--no-color`` or ``NO_COLOR`` set."""
+    if _color_disabled or os.environ.get("NO_COLOR", "") != "":
+        return False
+    isatty = getattr(stream if stream is not None else sys.stdout, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def usage_error(message: str, usage: str | None, command_path: str) -> NoReturn:
+    """A command line that typer refused: its usage line, then the error, exit 2."""
+    if usage:
+        print(usage, file=sys.stderr)
+    fail(message, hint=f"see `{command_path} --help`", code=2)
+
+
+def interrupted() -> NoReturn:
+    print("flowctl: interrupted", file=sys.stderr)
+    raise SystemExit(EXIT_INTERRUPTED)
+
+
 def echo(text: str = "", *, err: bool = False, end: str = "\n") -> None:
     """Print a line on standard output (or error), flushed, as a command's output."""
     print(text, end=end, file=sys.stderr if err else sys.stdout, flush=True)
@@ -70,8 +99,7 @@ def handle_errors() -> Iterator[None]:
         _silence_stdout()
         raise SystemExit(1) from None
     except KeyboardInterrupt:
-        print("flowctl: interrupted", file=sys.stderr)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+        interrupted()
     except Exception as exc:
         if debug_enabled():
             raise

@@ -8,14 +8,11 @@ this module does not import typer (see ``flowctl.cli.declare``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import typer
 
 from flowctl.errors import UsageError
-
-if TYPE_CHECKING:
-    import typer
-else:
-    from flowctl.cli.declare import typer
 
 
 def as_user() -> Any:

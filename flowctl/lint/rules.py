@@ -2,7 +2,7 @@
 
 The loader and the schema check have already put their diagnostics on each
 document; the rules here run on every process that passed them, with the org
-directory and the other linted processes as context. See ``flowctl.rules``
+directory and the other linted processes as context. See ``flowctl.lint.codes``
 for the codes and ``docs/rules.md`` for examples.
 """
 
@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
 
 from msgspec import Struct, field
 
+from flowctl.definition import conditions
+from flowctl.definition.document import Document
+from flowctl.definition.durations import DurationError, parse_duration
+from flowctl.definition.files import DefinitionSet
 from flowctl.diagnostics import Diagnostic, Severity
-from flowctl.document import Document
-from flowctl.durations import DurationError, parse_duration
+from flowctl.lint.codes import rule
 from flowctl.model import (
     ApprovalPolicy,
     Assignee,
@@ -28,10 +30,6 @@ from flowctl.model import (
     Stage,
     StageKind,
 )
-from flowctl.rules import rule
-
-if TYPE_CHECKING:
-    from flowctl.api.definitions import Workspace
 
 DATE_TYPES = (FieldType.DATE, FieldType.DATETIME)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -257,8 +255,6 @@ def check_decisions(ctx: Context) -> None:
 
 
 def check_condition(ctx: Context, text: str, path: Path) -> None:
-    from flowctl import conditions
-
     fields = {f.name: f for f in ctx.proc.fields}
     try:
         cond = conditions.parse(text)
@@ -634,7 +630,7 @@ def lint_org(doc: Document, org: OrgDirectory) -> list[Diagnostic]:
 
 
 def lint_workspace(
-    ws: Workspace, *, report_files: set[str] | None = None, cross_file: bool = True
+    ws: DefinitionSet, *, report_files: set[str] | None = None, cross_file: bool = True
 ) -> list[Diagnostic]:
     """Every diagnostic for the workspace's documents (unsorted).
 

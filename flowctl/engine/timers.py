@@ -1,7 +1,7 @@
 """The engine's time and composition commands: timers firing, pause and
 resume, tasks done, child processes started and ended.
 
-Part of the pure engine (:mod:`flowctl.engine` dispatches here): no clock, no
+Part of the pure engine (:func:`flowctl.engine.apply` dispatches here): no clock, no
 files, no database. A timer whose work cannot be done (the escalation's
 target cannot be found, the next stage needs a field that is empty...) is
 consumed all the same and journalled as ``timer_failed``, and the instance's
@@ -11,11 +11,12 @@ initiator is told: a tick never stops on one instance's problem.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from msgspec.structs import replace
 
-from flowctl.engine import (
+from flowctl.definition.durations import DurationError, parse_duration
+from flowctl.engine.steps import (
     ACTIVE,
     CANCELLED,
     COMPLETED,
@@ -37,32 +38,28 @@ from flowctl.engine import (
     NotPermitted,
     Pause,
     Refused,
+    Run,
     TaskDone,
     Timer,
     TimerVoid,
-    _enter,
-    _resolve,
     describe_principals,
+    enter,
     holds,
     iso,
     later,
     names_list,
     parse_time,
+    resolve,
     task_created,
     user_principal,
 )
 from flowctl.errors import FlowctlError
-from flowctl.model import EscalationAction
-
-if TYPE_CHECKING:
-    from flowctl.engine import _Run
-    from flowctl.model import Escalation, Stage
-
+from flowctl.model import Escalation, EscalationAction, Stage
 
 # ---------------------------------------------------------------- timers
 
 
-def fire(run: _Run, cmd: Fire) -> None:
+def fire(run: Run, cmd: Fire) -> None:
     inst = run.inst
     timer = next((t for t in inst.timers if t.key == cmd.key), None)
     if timer is None or inst.finished or (inst.status == PAUSED and timer.kind != RESUME):
@@ -86,16 +83,16 @@ def fire(run: _Run, cmd: Fire) -> None:
                    f" {exc.message}", timer.stage)
 
 
-def _wake(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
+def _wake(run: Run, timer: Timer, base: dict[str, Any]) -> None:
     stage = run.stage(timer.stage)
     run.set(wake_at=None)
     run.emit("woke", stage=stage.id, data=base)
     if stage.next is None:
         raise FlowctlError(f"wait stage '{stage.id}' has no next stage")
-    _enter(run, stage.next)
+    enter(run, stage.next)
 
 
-def _due(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
+def _due(run: Run, timer: Timer, base: dict[str, Any]) -> None:
     inst = run.inst
     stage = run.stage(timer.stage)
     run.emit("overdue", stage=stage.id, data={**base, "assignees": list(inst.assignees)})
@@ -103,7 +100,7 @@ def _due(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
                f"{inst.id}: '{stage.label}' is overdue (it was due {timer.at})", stage.id)
 
 
-def _escalate(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
+def _escalate(run: Run, timer: Timer, base: dict[str, Any]) -> None:
     stage = run.stage(timer.stage)
     escalations = stage.sla.escalations if stage.sla else ()
     if timer.index >= len(escalations):
@@ -113,7 +110,7 @@ def _escalate(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
     _ACTIONS[esc.action](run, stage, esc, data)
 
 
-def _remind(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
+def _remind(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
     inst = run.inst
     run.emit("escalation", stage=stage.id, data={**data, "to": list(inst.assignees)})
     due = f", due {inst.due_at}" if inst.due_at else ""
@@ -122,13 +119,13 @@ def _remind(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> N
                stage.id)
 
 
-def _target(run: _Run, stage: Stage, esc: Escalation) -> tuple[str, str]:
+def _target(run: Run, stage: Stage, esc: Escalation) -> tuple[str, str]:
     if esc.to is None:
         raise FlowctlError(f"escalation {esc.action.value} of '{stage.id}' names nobody (to)")
-    return _resolve(run, stage, esc.to)
+    return resolve(run, stage, esc.to)
 
 
-def _notify(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
+def _notify(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
     inst = run.inst
     who, _ = _target(run, stage, esc)
     run.emit("escalation", stage=stage.id, data={**data, "to": [who]})
@@ -138,7 +135,7 @@ def _notify(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> N
                stage.id)
 
 
-def _reassign(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
+def _reassign(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
     inst = run.inst
     if inst.approvers:
         raise Refused(f"stage '{stage.id}' needs every approver's signature; it cannot be"
@@ -154,7 +151,7 @@ def _reassign(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any]) ->
                f" no answer for {esc.after}", stage.id)
 
 
-def _auto_result(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
+def _auto_result(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
     inst = run.inst
     result = stage.result(esc.result or "")
     if result is None:
@@ -169,10 +166,10 @@ def _auto_result(run: _Run, stage: Stage, esc: Escalation, data: dict[str, Any])
     run.notify(inst.assignees, "escalation",
                f"{inst.id}: '{stage.label}' got the automatic result '{result.name}'"
                f" after {esc.after} without an answer", stage.id)
-    _enter(run, result.to)
+    enter(run, result.to)
 
 
-_ACTIONS: dict[EscalationAction, Callable[[_Run, Stage, Escalation, dict[str, Any]], None]] = {
+_ACTIONS: dict[EscalationAction, Callable[[Run, Stage, Escalation, dict[str, Any]], None]] = {
     EscalationAction.REMIND: _remind,
     EscalationAction.NOTIFY: _notify,
     EscalationAction.REASSIGN: _reassign,
@@ -180,7 +177,7 @@ _ACTIONS: dict[EscalationAction, Callable[[_Run, Stage, Escalation, dict[str, An
 }
 
 
-def _task_appears(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
+def _task_appears(run: Run, timer: Timer, base: dict[str, Any]) -> None:
     stage = run.stage(timer.stage)
     spec_id = stage.tasks[timer.index].id if timer.index < len(stage.tasks) else ""
     tasks = list(run.inst.tasks)
@@ -193,11 +190,11 @@ def _task_appears(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
     raise FlowctlError(f"no scheduled task {spec_id or timer.index} at '{stage.id}'")
 
 
-def _resume_timer(run: _Run, timer: Timer, base: dict[str, Any]) -> None:
+def _resume_timer(run: Run, timer: Timer, base: dict[str, Any]) -> None:
     resume(run, auto=True, data=base)
 
 
-_HANDLERS: dict[str, Callable[[_Run, Timer, dict[str, Any]], None]] = {
+_HANDLERS: dict[str, Callable[[Run, Timer, dict[str, Any]], None]] = {
     WAKE: _wake,
     DUE: _due,
     ESCALATION: _escalate,
@@ -209,7 +206,7 @@ _HANDLERS: dict[str, Callable[[_Run, Timer, dict[str, Any]], None]] = {
 # ---------------------------------------------------------- pause, resume
 
 
-def _may_pause(run: _Run, verb: str) -> bool:
+def _may_pause(run: Run, verb: str) -> bool:
     """Assignees, the initiator and admins may pause and resume; True when as admin."""
     ctx, inst = run.ctx, run.inst
     slots = (*inst.assignees, user_principal(inst.initiator))
@@ -224,7 +221,7 @@ def _may_pause(run: _Run, verb: str) -> bool:
     )
 
 
-def pause(run: _Run, cmd: Pause) -> None:
+def pause(run: Run, cmd: Pause) -> None:
     inst = run.inst
     if inst.finished:
         raise InstanceClosed(f"instance {inst.id} is {inst.status}; it cannot be paused",
@@ -238,8 +235,6 @@ def pause(run: _Run, cmd: Pause) -> None:
     timers: tuple[Timer, ...] = ()
     data: dict[str, Any] = {"suspended": [t.key for t in inst.timers]}
     if cmd.duration is not None:
-        from flowctl.durations import DurationError, parse_duration
-
         try:
             length = parse_duration(cmd.duration)
         except DurationError as exc:
@@ -261,7 +256,7 @@ def _shift(at: str | None, by: Any) -> str | None:
     return iso(parse_time(at) + by) if at else None
 
 
-def resume(run: _Run, *, auto: bool, data: dict[str, Any] | None = None) -> None:
+def resume(run: Run, *, auto: bool, data: dict[str, Any] | None = None) -> None:
     """End a pause. SLA clocks stop while paused: every suspended timer, the
     due time and the wake-up time move later by the length of the pause."""
     inst = run.inst
@@ -286,7 +281,7 @@ def resume(run: _Run, *, auto: bool, data: dict[str, Any] | None = None) -> None
 # ------------------------------------------------------------------ tasks
 
 
-def task_done(run: _Run, cmd: TaskDone) -> None:
+def task_done(run: Run, cmd: TaskDone) -> None:
     inst = run.inst
     if inst.finished or inst.status == PAUSED:
         raise InstanceClosed(f"instance {inst.id} is {inst.status}; no task can be done now",
@@ -325,7 +320,7 @@ def task_done(run: _Run, cmd: TaskDone) -> None:
 # --------------------------------------------------------------- children
 
 
-def child_started(run: _Run, cmd: ChildStarted) -> None:
+def child_started(run: Run, cmd: ChildStarted) -> None:
     children = list(run.inst.children)
     for i, c in enumerate(children):
         if c.stage == cmd.stage and c.status == "pending" and c.instance_id is None:
@@ -338,7 +333,7 @@ def child_started(run: _Run, cmd: ChildStarted) -> None:
     raise Refused(f"{run.inst.id} needs no child at '{cmd.stage}'")
 
 
-def child_ended(run: _Run, cmd: ChildEnded) -> None:
+def child_ended(run: Run, cmd: ChildEnded) -> None:
     """A child finished: record it; a parent waiting for it goes on with the
     result named by the child's end stage (``results: {delivered: won}``)."""
     inst = run.inst
@@ -371,7 +366,7 @@ def child_ended(run: _Run, cmd: ChildEnded) -> None:
     run.emit("result", stage=c.stage, result=result.name, data={
         "automatic": True, "child": cmd.instance_id,
     })
-    _enter(run, result.to)
+    enter(run, result.to)
 
 
 __all__ = ["child_ended", "child_started", "fire", "later", "pause", "resume", "task_done"]

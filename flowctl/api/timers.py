@@ -6,7 +6,7 @@ every pending timer whose time has come, each in its own short write
 transaction that re-reads the timer and the instance under the lock, so two
 ticks at once, or a tick killed half-way and run again, fire each timer
 exactly once. Then it delivers pending notifications through the
-configured command (:mod:`flowctl.notify`).
+configured command (:mod:`flowctl.api.notify`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any, Unpack
 from msgspec import Struct
 
 from flowctl import engine
-from flowctl.api.runtime import (
+from flowctl.api import notify
+from flowctl.api.instances import (
     OPEN_STATUSES,
     Context,
     InstanceView,
@@ -109,7 +110,6 @@ def tick(
                 seen.add((t.instance_id, t.key))
                 fired.append(_fire_one(st, directory, moment, t, procs))
         deliveries: tuple[Delivery, ...] = ()
-        from flowctl import notify
 
         if deliver and notify.command():
             deliveries = _deliver(st, directory, moment)
@@ -160,8 +160,6 @@ def _undelivered(st: Store) -> int:
 
 
 def _deliver(st: Store, org: OrgDirectory, moment: datetime) -> tuple[Delivery, ...]:
-    from flowctl import notify
-
     cmd = notify.command() or ""
     at = engine.iso(moment)
     out: list[Delivery] = []
@@ -181,8 +179,6 @@ def _deliver(st: Store, org: OrgDirectory, moment: datetime) -> tuple[Delivery, 
 def _record_attempt(
     st: Store, n: NotificationRow, error: str | None, moment: datetime
 ) -> Delivery:
-    from flowctl import notify
-
     at = engine.iso(moment)
     nid = n.id or 0
     with st.transaction() as tx:
@@ -216,8 +212,6 @@ def deliver_notifications(
     store: Store | None = None,
 ) -> TickReport:
     """Deliver pending notifications only (``flowctl notifications deliver``)."""
-    from flowctl import notify
-
     if not notify.command():
         raise UsageError(
             f"no notify command: set {notify.COMMAND_ENV} to a shell command that reads one"

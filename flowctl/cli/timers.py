@@ -3,26 +3,25 @@ task (done, list) and notifications (list, read, deliver)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from datetime import datetime
+from typing import Annotated
 
-from flowctl.cli import run_options as opt
-from flowctl.cli.common import echo, handle_errors
+import typer
 
-if TYPE_CHECKING:
-    from datetime import datetime
+from flowctl import engine
+from flowctl.api import instances, timers
+from flowctl.api.instances import StepResult
+from flowctl.api.timers import TickReport
+from flowctl.cli import options as opt
+from flowctl.cli import views as fmt
+from flowctl.cli.output import echo, handle_errors
+from flowctl.cli.views import step_lines
+from flowctl.errors import UsageError
 
-    import typer
-
-    from flowctl.api.runtime import StepResult
-    from flowctl.api.timework import TickReport
-else:
-    from flowctl.cli.declare import typer
 
 def _now(text: str | None) -> datetime | None:
     if text is None:
         return None
-    from flowctl import engine
-    from flowctl.errors import UsageError
 
     try:
         return engine.parse_time(text)
@@ -33,8 +32,6 @@ def _now(text: str | None) -> datetime | None:
 
 
 def _print_step(step: StepResult) -> None:
-    from flowctl.cli.run_format import step_lines
-
     for line in step_lines(step):
         echo(line)
 
@@ -69,10 +66,7 @@ def tick(
         flowctl tick --json
     """
     with handle_errors():
-        from flowctl.api import timework
-        from flowctl.cli import run_format as fmt
-
-        report = timework.tick(
+        report = timers.tick(
             now=_now(now), dry_run=dry_run, deliver=not no_deliver, db=db, org=org,
             processes_dir=processes,
         )
@@ -102,10 +96,7 @@ def overdue(
         flowctl overdue --json
     """
     with handle_errors():
-        from flowctl.api import timework
-        from flowctl.cli import run_format as fmt
-
-        items = timework.overdue(
+        items = timers.overdue(
             as_user=as_user, db=db, org=org, processes_dir=processes, now=_now(now)
         )
         echo(fmt.items_text(items, json_out=json_out, empty="nothing is overdue",
@@ -139,9 +130,7 @@ def pause(
         flowctl pause contract-approval-4
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        _print_step(runtime.pause(
+        _print_step(instances.pause(
             instance, duration=duration, reason=reason, expect_version=expect_version,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         ))
@@ -162,9 +151,7 @@ def resume(
         flowctl resume lost-customer-recovery-2
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        _print_step(runtime.resume(
+        _print_step(instances.resume(
             instance, expect_version=expect_version, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         ))
@@ -192,9 +179,7 @@ def task_done(
         flowctl task done lost-customer-recovery-2 check-prices
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        _print_step(runtime.task_done(
+        _print_step(instances.task_done(
             instance, task, comment=comment, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         ))
@@ -220,10 +205,7 @@ def task_list(
         flowctl task list --json
     """
     with handle_errors():
-        from flowctl.api import timework
-        from flowctl.cli import run_format as fmt
-
-        items = timework.tasks(
+        items = timers.tasks(
             mine=mine, include_done=include_done, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
@@ -263,10 +245,7 @@ def notifications_list(
     if ctx.invoked_subcommand is not None:
         return
     with handle_errors():
-        from flowctl.api import timework
-        from flowctl.cli import run_format as fmt
-
-        items = timework.notifications(
+        items = timers.notifications(
             include_read=show_all, everyone=everyone, limit=limit, as_user=as_user, db=db,
             org=org, processes_dir=processes,
         )
@@ -293,9 +272,7 @@ def notifications_read(
         flowctl notifications read 12 13
     """
     with handle_errors():
-        from flowctl.api import timework
-
-        count = timework.mark_read(
+        count = timers.mark_read(
             tuple(ids or ()), as_user=as_user, db=db, org=org, processes_dir=processes
         )
         echo(f"{count} notification{'' if count == 1 else 's'} marked read")
@@ -318,10 +295,7 @@ def notifications_deliver(
         flowctl notifications deliver --json
     """
     with handle_errors():
-        from flowctl.api import timework
-        from flowctl.cli import run_format as fmt
-
-        report = timework.deliver_notifications(
+        report = timers.deliver_notifications(
             now=_now(now), db=db, org=org, processes_dir=processes
         )
         if json_out:

@@ -41,6 +41,9 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from flowctl import engine
+from flowctl.api.definitions import DefinitionError, load_org, load_process, load_stored
+from flowctl.api.identity import resolve_user
+from flowctl.diagram import Highlight
 from flowctl.errors import UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.base import (
@@ -58,6 +61,7 @@ from flowctl.store.base import (
     VerifyReport,
 )
 from flowctl.store.chain import sha256_hex
+from flowctl.store.sqlite import SqliteStore
 
 DB_ENV = "FLOWCTL_DB"
 ORG_ENV = "FLOWCTL_ORG"
@@ -191,8 +195,6 @@ def parse_since(text: str | None, what: str = "--since") -> str | None:
 
 
 def _org(org: str | None, processes_dir: str | None) -> OrgDirectory:
-    from flowctl.api.definitions import load_org
-
     path = org or os.environ.get(ORG_ENV) or None
     return load_org(path, processes_dir=processes_path(processes_dir))
 
@@ -202,7 +204,6 @@ def _opened(db: str | None, store: Store | None) -> Iterator[Store]:
     if store is not None:
         yield store
         return
-    from flowctl.store.sqlite import SqliteStore
 
     opened = SqliteStore.open(db_path(db))
     try:
@@ -255,8 +256,6 @@ class Loaded:
 
 
 def _load_process(ref: str, processes_dir: str) -> tuple[Process, str]:
-    from flowctl.api.definitions import load_process
-
     definition = load_process(ref, processes_dir=processes_dir)
     source = _read_source(definition.source)
     _PROCESSES.setdefault(digest_of(source), definition)
@@ -302,8 +301,6 @@ class _Session(Struct):
 
 @contextmanager
 def _session(**context: Unpack[Context]) -> Iterator[_Session]:
-    from flowctl.identity import resolve_user
-
     unknown = sorted(set(context) - set(Context.__annotations__))
     if unknown:  # what a signature with these keywords spelled out would raise
         raise TypeError(
@@ -340,7 +337,6 @@ def process_from_source(source: str, display: str, digest: str | None = None) ->
     cached = _PROCESSES.get(digest)
     if cached is not None:
         return cached
-    from flowctl.api.definitions import DefinitionError, load_stored
 
     try:
         process = load_stored(source, display)
@@ -953,6 +949,11 @@ def path_taken(card: InstanceCard) -> list[str]:
         if e.kind in PATH_KINDS and e.stage and (not out or out[-1] != e.stage):
             out.append(e.stage)
     return out
+
+
+def highlight(card: InstanceCard) -> Highlight:
+    """What a diagram of the instance marks: the path it took, and where it is."""
+    return Highlight.from_path(path_taken(card), finished=card.instance.status in engine.FINISHED)
 
 
 def definition(

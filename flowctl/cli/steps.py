@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-from flowctl.cli import run_options as opt
-from flowctl.cli.common import echo, handle_errors
-from flowctl.cli.run_options import parse_sets
+import typer
 
-if TYPE_CHECKING:
-    import typer
+from flowctl.api import instances
+from flowctl.api.instances import StepResult
+from flowctl.cli import options as opt
+from flowctl.cli.options import parse_sets
+from flowctl.cli.output import echo, handle_errors
+from flowctl.cli.views import step_lines
 
-    from flowctl.api.runtime import StepResult
-else:
-    from flowctl.cli.declare import typer
 
 def _print_step(step: StepResult, *, started: bool = False) -> None:
-    from flowctl.cli.run_format import step_lines
-
     for line in step_lines(step, started=started):
         echo(line)
 
@@ -48,9 +45,7 @@ def start(
         flowctl start contract-approval --set customer=Acme --note "Q4 deal"
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        step = runtime.start(
+        step = instances.start(
             process, values=parse_sets(sets), note=note, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
@@ -95,9 +90,7 @@ def advance(
         flowctl advance contract-approval-4 -r approve --expect-version 3
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        step = runtime.advance(
+        step = instances.advance(
             instance, result=result, values=parse_sets(sets), comment=comment,
             expect_version=expect_version, next_assignee=next_assignee, as_user=as_user,
             db=db, org=org, processes_dir=processes,
@@ -122,9 +115,7 @@ def begin(
         flowctl begin contract-approval-4 --as frank
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        step = runtime.begin(
+        step = instances.begin(
             instance, expect_version=expect_version, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
@@ -152,9 +143,7 @@ def reassign(
         flowctl reassign contract-approval-4 grace --comment "carol is away"
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        step = runtime.reassign(
+        step = instances.reassign(
             instance, user=user, comment=comment, expect_version=expect_version,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
@@ -181,9 +170,7 @@ def note(
         flowctl note key-account-filing-approval-1 --append "called; form sent"
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        step = runtime.note(
+        step = instances.note(
             instance, text=text, append=append, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
@@ -210,9 +197,7 @@ def link(
         flowctl link lost-customer-recovery-2 invoice INV-2041
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        step = runtime.link(
+        step = instances.link(
             instance, kind=kind, ref=ref, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
@@ -239,9 +224,7 @@ def cancel(
         flowctl cancel contract-approval-4 --as grace
     """
     with handle_errors():
-        from flowctl.api import runtime
-
-        step = runtime.cancel(
+        step = instances.cancel(
             instance, reason=reason, expect_version=expect_version, as_user=as_user, db=db,
             org=org, processes_dir=processes,
         )

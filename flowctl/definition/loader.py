@@ -48,8 +48,8 @@ from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, Final, NoReturn
 
+from flowctl.definition.document import Document, Positions
 from flowctl.diagnostics import Diagnostic
-from flowctl.document import Document, Positions
 from flowctl.model import Path
 
 MAX_BYTES: Final = 1_048_576

@@ -28,11 +28,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
+from flowctl.definition.document import Document
 from flowctl.diagnostics import Diagnostic
-from flowctl.document import Document
 from flowctl.model import Path
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # jsonschema (~60 ms to import) only explains invalid documents
     from jsonschema import Draft202012Validator, ValidationError
 
 KINDS: Final = ("process", "org")

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from flowctl.api.runtime import InstanceCard, InstanceView, StepResult
+from flowctl.api.instances import InstanceCard, InstanceView, StepResult
+from flowctl.api.timers import Overdue, TaskView, TickReport
 from flowctl.store.base import JournalEntry, NotificationRow
-
-if TYPE_CHECKING:
-    from flowctl.api.timework import Overdue, TaskView, TickReport
-
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one, reused: journal streams call it per entry
 

@@ -19,12 +19,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
-if TYPE_CHECKING:
-    from zoneinfo import ZoneInfo
-
-    from flowctl.model import Calendar
+from flowctl.model import Calendar
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MAX_DAYS = 3700  # about ten years of calendar days: a calendar with no working day ends here

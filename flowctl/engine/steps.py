@@ -33,10 +33,14 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import asdict, replace
 
+from flowctl.definition.conditions import ConditionEvalError, evaluate, field_names, parse
+from flowctl.definition.durations import DurationError, parse_duration
+from flowctl.engine.calendars import CalendarError, add_business_time
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import (
     ApprovalPolicy,
     Assignee,
+    Calendar,
     FieldDef,
     FieldType,
     OrgDirectory,
@@ -386,7 +390,6 @@ def parse_time(text: str) -> datetime:
 
 
 def _duration(text: str) -> timedelta:
-    from flowctl.durations import DurationError, parse_duration
 
     try:
         return parse_duration(text)
@@ -603,7 +606,7 @@ def describe_principals(
 # ----------------------------------------------------------- the runner
 
 
-class _Run(Struct):
+class Run(Struct):
     """One command being applied: the evolving instance and its events."""
 
     process: Process
@@ -708,7 +711,7 @@ def start(
         note=command.note or "",
         parent_id=parent_id,
     )
-    run = _Run(process, inst, ctx, starting=True)
+    run = Run(process, inst, ctx, starting=True)
     data: dict[str, Any] = {"process": process.id, "name": process.name, "definition": digest}
     if parent_id is not None:
         data["parent"] = parent_id
@@ -718,7 +721,7 @@ def start(
     if command.note:
         data["note"] = command.note
     run.emit("started", data=data)
-    _enter(run, starts[0].id)
+    enter(run, starts[0].id)
     return run.done()
 
 
@@ -743,47 +746,10 @@ def _check_starter(process: Process, ctx: Context) -> None:
     )
 
 
-def apply(process: Process, instance: Instance, command: Command, ctx: Context) -> Transition:
-    """Apply one command to an instance; raise Refused/InvalidValue if not allowed."""
-    run = _Run(process, instance, ctx)
-    if isinstance(command, Advance):
-        _advance(run, command)
-    elif isinstance(command, Begin):
-        _begin(run)
-    elif isinstance(command, Reassign):
-        _reassign(run, command)
-    elif isinstance(command, Note):
-        _note(run, command)
-    elif isinstance(command, Link):
-        _link(run, command)
-    elif isinstance(command, Cancel):
-        _cancel(run, command)
-    else:
-        _apply_more(run, command)
-    return run.done()
-
-
-def _apply_more(run: _Run, command: Command) -> None:
-    from flowctl import engine_time as t
-
-    if isinstance(command, Fire):
-        t.fire(run, command)
-    elif isinstance(command, Pause):
-        t.pause(run, command)
-    elif isinstance(command, Resume):
-        t.resume(run, auto=False)
-    elif isinstance(command, TaskDone):
-        t.task_done(run, command)
-    elif isinstance(command, ChildStarted):
-        t.child_started(run, command)
-    elif isinstance(command, ChildEnded):
-        t.child_ended(run, command)
-
-
 # ------------------------------------------------------------ entering
 
 
-def _enter(run: _Run, stage_id: str) -> None:
+def enter(run: Run, stage_id: str) -> None:
     """Enter a stage; follow decisions (and subprocesses that do not wait)
     until a stage needs a person, time or a child, or the instance ends."""
     for _ in range(MAX_AUTOMATIC_STEPS):
@@ -816,7 +782,7 @@ def _enter(run: _Run, stage_id: str) -> None:
     )
 
 
-def _complete(run: _Run, stage: Stage) -> None:
+def _complete(run: Run, stage: Stage) -> None:
     outcome = stage.outcome or COMPLETED
     run.set(
         status=COMPLETED, stage=None, stage_state=DONE, last_stage=stage.id, outcome=outcome,
@@ -827,13 +793,11 @@ def _complete(run: _Run, stage: Stage) -> None:
 
 @lru_cache(maxsize=256)
 def _condition(text: str) -> Any:
-    from flowctl.conditions import parse
 
     return parse(text)
 
 
-def _decide(run: _Run, stage: Stage) -> str:
-    from flowctl.conditions import ConditionEvalError, evaluate, field_names
+def _decide(run: Run, stage: Stage) -> str:
 
     record = dict(run.inst.record)
     read: dict[str, Any] = {}
@@ -864,7 +828,7 @@ def _decide(run: _Run, stage: Stage) -> str:
     return stage.default
 
 
-def _enter_wait(run: _Run, stage: Stage) -> None:
+def _enter_wait(run: Run, stage: Stage) -> None:
     if stage.wait_for is not None:
         wake = iso(run.ctx.now + _duration(stage.wait_for))
         why = f"for {stage.wait_for}"
@@ -888,7 +852,7 @@ def _enter_wait(run: _Run, stage: Stage) -> None:
     _on_enter(run, stage)
 
 
-def _enter_subprocess(run: _Run, stage: Stage) -> str | None:
+def _enter_subprocess(run: Run, stage: Stage) -> str | None:
     """Record the child it needs; return the next stage when it does not wait."""
     inputs = {child: run.inst.record.get(parent) for child, parent in stage.inputs}
     child = Child(process=stage.process or "", stage=stage.id, inputs=inputs, wait=stage.wait_child)
@@ -903,11 +867,11 @@ def _enter_subprocess(run: _Run, stage: Stage) -> str | None:
     return stage.next
 
 
-def _enter_person_stage(run: _Run, stage: Stage) -> None:
+def _enter_person_stage(run: Run, stage: Stage) -> None:
     specs = stage.approvers if stage.kind is StageKind.APPROVAL else ()
     if stage.kind is not StageKind.APPROVAL and stage.assignee is not None:
         specs = (stage.assignee,)
-    found = [_resolve(run, stage, a) for a in specs] if specs else [_named_assignee(run, stage)]
+    found = [resolve(run, stage, a) for a in specs] if specs else [_named_assignee(run, stage)]
     principals = tuple(dict.fromkeys(p for p, _ in found))
     labels = {p: label for p, label in found if label}
     countersign = stage.kind is StageKind.APPROVAL and stage.policy is ApprovalPolicy.ALL
@@ -935,8 +899,6 @@ def later(process: Process, start: datetime, duration: str, business_hours: bool
     ``business_hours`` (UTC 09:00-17:00 Monday to Friday without a calendar)."""
     if not business_hours:
         return start + _duration(duration)
-    from flowctl.calendar import CalendarError, add_business_time
-    from flowctl.model import Calendar
 
     cal = process.calendar or Calendar(path=())
     try:
@@ -947,7 +909,7 @@ def later(process: Process, start: datetime, duration: str, business_hours: bool
         ) from exc
 
 
-def _sla_timers(run: _Run, stage: Stage) -> tuple[str | None, tuple[Timer, ...]]:
+def _sla_timers(run: Run, stage: Stage) -> tuple[str | None, tuple[Timer, ...]]:
     """The due time and the timers of a stage's SLA, counted from now."""
     sla = stage.sla
     if sla is None:
@@ -961,7 +923,7 @@ def _sla_timers(run: _Run, stage: Stage) -> tuple[str | None, tuple[Timer, ...]]
     return due, tuple(timers)
 
 
-def _on_enter(run: _Run, stage: Stage) -> None:
+def _on_enter(run: Run, stage: Stage) -> None:
     """Record the stage's events and create its tasks (delayed ones get a timer)."""
     for ev in stage.events:
         data = {"type": ev.type, **({"comment": ev.comment} if ev.comment else {})}
@@ -986,7 +948,7 @@ def _on_enter(run: _Run, stage: Stage) -> None:
     run.set(tasks=tuple(tasks), timers=tuple(timers))
 
 
-def task_created(run: _Run, task: Task, extra: Mapping[str, Any] | None = None) -> None:
+def task_created(run: Run, task: Task, extra: Mapping[str, Any] | None = None) -> None:
     run.emit("task_created", stage=task.stage, data={
         **(extra or {}), "task": task.id, "name": task.name, "assignee": task.assignee,
         "blocking": task.blocking,
@@ -996,16 +958,16 @@ def task_created(run: _Run, task: Task, extra: Mapping[str, Any] | None = None) 
                f"{run.inst.id}: task '{task.name}'{block} at '{task.stage}'", task.stage)
 
 
-def _task_assignee(run: _Run, stage: Stage, spec: Assignee | None) -> str:
+def _task_assignee(run: Run, stage: Stage, spec: Assignee | None) -> str:
     if spec is not None:
-        return _resolve(run, stage, spec)[0]
+        return resolve(run, stage, spec)[0]
     users = [p for p in run.inst.assignees if p.startswith("user:")]
     if run.inst.assignees:
         return (users or list(run.inst.assignees))[0]
     return user_principal(run.inst.initiator)
 
 
-def _named_assignee(run: _Run, stage: Stage) -> tuple[str, str]:
+def _named_assignee(run: Run, stage: Stage) -> tuple[str, str]:
     """A stage with no assignee: whoever advanced into it names one."""
     if run.starting:
         return user_principal(run.inst.initiator), "initiator"
@@ -1018,7 +980,7 @@ def _named_assignee(run: _Run, stage: Stage) -> tuple[str, str]:
     return user_principal(run.next_assignee), f"named by {run.ctx.actor}"
 
 
-def _subject(run: _Run, stage: Stage, of: str) -> str:
+def _subject(run: Run, stage: Stage, of: str) -> str:
     """The user a relation is about: the initiator, the current assignee
     (its first user; a role: its first member) or a user field."""
     if of == "initiator":
@@ -1037,7 +999,7 @@ def _subject(run: _Run, stage: Stage, of: str) -> str:
     )
 
 
-def _resolve(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
+def resolve(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
     """(principal, label) for an assignee spec, at stage entry."""
     org = run.ctx.org
     if a.initiator:
@@ -1060,7 +1022,7 @@ def _resolve(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
     return _resolve_relation(run, stage, a)
 
 
-def _resolve_relation(run: _Run, stage: Stage, a: Assignee) -> tuple[str, str]:
+def _resolve_relation(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
     org = run.ctx.org
     who = _subject(run, stage, a.of or "initiator")
     user = org.user(who)
@@ -1102,7 +1064,7 @@ def _require_open(inst: Instance, doing: str) -> None:
         )
 
 
-def _authorize(run: _Run, stage: Stage, verb: str, slots: tuple[str, ...]) -> bool:
+def _authorize(run: Run, stage: Stage, verb: str, slots: tuple[str, ...]) -> bool:
     """True when the actor acts as admin; raise Refused when they may not act."""
     ctx = run.ctx
     if any(holds(ctx.actor, p, ctx.org) for p in slots):
@@ -1121,7 +1083,7 @@ def _verb(stage: Stage) -> str:
     return "approve" if stage.kind is StageKind.APPROVAL else "advance"
 
 
-def _advance(run: _Run, cmd: Advance) -> None:
+def advance(run: Run, cmd: Advance) -> None:
     inst = run.inst
     _require_open(inst, "advanced")
     stage = run.stage(inst.stage or "")
@@ -1156,7 +1118,7 @@ def _advance(run: _Run, cmd: Advance) -> None:
         run.emit("vote", stage=stage.id, result=result.name, data=data)
     run.emit("result", stage=stage.id, result=result.name, data=data)
     run.next_assignee = cmd.next_assignee
-    _enter(run, result.to)
+    enter(run, result.to)
     if cmd.next_assignee is not None and not run.next_assignee_used:
         where = run.inst.stage or run.inst.last_stage
         raise InvalidValue(
@@ -1166,7 +1128,7 @@ def _advance(run: _Run, cmd: Advance) -> None:
         )
 
 
-def _check_tasks(run: _Run, stage: Stage) -> None:
+def _check_tasks(run: Run, stage: Stage) -> None:
     open_ = [t for t in run.inst.tasks if t.blocking and t.status != TASK_DONE]
     if not open_:
         return
@@ -1184,7 +1146,7 @@ def _check_tasks(run: _Run, stage: Stage) -> None:
     )
 
 
-def _check_not_voted(run: _Run, stage: Stage) -> None:
+def _check_not_voted(run: Run, stage: Stage) -> None:
     for v in run.inst.votes:
         if v.user == run.ctx.actor:
             pending = describe_principals(run.inst.assignees, run.inst.labels, run.ctx.org)
@@ -1194,7 +1156,7 @@ def _check_not_voted(run: _Run, stage: Stage) -> None:
             )
 
 
-def _vote(run: _Run, stage: Stage, as_admin: bool, data: dict[str, Any]) -> bool:
+def _vote(run: Run, stage: Stage, as_admin: bool, data: dict[str, Any]) -> bool:
     """Record an approval of a countersign stage; True when it was the last one."""
     inst = run.inst
     mine = [p for p in inst.assignees if holds(run.ctx.actor, p, run.ctx.org)]
@@ -1208,7 +1170,7 @@ def _vote(run: _Run, stage: Stage, as_admin: bool, data: dict[str, Any]) -> bool
     return not pending
 
 
-def _apply_values(run: _Run, stage: Stage, values: Mapping[str, Any]) -> None:
+def _apply_values(run: Run, stage: Stage, values: Mapping[str, Any]) -> None:
     parsed = _parse_values(run.process, values, run.ctx.org)
     record = dict(run.inst.record)
     for name, value in parsed.items():
@@ -1223,7 +1185,7 @@ def _apply_values(run: _Run, stage: Stage, values: Mapping[str, Any]) -> None:
     run.set(record=record)
 
 
-def _check_required(run: _Run, stage: Stage, names: tuple[str, ...]) -> None:
+def _check_required(run: Run, stage: Stage, names: tuple[str, ...]) -> None:
     missing = [n for n in dict.fromkeys(names) if run.inst.record.get(n) in (None, "")]
     if not missing:
         return
@@ -1235,7 +1197,7 @@ def _check_required(run: _Run, stage: Stage, names: tuple[str, ...]) -> None:
     raise FieldsMissing("; ".join(parts), hint=f"add {sets}", fields=tuple(missing))
 
 
-def _begin(run: _Run) -> None:
+def begin(run: Run) -> None:
     inst = run.inst
     _require_open(inst, "begun")
     stage = run.stage(inst.stage or "")
@@ -1246,7 +1208,7 @@ def _begin(run: _Run) -> None:
     run.emit("began", stage=stage.id, data={"as_admin": True} if as_admin else {})
 
 
-def _reassign(run: _Run, cmd: Reassign) -> None:
+def reassign(run: Run, cmd: Reassign) -> None:
     inst = run.inst
     _require_open(inst, "reassigned")
     stage = run.stage(inst.stage or "")
@@ -1273,7 +1235,7 @@ def _reassign(run: _Run, cmd: Reassign) -> None:
     run.emit("reassigned", stage=stage.id, data=data)
 
 
-def _note(run: _Run, cmd: Note) -> None:
+def note(run: Run, cmd: Note) -> None:
     old = run.inst.note
     text = f"{old}\n{cmd.text}" if cmd.append and old else cmd.text
     run.set(note=text)
@@ -1282,7 +1244,7 @@ def _note(run: _Run, cmd: Note) -> None:
     })
 
 
-def _link(run: _Run, cmd: Link) -> None:
+def link(run: Run, cmd: Link) -> None:
     kind, ref = cmd.kind.strip(), cmd.ref.strip()
     if not kind or not ref:
         raise InvalidValue("a link needs a kind and a reference, e.g. `invoice INV-2041`")
@@ -1292,7 +1254,7 @@ def _link(run: _Run, cmd: Link) -> None:
     run.emit("link", stage=run.inst.stage, data={"kind": kind, "ref": ref})
 
 
-def _cancel(run: _Run, cmd: Cancel) -> None:
+def cancel(run: Run, cmd: Cancel) -> None:
     inst = run.inst
     if inst.finished:
         raise InstanceClosed(
