@@ -116,6 +116,7 @@ def load_bytes(data: bytes, display: str) -> Document:
         return Document(path=display, text=text, diagnostics=[problem])
     builder = _Builder(display)
     builder.run(_events(text))
+    _explain_tab_indent(builder.diagnostics, text)
     if builder.diagnostics:
         return Document(path=display, text=text, diagnostics=builder.diagnostics)
     return Document(path=display, text=text, data=builder.data, positions=builder.positions)
@@ -640,6 +641,27 @@ def _to_float(raw: str) -> float | str | None:
     if not math.isfinite(value):
         return "the number is too large: it overflows to infinity, which JSON cannot represent"
     return value
+
+
+TAB_INDENT = (
+    "invalid YAML: this line is indented with a tab; indent with spaces "
+    "(YAML does not allow tabs in indentation)"
+)
+
+
+def _explain_tab_indent(diagnostics: list[Diagnostic], text: str) -> None:
+    """Say "indent with spaces" when the parser stopped on a line indented with a tab."""
+    for i, diag in enumerate(diagnostics):
+        if diag.code != "FL003" or not diag.message.startswith("invalid YAML:"):
+            continue
+        lines = text.split("\n", diag.line)
+        if diag.line > len(lines):
+            continue
+        line = lines[diag.line - 1]
+        indent = line[: len(line) - len(line.lstrip(" \t"))]
+        if "\t" in indent:
+            col = indent.index("\t") + 1
+            diagnostics[i] = _diag(diag.file, diag.line, col, "FL003", TAB_INDENT)
 
 
 def _syntax_error(exc: BaseException) -> tuple[int, int, str]:
