@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,49 @@ def test_lint_reports_tab_indentation(tmp_path: Path) -> None:
     result = invoke(["lint", "--no-cache", str(tmp_path / "p.yaml")])
     assert result.exit_code == 1
     assert f"p.yaml:4:1: {TAB_MESSAGE}\n" in result.stdout
+
+
+# -- 2. ids with non-ASCII letters
+
+ASCII_ID = "(use ASCII a-z, digits and '-', starting with a letter)"
+ASCII_FIELD = "(use ASCII a-z, digits and '_', starting with a letter)"
+
+CYRILLIC_PROCESS = """\
+kind: process
+id: заявка
+name: Заявка
+fields:
+  сумма: {type: number}
+stages:
+  - id: работа
+    kind: task
+    start: true
+    assignee: initiator
+    results:
+      готово: finish
+  - id: finish
+    kind: end
+"""
+
+CYRILLIC_ORG = """\
+kind: org
+users:
+  - id: линда
+    name: Линда
+"""
+
+
+def test_non_ascii_ids_say_ascii_a_z(tmp_path: Path) -> None:
+    (tmp_path / "p.yaml").write_text(CYRILLIC_PROCESS, encoding="utf-8")
+    (tmp_path / "org.yaml").write_text(CYRILLIC_ORG, encoding="utf-8")
+    result = invoke(["lint", "--no-cache", "--format", "json", str(tmp_path)])
+    assert result.exit_code == 1
+    found = [(d["line"], d["code"], d["message"]) for d in json.loads(result.stdout)["diagnostics"]]
+    assert sorted(found) == sorted([
+        (3, "FL105", f"'id' of user 'линда' is not a valid id: 'линда' {ASCII_ID}"),
+        (2, "FL105", f"'id' is not a valid id: 'заявка' {ASCII_ID}"),
+        (5, "FL105", f"key 'сумма' in 'fields' is not a valid field name {ASCII_FIELD}"),
+        (7, "FL105", f"'id' of task stage 'работа' is not a valid id: 'работа' {ASCII_ID}"),
+        (12, "FL105",
+         f"key 'готово' in 'results' of task stage 'работа' is not a valid id {ASCII_ID}"),
+    ])

@@ -169,7 +169,7 @@ FORMS = (
     "user field>}"
 )
 TASK_KEYS = "id, kind, name, description, phase, start, assignee, fields, sla, on_enter"
-ID_RULE = "use lowercase letters, digits and '-', starting with a letter"
+ID_RULE = "use ASCII a-z, digits and '-', starting with a letter"
 
 CASES: dict[str, tuple[str, list[Row]]] = {
     "unknown key with suggestion": (
@@ -576,7 +576,7 @@ stages:
                 9,
                 7,
                 "key 'Order' in 'inputs' of subprocess stage 'child' is not a valid field name "
-                "(use lowercase letters, digits and '_', starting with a letter)",
+                "(use ASCII a-z, digits and '_', starting with a letter)",
             ),
             (
                 "FL101",

@@ -60,11 +60,8 @@ _TYPE_WORDS: Final = {
 
 # pattern -> (what a matching value is, how to write one)
 _PATTERN_RULES: Final = {
-    "^[a-z][a-z0-9-]*$": ("id", "lowercase letters, digits and '-', starting with a letter"),
-    "^[a-z][a-z0-9_]*$": (
-        "field name",
-        "lowercase letters, digits and '_', starting with a letter",
-    ),
+    "^[a-z][a-z0-9-]*$": ("id", "ASCII a-z, digits and '-', starting with a letter"),
+    "^[a-z][a-z0-9_]*$": ("field name", "ASCII a-z, digits and '_', starting with a letter"),
     "^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$": (
         "time range",
         'HH:MM-HH:MM, quoted, e.g. "09:00-18:00"',
