@@ -218,7 +218,7 @@ def test_refusals_have_exact_messages_and_codes_and_write_nothing(cli: Cli) -> N
          "flowctl: error: field 'level' must be one of normal, key; got 'vip'\n"),
         (["advance", K1, "-r", "done", "--set", "level=key"], "bob", 1,
          "flowctl: error: only alice (initiator) can advance 'edit-customer'\n"
-         "flowctl: hint: you are bob; act as them with --as USER, or ask an admin\n"),
+         "flowctl: hint: you are bob; ask alice (initiator), or an admin (grace)\n"),
         (["advance", K1, "-r", "done", "--set", "level"], "alice", 2,
          "flowctl: error: --set 'level' is not FIELD=VALUE\n"
          "flowctl: hint: e.g. --set level=key (quote values with spaces)\n"),
@@ -233,16 +233,16 @@ def test_refusals_have_exact_messages_and_codes_and_write_nothing(cli: Cli) -> N
          "flowctl: error: unknown user 'zed' (from --as): not in the org directory"
          f" {PROCESSES}/org.yaml; known users: grace, carol, alice, bob, frank, linda, oleg,"
          " dmitry\n"
-         "flowctl: hint: choose who you act as with --as USER or FLOWCTL_USER=USER\n"),
+         "flowctl: hint: say who you are with --as USER or FLOWCTL_USER=USER\n"),
         (["start", KEY], "frank", 1,
          f"flowctl: error: frank may not start '{KEY}'; it is started by: department sales\n"
-         "flowctl: hint: run it as someone who may (--as USER)\n"),
+         "flowctl: hint: you are frank; ask one of them to start it\n"),
         (["begin", K1], "carol", 1,
          "flowctl: error: only alice (initiator) can begin 'edit-customer'\n"
-         "flowctl: hint: you are carol; act as them with --as USER, or ask an admin\n"),
+         "flowctl: hint: you are carol; ask alice (initiator), or an admin (grace)\n"),
         (["cancel", K1], "bob", 1,
          f"flowctl: error: only alice (initiator) or an admin can cancel {K1}\n"
-         "flowctl: hint: you are bob\n"),
+         "flowctl: hint: you are bob; ask alice (initiator), or an admin (grace)\n"),
         (["start", "no-such-process"], "alice", 2,
          f"flowctl: error: no process 'no-such-process' in {PROCESSES}/ (known:"
          " contract-approval, goods-delivery, key-account-filing-approval,"

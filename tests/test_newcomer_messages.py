@@ -98,3 +98,97 @@ def test_non_ascii_ids_say_ascii_a_z(tmp_path: Path) -> None:
         (12, "FL105",
          f"key 'готово' in 'results' of task stage 'работа' is not a valid id {ASCII_ID}"),
     ])
+
+
+# -- 3. --as Linda: suggest linda; refusals say whom to ask, never to act as them
+
+KEY = "key-account-filing-approval"
+K1 = f"{KEY}-1"
+ORG = f"{PROCESSES}/org.yaml"
+
+
+def _env(tmp_path: Path, user: str | None = None) -> dict[str, str | None]:
+    return {
+        "FLOWCTL_DB": str(tmp_path / "f.db"),
+        "FLOWCTL_PROCESSES": str(PROCESSES),
+        "FLOWCTL_NOW": "2026-11-23T09:00:00Z",
+        "FLOWCTL_ORG": None,
+        "FLOWCTL_USER": user,
+        "FLOWCTL_DEBUG": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("args", "user", "expected"),
+    [
+        (["--as", "Linda"], None,
+         f"flowctl: error: unknown user 'Linda' (from --as): not in the org directory {ORG};"
+         " did you mean 'linda'? (user ids are lowercase)\n"
+         "flowctl: hint: if you are linda, use --as linda\n"),
+        (["--as", "lynda"], None,
+         f"flowctl: error: unknown user 'lynda' (from --as): not in the org directory {ORG};"
+         " did you mean 'linda'?\n"
+         "flowctl: hint: if you are linda, use --as linda\n"),
+        ([], "Carol",
+         f"flowctl: error: unknown user 'Carol' (from FLOWCTL_USER): not in the org directory"
+         f" {ORG}; did you mean 'carol'? (user ids are lowercase)\n"
+         "flowctl: hint: if you are carol, use FLOWCTL_USER=carol\n"),
+        (["--as", "zed"], None,
+         f"flowctl: error: unknown user 'zed' (from --as): not in the org directory {ORG};"
+         " known users: grace, carol, alice, bob, frank, linda, oleg, dmitry\n"
+         "flowctl: hint: say who you are with --as USER or FLOWCTL_USER=USER\n"),
+    ],
+    ids=["case", "spelling", "env-case", "unknown"],
+)
+def test_unknown_user_suggests_the_id_meant(
+    tmp_path: Path, args: list[str], user: str | None, expected: str
+) -> None:
+    result = invoke(["inbox", *args], env=_env(tmp_path, user))
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", expected)
+
+
+def test_refusals_say_whom_to_ask_and_never_to_act_as_someone_else(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    assert invoke(["start", KEY, "--as", "alice", "--set", "owner=alice"], env=env).exit_code == 0
+    assert invoke(["advance", K1, "--as", "alice", "-r", "done", "--set", "level=key"],
+                  env=env).exit_code == 0
+    cases = [
+        (["advance", K1, "--as", "bob", "-r", "approve"],
+         "flowctl: error: only carol (head of sales) can approve 'level-approval'\n"
+         "flowctl: hint: you are bob; ask carol (head of sales), or an admin (grace)\n"),
+        (["cancel", K1, "--as", "bob"],
+         f"flowctl: error: only alice (initiator) or an admin can cancel {K1}\n"
+         "flowctl: hint: you are bob; ask alice (initiator), or an admin (grace)\n"),
+        (["pause", K1, "--as", "bob"],
+         f"flowctl: error: only the initiator (alice), the assignee or an admin can pause {K1}\n"
+         "flowctl: hint: you are bob; ask carol (head of sales) or alice, or an admin (grace)\n"),
+        (["start", KEY, "--as", "frank"],
+         f"flowctl: error: frank may not start '{KEY}'; it is started by: department sales\n"
+         "flowctl: hint: you are frank; ask one of them to start it\n"),
+    ]
+    for args, expected in cases:
+        result = invoke(args, env=env)
+        assert (result.exit_code, result.stderr) == (1, expected), args
+        assert "--as" not in result.stderr
+
+
+def test_task_refusal_names_who_holds_the_task(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    lost = "lost-customer-recovery"
+    for args in (["start", lost, "--set", "owner=bob", "--set", "customer=ACME"],
+                 ["advance", f"{lost}-1", "-r", "reached"],
+                 ["advance", f"{lost}-1", "-r", "done", "--set", "reason=price"]):
+        assert invoke([*args, "--as", "bob"], env=env).exit_code == 0, args
+    result = invoke(["task", "done", f"{lost}-1", "check-prices", "--as", "alice"], env=env)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "flowctl: error: only bob (record.owner) can mark task 'check-prices' done\n"
+        "flowctl: hint: you are alice; ask bob (record.owner), or an admin (grace)\n",
+    )
+
+
+def test_no_hint_in_the_code_tells_to_act_as_someone_else() -> None:
+    for path in (ROOT / "flowctl").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "act as them" not in text, path
+        assert "as someone who may" not in text, path

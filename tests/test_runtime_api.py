@@ -410,7 +410,7 @@ def test_identity_order_as_then_env_then_login(monkeypatch: pytest.MonkeyPatch) 
         f" {PROCESSES}/org.yaml; known users: grace, carol, alice, bob, frank, linda, oleg,"
         " dmitry"
     )
-    assert exc.value.hint == "choose who you act as with --as USER or FLOWCTL_USER=USER"
+    assert exc.value.hint == "say who you are with --as USER or FLOWCTL_USER=USER"
     monkeypatch.setattr("getpass.getuser", lambda: "root")
     with pytest.raises(UnknownUser) as exc:
         resolve_user(None, org, environ={})

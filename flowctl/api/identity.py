@@ -1,7 +1,8 @@
 """Who a command acts as: ``--as USER``, else FLOWCTL_USER, else the login name.
 
 The user must be in the org directory; otherwise the command is refused with
-the known users and how to choose one.
+the id probably meant (``Linda`` -> ``linda``, then close spellings), else the
+known users.
 """
 
 from __future__ import annotations
@@ -58,19 +59,51 @@ def resolve_user(
     if found is not None and org.user(found.user) is not None:
         return found.user
     ids = [u.id for u in org.users]
-    known = ", ".join(ids[:SHOW_AT_MOST])
-    if len(ids) > SHOW_AT_MOST:
-        known += f" and {len(ids) - SHOW_AT_MOST} more"
     where = f" {org.source}" if org.source else ""
     if found is None:
         message = f"cannot tell who you are: no --as, no {USER_ENV} and no login name"
-    else:
-        message = (
-            f"unknown user '{found.user}' (from {found.source}):"
-            f" not in the org directory{where}"
-        )
-    return _refuse(f"{message}; known users: {known or 'none'}")
+        return _refuse(f"{message}; known users: {_known(ids)}")
+    message = (
+        f"unknown user '{found.user}' (from {found.source}): not in the org directory{where}"
+    )
+    close = _close_ids(found.user, ids)
+    if not close:
+        return _refuse(f"{message}; known users: {_known(ids)}")
+    quoted = " or ".join(f"'{c}'" for c in close)
+    case = " (user ids are lowercase)" if close[0].casefold() == found.user.casefold() else ""
+    raise UnknownUser(
+        f"{message}; did you mean {quoted}?{case}",
+        hint=f"if you are {close[0]}, use {_how(found.source, close[0])}",
+    )
+
+
+def _known(ids: list[str]) -> str:
+    known = ", ".join(ids[:SHOW_AT_MOST])
+    if len(ids) > SHOW_AT_MOST:
+        known += f" and {len(ids) - SHOW_AT_MOST} more"
+    return known or "none"
+
+
+def _close_ids(wanted: str, ids: list[str]) -> list[str]:
+    """The ids ``wanted`` was probably meant to be: same letters in another case, else
+    close spellings (at most 3)."""
+    folded = wanted.casefold()
+    same = [i for i in ids if i.casefold() == folded]
+    if same:
+        return same
+    import difflib
+
+    by_fold = {i.casefold(): i for i in ids}
+    return [by_fold[m] for m in difflib.get_close_matches(folded, list(by_fold), n=3)]
+
+
+def _how(source: str, user: str) -> str:
+    if source == "--as":
+        return f"--as {user}"
+    if source == USER_ENV:
+        return f"{USER_ENV}={user}"
+    return f"--as {user} or {USER_ENV}={user}"
 
 
 def _refuse(message: str) -> str:
-    raise UnknownUser(message, hint=f"choose who you act as with --as USER or {USER_ENV}=USER")
+    raise UnknownUser(message, hint=f"say who you are with --as USER or {USER_ENV}=USER")

@@ -603,6 +603,14 @@ def describe_principals(
     return " or ".join(describe_principal(p, labels, org) for p in principals)
 
 
+def ask_instead(ctx: Context, who: str) -> str:
+    """The hint of a refusal: who may act instead (``you are bob; ask carol, or an admin``)."""
+    admins = [u.id for u in ctx.org.members(ADMIN_ROLE) if u.id != ctx.actor]
+    if not admins:
+        return f"you are {ctx.actor}; ask {who}"
+    return f"you are {ctx.actor}; ask {who}, or an admin ({names_list(admins, limit=3)})"
+
+
 # ----------------------------------------------------------- the runner
 
 
@@ -741,7 +749,7 @@ def _check_starter(process: Process, ctx: Context) -> None:
     allowed += [f"user {u}" for u in s.users]
     raise NotPermitted(
         f"{ctx.actor} may not start '{process.id}'; it is started by: {', '.join(allowed)}",
-        hint="run it as someone who may (--as USER)",
+        hint=f"you are {ctx.actor}; ask one of them to start it",
         allowed=tuple(allowed),
     )
 
@@ -1074,7 +1082,7 @@ def _authorize(run: Run, stage: Stage, verb: str, slots: tuple[str, ...]) -> boo
     who = describe_principals(slots, run.inst.labels, ctx.org)
     raise NotPermitted(
         f"only {who} can {verb} '{stage.id}'",
-        hint=f"you are {ctx.actor}; act as them with --as USER, or ask an admin",
+        hint=ask_instead(ctx, who),
         allowed=slots,
     )
 
@@ -1265,7 +1273,7 @@ def cancel(run: Run, cmd: Cancel) -> None:
         if not run.ctx.is_admin:
             raise NotPermitted(
                 f"only {inst.initiator} (initiator) or an admin can cancel {inst.id}",
-                hint=f"you are {run.ctx.actor}",
+                hint=ask_instead(run.ctx, f"{inst.initiator} (initiator)"),
                 allowed=(user_principal(inst.initiator), f"role:{ADMIN_ROLE}"),
             )
         as_admin = True

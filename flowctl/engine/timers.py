@@ -42,6 +42,8 @@ from flowctl.engine.steps import (
     TaskDone,
     Timer,
     TimerVoid,
+    ask_instead,
+    describe_principal,
     describe_principals,
     enter,
     holds,
@@ -216,7 +218,8 @@ def _may_pause(run: Run, verb: str) -> bool:
         return True
     raise NotPermitted(
         f"only the initiator ({inst.initiator}), the assignee or an admin can {verb} {inst.id}",
-        hint=f"you are {ctx.actor}",
+        hint=ask_instead(ctx, describe_principals(tuple(dict.fromkeys(slots)), inst.labels,
+                                                     ctx.org)),
         allowed=slots,
     )
 
@@ -301,9 +304,10 @@ def task_done(run: Run, cmd: TaskDone) -> None:
     as_admin = False
     if not holds(run.ctx.actor, task.assignee, run.ctx.org):
         if not run.ctx.is_admin:
+            holder = describe_principal(task.assignee, run.inst.labels, run.ctx.org)
             raise NotPermitted(
-                f"only {task.assignee.partition(':')[2]} can mark task '{task.id}' done",
-                hint=f"you are {run.ctx.actor}; act as them with --as USER, or ask an admin",
+                f"only {holder} can mark task '{task.id}' done",
+                hint=ask_instead(run.ctx, holder),
                 allowed=(task.assignee,),
             )
         as_admin = True
