@@ -1413,3 +1413,14 @@ def _typed_value(f: FieldDef) -> Any:
         FieldType.DATE: "2026-01-31",
         FieldType.DATETIME: "2026-01-31T10:00:00Z",
     }[f.type]
+
+
+def test_a_text_field_ordered_against_a_date_literal_is_refused_at_lint() -> None:
+    # evaluation reads "2026-01-31" as a date and fails on text such as 'acme';
+    # lint says so instead of passing it
+    assert check(parse('record.customer < "2026-01-31"'), FIELDS) == [ConditionProblem(
+        offset=18, code="FL304",
+        message="record.customer (a string field) is text, and '2026-01-31' is read as a date:"
+                " < would fail on any value that is not a date; make the field a date, or "
+                "compare with == or in")]
+    assert check(parse('record.customer < "m"'), FIELDS) == []

@@ -798,7 +798,19 @@ class _Checker:
                     f"{self.describe(side, ty)} cannot be ordered with {node.op}: {why}",
                 )
                 return
-        if lt == rt == _Ty.NUMBER or (lt == rt == _Ty.STRING):
+        if lt == rt == _Ty.STRING:
+            for literal, other in ((node.left, node.right), (node.right, node.left)):
+                if (isinstance(literal, Literal) and isinstance(literal.value, str)
+                        and not isinstance(other, Literal)
+                        and _as_datetime(literal.value) is not None):
+                    self.add(literal, TYPE_MISMATCH,
+                             f"{self.describe(other, _Ty.STRING)} is text, and "
+                             f"{literal.value!r} is read as a date: {node.op} would fail on "
+                             "any value that is not a date; make the field a date, or "
+                             "compare with == or in")
+                    return
+            return
+        if lt == rt == _Ty.NUMBER:
             return
         if _Ty.DATE in (lt, rt) and {lt, rt} <= _STRINGY:
             other, other_ty = (node.right, rt) if lt == _Ty.DATE else (node.left, lt)
