@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from clirun import invoke
@@ -192,3 +193,41 @@ def test_no_hint_in_the_code_tells_to_act_as_someone_else() -> None:
         text = path.read_text(encoding="utf-8")
         assert "act as them" not in text, path
         assert "as someone who may" not in text, path
+
+
+# -- 4. every command's --help has examples
+
+
+def _command_paths() -> list[list[str]]:
+    """Every command and subcommand of ``flowctl``, depth first (the root is [])."""
+    import typer
+
+    from flowctl.cli.app import command
+
+    out: list[list[str]] = []
+
+    def walk(cmd: Any, path: list[str]) -> None:
+        out.append(path)
+        if hasattr(cmd, "list_commands"):  # a group (typer may bring its own click)
+            ctx = typer.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), [*path, name])
+
+    walk(command(), [])
+    return out
+
+
+def test_the_walk_finds_the_subcommands() -> None:
+    paths = [" ".join(p) for p in _command_paths()]
+    for expected in ("task", "task list", "task done", "notifications", "notifications read",
+                     "notifications deliver", "schema", "journal"):
+        assert expected in paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "flowctl")
+def test_every_help_has_examples(path: list[str]) -> None:
+    result = invoke([*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "\n  Examples:\n" in result.stdout
+    examples = result.stdout.split("\n  Examples:\n", 1)[1]
+    assert f"flowctl {' '.join(path)}".rstrip() in examples

@@ -312,7 +312,10 @@ def register(app: typer.Typer) -> None:
     import typer
 
     task_app = typer.Typer(
-        help="Tasks created on entering stages: list them, mark them done.",
+        help="Tasks created on entering stages: list them, mark them done.\n\n"
+        "Examples:\n\n"
+        "    flowctl task list --mine\n\n"
+        "    flowctl task done lost-customer-recovery-2 check-prices",
         no_args_is_help=True, rich_markup_mode=None,
     )
     task_app.command("done")(task_done)
