@@ -228,7 +228,7 @@ def test_refusals_have_exact_messages_and_codes_and_write_nothing(cli: Cli) -> N
         (["advance", "nope-7", "-r", "done"], "alice", 2,
          "flowctl: error: no instance 'nope-7'\n"
          "flowctl: hint: `flowctl list` shows the instances"
-         " (ids look like key-account-filing-approval-3)\n"),
+         f" (the newest is {K1})\n"),
         (["advance", K1, "-r", "done", "--as", "zed"], "alice", 2,
          "flowctl: error: unknown user 'zed' (from --as): not in the org directory"
          f" {PROCESSES}/org.yaml; known users: grace, carol, alice, bob, frank, linda, oleg,"

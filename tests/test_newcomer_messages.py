@@ -144,7 +144,7 @@ def _env(tmp_path: Path, user: str | None = None) -> dict[str, str | None]:
 def test_unknown_user_suggests_the_id_meant(
     tmp_path: Path, args: list[str], user: str | None, expected: str
 ) -> None:
-    result = invoke(["inbox", *args], env=_env(tmp_path, user))
+    result = invoke(["start", KEY, *args], env=_env(tmp_path, user))
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", expected)
 
 
@@ -231,3 +231,44 @@ def test_every_help_has_examples(path: list[str]) -> None:
     assert "\n  Examples:\n" in result.stdout
     examples = result.stdout.split("\n  Examples:\n", 1)[1]
     assert f"flowctl {' '.join(path)}".rstrip() in examples
+
+
+# -- 5. an unknown instance: a hint from this store, not the bundled example
+
+
+def test_unknown_instance_in_an_empty_store_says_start_one(tmp_path: Path) -> None:
+    from flowctl.store.sqlite import SqliteStore
+
+    SqliteStore.open(str(tmp_path / "f.db")).close()
+    result = invoke(["show", f"{KEY}-1", "--as", "alice"], env=_env(tmp_path))
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"flowctl: error: no instance '{KEY}-1': no instance was started in this store yet\n"
+        "flowctl: hint: start one with `flowctl start PROCESS`\n",
+    )
+
+
+def test_unknown_instance_names_the_closest_or_the_newest_id(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    for args in (["start", "contract-approval", "--set", "customer=Acme"],
+                 ["start", "contract-approval", "--set", "customer=Beta"],
+                 ["start", "lost-customer-recovery", "--set", "owner=bob",
+                  "--set", "customer=ACME"]):
+        assert invoke([*args, "--as", "bob"], env=env).exit_code == 0, args
+    cases = [
+        (["show", "contract-aproval-2"],
+         "flowctl: error: no instance 'contract-aproval-2'; did you mean 'contract-approval-2'?\n"
+         "flowctl: hint: `flowctl list` shows the instances\n"),
+        (["advance", "INV-2041", "-r", "done"],
+         "flowctl: error: no instance 'INV-2041'\n"
+         "flowctl: hint: `flowctl list` shows the instances"
+         " (the newest is lost-customer-recovery-1)\n"),
+        (["journal", "zzz"],
+         "flowctl: error: no instance 'zzz'\n"
+         "flowctl: hint: `flowctl list` shows the instances"
+         " (the newest is lost-customer-recovery-1)\n"),
+    ]
+    for args, expected in cases:
+        result = invoke(args, env={**env, "FLOWCTL_USER": "bob"})
+        assert (result.exit_code, result.stderr) == (2, expected), args
+        assert KEY not in result.stderr

@@ -247,10 +247,10 @@ def test_a_refused_command_writes_nothing(store: FakeStore) -> None:
 def test_unknown_instance_is_a_usage_error(store: FakeStore) -> None:
     with pytest.raises(runtime.UnknownInstance) as exc:
         runtime.advance("nope-1", result="done", **kw(store, "alice"))
-    assert exc.value.message == "no instance 'nope-1'"
-    assert exc.value.hint == (
-        "`flowctl list` shows the instances (ids look like key-account-filing-approval-3)"
+    assert exc.value.message == (
+        "no instance 'nope-1': no instance was started in this store yet"
     )
+    assert exc.value.hint == "start one with `flowctl start PROCESS`"
     assert exc.value.exit_code == 2
 
 

@@ -713,10 +713,29 @@ def _read_source(path: str) -> str:
         raise UsageError(f"cannot read {path}: {exc}") from exc
 
 
-def _unknown(instance_id: str) -> UnknownInstance:
+UNKNOWN_CANDIDATES = 2000  # the newest instances an unknown id is compared with
+
+
+def _unknown(instance_id: str, store: Store) -> UnknownInstance:
+    """No such instance: the hint names an id of this store (the closest one, else
+    the newest), or says that nothing was started in it yet."""
+    import difflib
+
+    ids = [row.id for row in store.list_instances(InstanceFilter(limit=UNKNOWN_CANDIDATES))]
+    if not ids:
+        return UnknownInstance(
+            f"no instance '{instance_id}': no instance was started in this store yet",
+            hint="start one with `flowctl start PROCESS`",
+        )
+    close = difflib.get_close_matches(instance_id, ids, n=1)
+    if close:
+        return UnknownInstance(
+            f"no instance '{instance_id}'; did you mean '{close[0]}'?",
+            hint="`flowctl list` shows the instances",
+        )
     return UnknownInstance(
         f"no instance '{instance_id}'",
-        hint="`flowctl list` shows the instances (ids look like key-account-filing-approval-3)",
+        hint=f"`flowctl list` shows the instances (the newest is {ids[0]})",
     )
 
 
@@ -735,7 +754,7 @@ def _act(
             with s.store.transaction() as tx:
                 row = tx.get_instance(instance_id)
                 if row is None:
-                    raise _unknown(instance_id)
+                    raise _unknown(instance_id, s.store)
                 process = _PROCESSES.get(row.definition_digest)
                 if process is not None and (
                     prepared == row.definition_digest or not _Procs.has_related(row, process)
@@ -924,7 +943,7 @@ def show(
     with _session(**context) as s:
         row = s.store.get_instance(instance)
         if row is None:
-            raise _unknown(instance)
+            raise _unknown(instance, s.store)
         return _card(s, row)
 
 
@@ -963,7 +982,7 @@ def definition(
     with _opened(db, store) as st:
         row = st.get_instance(instance)
         if row is None:
-            raise _unknown(instance)
+            raise _unknown(instance, st)
         return _stored_process(st, row.definition_digest)
 
 
@@ -1049,7 +1068,7 @@ def _stream(
 ) -> Iterator[JournalEntry]:
     with _opened(db, store) as st:
         if instance is not None and st.get_instance(instance) is None:
-            raise _unknown(instance)
+            raise _unknown(instance, st)
         yield from st.journal(flt)
 
 
