@@ -272,3 +272,52 @@ def test_unknown_instance_names_the_closest_or_the_newest_id(tmp_path: Path) -> 
         result = invoke(args, env={**env, "FLOWCTL_USER": "bob"})
         assert (result.exit_code, result.stderr) == (2, expected), args
         assert KEY not in result.stderr
+
+
+# -- 6. repeated filters of list and journal match any of their values
+
+
+def _started(tmp_path: Path) -> dict[str, str | None]:
+    env = _env(tmp_path)
+    for i, (user, args) in enumerate([
+        ("alice", ["contract-approval", "--set", "customer=Acme"]),
+        ("bob", ["lost-customer-recovery", "--set", "owner=bob", "--set", "customer=ACME"]),
+        ("alice", [KEY, "--set", "owner=alice"]),
+        ("bob", ["contract-approval", "--set", "customer=Beta"]),
+    ]):
+        now = f"2026-11-23T09:0{i}:00Z"
+        result = invoke(["start", *args, "--as", user], env={**env, "FLOWCTL_NOW": now})
+        assert result.exit_code == 0, result.output
+    return {**env, "FLOWCTL_NOW": "2026-11-23T10:00:00Z", "FLOWCTL_USER": "alice"}
+
+
+def _ids(result: Any) -> list[str]:
+    assert result.exit_code == 0, result.output
+    return [item["id"] for item in json.loads(result.stdout)]
+
+
+def test_list_with_several_processes_shows_each_of_them(tmp_path: Path) -> None:
+    env = _started(tmp_path)
+    both = ["--process", "contract-approval", "--process", "lost-customer-recovery"]
+    assert _ids(invoke(["list", *both, "--json"], env=env)) == [
+        "contract-approval-2", "lost-customer-recovery-1", "contract-approval-1"]
+    assert _ids(invoke(["list", *both, "-n", "2", "--json"], env=env)) == [
+        "contract-approval-2", "lost-customer-recovery-1"]
+    assert _ids(invoke(["list", "--process", KEY, "--process", KEY, "--json"], env=env)) == [
+        f"{KEY}-1"]
+    assert _ids(invoke(["list", "--assignee", "bob", "--assignee", "alice", "--json"],
+                       env=env)) == [
+        "contract-approval-2", f"{KEY}-1", "lost-customer-recovery-1", "contract-approval-1"]
+
+
+def test_journal_with_several_processes_and_actors(tmp_path: Path) -> None:
+    env = _started(tmp_path)
+    result = invoke(["journal", "--process", "lost-customer-recovery", "--process", KEY,
+                     "--actor", "bob", "--actor", "alice", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    entries = json.loads(result.stdout)
+    assert [e["seq"] for e in entries] == sorted(e["seq"] for e in entries)
+    assert {(e["instance"], e["actor"]) for e in entries} == {
+        ("lost-customer-recovery-1", "bob"), (f"{KEY}-1", "alice")}
+    one = invoke(["journal", "--process", KEY, "--json"], env=env)
+    assert [e for e in entries if e["instance"] == f"{KEY}-1"] == json.loads(one.stdout)

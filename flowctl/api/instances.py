@@ -32,7 +32,7 @@ once with :func:`session`; each call is still its own durable transaction::
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypedDict, Unpack
@@ -1009,40 +1009,58 @@ def inbox(
         return _views(s, flt)
 
 
+def _several(value: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A filter's values, each once: none, one (a string) or several."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
+
+
 def list_instances(
     *,
     status: tuple[str, ...] | list[str] = (),
-    process: str | None = None,
-    assignee: str | None = None,
+    process: str | Sequence[str] | None = None,
+    assignee: str | Sequence[str] | None = None,
     since: str | None = None,
     limit: int | None = None,
     **context: Unpack[Context],
 ) -> list[InstanceView]:
-    """Instances, newest first; filters combine (status is any of those given)."""
+    """Instances, newest first. Filters combine; a filter given several values
+    (statuses, processes, assignees) matches any of them."""
     for st in status:
         if st not in STATUSES:
             raise UsageError(f"unknown status '{st}'; statuses: {', '.join(STATUSES)}")
+    processes = _several(process)
     with _session(**context) as s:
         principals: tuple[str, ...] = ()
-        if assignee is not None:
-            if s.org.user(assignee) is None:
-                raise UsageError(f"--assignee {assignee}: no such user in the org directory")
-            principals = engine.principals_of(assignee, s.org)
+        for user in _several(assignee):
+            if s.org.user(user) is None:
+                raise UsageError(f"--assignee {user}: no such user in the org directory")
+            principals += engine.principals_of(user, s.org)
         flt = InstanceFilter(
             status=tuple(status),
-            process_id=process,
-            principals=principals,
+            process_id=processes[0] if len(processes) == 1 else None,
+            principals=tuple(dict.fromkeys(principals)),
             started_since=parse_since(since),
             limit=limit,
         )
-        return _views(s, flt)
+        if len(processes) < 2:
+            return _views(s, flt)
+        # one query per process (each on its index, cut at the limit), merged
+        rows = [row for p in processes
+                for row in s.store.list_instances(replace(flt, process_id=p))]
+        rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        return [
+            view(_from_row(row), _stored_process(s.store, row.definition_digest), s.org, s.now)
+            for row in rows[:limit]
+        ]
 
 
 def journal(
     instance: str | None = None,
     *,
-    process: str | None = None,
-    actor: str | None = None,
+    process: str | Sequence[str] | None = None,
+    actor: str | Sequence[str] | None = None,
     since: str | None = None,
     until: str | None = None,
     db: str | None = None,
@@ -1051,25 +1069,35 @@ def journal(
     """Journal entries, oldest first, streamed from the store.
 
     ``since`` and ``until`` are ISO-8601 dates or times (``until`` exclusive).
+    ``process`` and ``actor`` may each be several: an entry matches any of them.
     Iterate it to the end (or close it) to release the database.
     """
-    flt = JournalFilter(
+    base = JournalFilter(
         instance_id=instance,
-        process_id=process,
-        actor=actor,
         since=parse_since(since),
         until=parse_since(until, "--until"),
     )
-    return _stream(flt, db, store, instance)
+    flts = [
+        replace(base, process_id=p, actor=a)
+        for p in _several(process) or (None,)
+        for a in _several(actor) or (None,)
+    ]
+    return _stream(flts, db, store, instance)
 
 
 def _stream(
-    flt: JournalFilter, db: str | None, store: Store | None, instance: str | None
+    flts: list[JournalFilter], db: str | None, store: Store | None, instance: str | None
 ) -> Iterator[JournalEntry]:
     with _opened(db, store) as st:
         if instance is not None and st.get_instance(instance) is None:
             raise _unknown(instance, st)
-        yield from st.journal(flt)
+        if len(flts) == 1:
+            yield from st.journal(flts[0])
+            return
+        # an entry has one process and one actor: the streams do not overlap
+        import heapq
+
+        yield from heapq.merge(*(st.journal(f) for f in flts), key=lambda e: e.seq or 0)
 
 
 def verify_journal(*, db: str | None = None, store: Store | None = None) -> VerifyReport:

@@ -99,16 +99,20 @@ def list_command(
         typer.Option(
             "--status",
             metavar="STATUS",
-            help="active, waiting, completed or cancelled (repeatable).",
+            help="active, waiting, paused, completed or cancelled (repeatable: any of them).",
             show_default=False,
         ),
     ] = None,
     process: Annotated[
-        str | None, typer.Option("--process", metavar="PROCESS", help="Only this process id.")
+        list[str] | None,
+        typer.Option("--process", metavar="PROCESS",
+                     help="Only this process id (repeatable: any of them).", show_default=False),
     ] = None,
     assignee: Annotated[
-        str | None,
-        typer.Option("--assignee", metavar="USER", help="Only stages waiting for USER."),
+        list[str] | None,
+        typer.Option("--assignee", metavar="USER",
+                     help="Only stages waiting for USER (repeatable: any of them).",
+                     show_default=False),
     ] = None,
     since: Annotated[
         str | None,
@@ -123,17 +127,23 @@ def list_command(
 ) -> None:
     """List instances, newest first.
 
+    A filter given several times matches any of its values; different filters
+    must all match.
+
     Examples:
 
         flowctl list
 
         flowctl list --status active --process contract-approval
 
+        flowctl list --process contract-approval --process goods-delivery
+
         flowctl list --assignee carol --since 2026-11-01 --json
     """
     with handle_errors():
         views = instances.list_instances(
-            status=status or (), process=process, assignee=assignee, since=since, limit=limit,
+            status=status or (), process=process or (), assignee=assignee or (), since=since,
+            limit=limit,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
         echo(fmt.items_text(views, json_out=json_out, empty="no instances", lines=fmt.list_lines))
@@ -155,10 +165,14 @@ def journal(
         ),
     ] = None,
     process: Annotated[
-        str | None, typer.Option("--process", metavar="PROCESS", help="Only this process id.")
+        list[str] | None,
+        typer.Option("--process", metavar="PROCESS",
+                     help="Only this process id (repeatable: any of them).", show_default=False),
     ] = None,
     actor: Annotated[
-        str | None, typer.Option("--actor", metavar="USER", help="Only entries by USER.")
+        list[str] | None,
+        typer.Option("--actor", metavar="USER",
+                     help="Only entries by USER (repeatable: any of them).", show_default=False),
     ] = None,
     since: Annotated[
         str | None, typer.Option("--since", metavar="TIME", help="Entries at or after TIME.")
