@@ -321,3 +321,45 @@ def test_journal_with_several_processes_and_actors(tmp_path: Path) -> None:
         ("lost-customer-recovery-1", "bob"), (f"{KEY}-1", "alice")}
     one = invoke(["journal", "--process", KEY, "--json"], env=env)
     assert [e for e in entries if e["instance"] == f"{KEY}-1"] == json.loads(one.stdout)
+
+
+# -- 7. lint shows a window of a very long line, the caret under the column
+
+
+def test_a_long_line_is_cut_around_the_column() -> None:
+    from flowctl.lint.reporters import caret_lines
+
+    line = "x" * 1000 + "ERR" + "y" * 1000
+    assert caret_lines(line, 1001, 1004) == (
+        "…" + "x" * 58 + "ERR" + "y" * 57 + "…", " " * 59 + "^^^")
+    assert caret_lines(line, 1) == ("x" * 118 + "…", "^")
+    assert caret_lines(line, len(line) + 1) == ("…" + "y" * 118, " " * 119 + "^")
+
+
+def test_a_long_cjk_line_is_cut_and_the_caret_counts_wide_cells() -> None:
+    from flowctl.lint.reporters import caret_lines
+
+    line = "名" * 50000 + "错" + "名" * 50000
+    shown, marker = caret_lines(line, 50001)
+    assert shown == "…" + "名" * 29 + "错" + "名" * 29 + "…"
+    assert marker == " " * (1 + 29 * 2) + "^^"
+
+
+def test_lint_of_a_200000_character_line_prints_a_window(tmp_path: Path) -> None:
+    long = "x" * 200000
+    tail = ", colour: red, results: {done: finish}}"
+    (tmp_path / "long.yaml").write_text(
+        "kind: process\nid: long\nname: Long\nstages:\n"
+        "  - {id: work, kind: task, start: true, assignee: initiator, description: "
+        + long + tail + "\n  - {id: finish, kind: end}\n",
+        encoding="utf-8",
+    )
+    result = invoke(["lint", "--no-cache", str(tmp_path / "long.yaml")])
+    assert result.exit_code == 1
+    out = result.stdout.splitlines()
+    assert out[0].endswith(":5:200077: FL101 unknown key 'colour' in task stage 'work';"
+                           " allowed: id, kind, name, description, phase, start, assignee,"
+                           " fields, sla, on_enter, results")
+    assert out[1] == "5 | …" + "x" * (118 - len(tail)) + tail
+    assert out[2] == "  | " + " " * (1 + 118 - len(tail) + 2) + "^"
+    assert max(len(line) for line in out) < 300

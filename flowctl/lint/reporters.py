@@ -106,30 +106,84 @@ def _width(shown: str) -> int:
     return sum(cell_width(c) for c in shown)
 
 
-def caret_lines(line: str, col: int, end_col: int | None = None) -> tuple[str, str]:
+SNIPPET_WIDTH = 120  # cells of a source line shown under a diagnostic; longer lines are cut
+CUT = "\u2026"  # "…" where a shown line was cut
+
+
+def _cells_at_most(ch: str) -> int:
+    """The most cells ``ch`` can take when shown (a tab: a whole tab stop)."""
+    if ch == "\t":
+        return TAB_SIZE
+    return len(_escape_char(ch)) if _is_unsafe(ch) else cell_width(ch)
+
+
+def _fits(line: str, width: int) -> bool:
+    if line.isascii() and line.isprintable():
+        return len(line) <= width
+    used = 0
+    for ch in line:
+        used += _cells_at_most(ch)
+        if used > width:
+            return False
+    return True
+
+
+def _window(line: str, start: int, stop: int, width: int) -> tuple[int, int]:
+    """The code points ``[first, last)`` of ``line`` to show within ``width`` cells:
+    the whole line when it fits; else the marked range ``[start, stop)`` (at
+    least its first character) with as much context on each side as fits, two
+    cells kept for the cut marks."""
+    if _fits(line, width):
+        return 0, len(line)
+    budget = width - 2 * _width(CUT)
+    first = last = min(start, len(line))
+    used = 0
+    while last < len(line) and (last == first or last < stop):
+        need = _cells_at_most(line[last])
+        if last > first and used + need > budget:
+            break
+        used, last = used + need, last + 1
+    grew = True
+    while grew:
+        grew = False
+        if first > 0 and used + _cells_at_most(line[first - 1]) <= budget:
+            first, used, grew = first - 1, used + _cells_at_most(line[first - 1]), True
+        if last < len(line) and used + _cells_at_most(line[last]) <= budget:
+            last, used, grew = last + 1, used + _cells_at_most(line[last]), True
+    return first, last
+
+
+def caret_lines(
+    line: str, col: int, end_col: int | None = None, *, width: int = SNIPPET_WIDTH
+) -> tuple[str, str]:
     """The source line as shown, and the marker line under it.
 
     ``col`` is the 1-based code-point column; ``end_col`` (exclusive, same
     line) widens the marker over a range. Tabs become spaces, control
     characters are escaped, and wide characters count two cells, so the
-    marker sits under the right character in a terminal.
+    marker sits under the right character in a terminal. A line wider than
+    ``width`` cells is shown as a window around the column, its cut ends
+    marked with "…".
     """
     start = max(col, 1) - 1
     stop = end_col - 1 if end_col is not None and end_col - 1 > start else start + 1
-    shown: list[str] = []
-    cell = 0
-    lead = width = 0
-    for i, ch in enumerate(line):
-        piece = _display(ch, cell)
+    first, last = _window(line, start, stop, width)
+    shown: list[str] = [CUT] if first > 0 else []
+    cell = _width(CUT) if first > 0 else 0
+    lead = marked = 0
+    for i in range(first, last):
+        piece = _display(line[i], cell)
         if i == start:
             lead = cell
         if start <= i < stop:
-            width += _width(piece)
+            marked += _width(piece)
         shown.append(piece)
         cell += _width(piece)
-    if start >= len(line):
+    if start >= last:
         lead = cell
-    return "".join(shown), " " * lead + "^" * max(width, 1)
+    if last < len(line):
+        shown.append(CUT)
+    return "".join(shown), " " * lead + "^" * max(marked, 1)
 
 
 def source_lines(text: str) -> list[str]:
