@@ -363,3 +363,71 @@ def test_lint_of_a_200000_character_line_prints_a_window(tmp_path: Path) -> None
     assert out[1] == "5 | …" + "x" * (118 - len(tail)) + tail
     assert out[2] == "  | " + " " * (1 + 118 - len(tail) + 2) + "^"
     assert max(len(line) for line in out) < 300
+
+
+# -- 8. diagram labels never break inside a quoted value
+
+QUOTED_PROCESS = """\
+kind: process
+id: quoted
+name: Quoted
+fields:
+  level:
+    type: enum
+    values: [normal, key account]
+stages:
+  - id: edit
+    kind: task
+    start: true
+    assignee: initiator
+    results:
+      done: check
+  - id: check
+    kind: decision
+    branches:
+      - when: record.level == "key account"
+        to: approve
+    default: finish
+  - id: approve
+    kind: task
+    assignee: initiator
+    results:
+      done: finish
+  - id: finish
+    kind: end
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "width", "lines"),
+    [
+        ('record.level == "key account"', 26, ("record.level ==", '"key account"')),
+        ('record.level == "key account" and record.amount > 5', 20,
+         ("record.level ==", '"key account" and', "record.amount > 5")),
+        ('record.note == "a quoted value wider than the line" or x', 16,
+         ("record.note ==", '"a quoted value wider than the line"', "or x")),
+        ("record.x == 'it\\'s a b' and y", 12, ("record.x ==", "'it\\'s a b'", "and y")),
+        ("Customer's and Partner's big review", 16,
+         ("Customer's and", "Partner's big", "review")),
+        ("审批审批审批审批审批", 8, ("审批审批", "审批审批", "审批")),
+    ],
+)
+def test_wrap_breaks_only_at_spaces_outside_quotes(
+    text: str, width: int, lines: tuple[str, ...]
+) -> None:
+    from flowctl.diagram.text import wrap
+
+    assert wrap(text, width) == lines
+
+
+def test_rendered_condition_keeps_its_quoted_value_on_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "quoted.yaml"
+    path.write_text(QUOTED_PROCESS, encoding="utf-8")
+    mermaid = invoke(["render", str(path), "--format", "mermaid"])
+    assert mermaid.exit_code == 0, mermaid.output
+    assert ('    s_check -->|"record.level ==<br>#quot;key account#quot;"| s_approve\n'
+            in mermaid.stdout)
+    dot = invoke(["render", str(path), "--format", "dot"])
+    assert dot.exit_code == 0, dot.output
+    assert ('  "check" -> "approve" [label=<record.level ==<BR/>&quot;key account&quot;>,'
+            in dot.stdout)
