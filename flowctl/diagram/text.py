@@ -1,23 +1,14 @@
-"""Label text helpers: wrapping by display width (CJK counts double)."""
+"""Label text helpers: wrapping by display width (CJK counts double; the
+width is :func:`flowctl.text.display_width`, the package's one measure)."""
 
 from __future__ import annotations
 
-import unicodedata
+from flowctl.text import char_width, display_width
 
 TITLE_WIDTH = 26  # columns for a stage name line
 DECISION_WIDTH = 16  # columns for a decision's name (a diamond)
 DETAIL_WIDTH = 44  # columns for a detail line (assignee, SLA...)
 EDGE_WIDTH = 26  # columns for an edge label line
-
-
-def char_width(ch: str) -> int:
-    if unicodedata.combining(ch):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
-def display_width(text: str) -> int:
-    return sum(char_width(c) for c in text)
 
 
 def _split_long(word: str, width: int) -> list[str]:
