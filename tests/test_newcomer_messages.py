@@ -431,3 +431,55 @@ def test_rendered_condition_keeps_its_quoted_value_on_one_line(tmp_path: Path) -
     assert dot.exit_code == 0, dot.output
     assert ('  "check" -> "approve" [label=<record.level ==<BR/>&quot;key account&quot;>,'
             in dot.stdout)
+
+
+# -- 9. render --format mermaid warns past Mermaid's default limits
+
+
+def _chain(pid: str, n: int, *, name: str = "", skip: bool = True) -> str:
+    lines = ["kind: process", f"id: {pid}", f"name: {pid}", "stages:"]
+    for i in range(1, n + 1):
+        lines += [f"  - id: s{i}", "    kind: task", f"    name: Step {i} {name}".rstrip(),
+                  *(["    start: true"] if i == 1 else []),
+                  "    assignee: initiator", "    results:",
+                  f"      done: {f's{i + 1}' if i < n else 'finish'}",
+                  *(["      skip: finish"] if skip and i < n else [])]
+    return "\n".join([*lines, "  - id: finish", "    kind: end", ""])
+
+
+def test_mermaid_counts_edges_as_mermaid_does() -> None:
+    from flowctl.diagram.mermaid import counts
+
+    # the edges the real Mermaid (tests/mermaid/parse.mjs) finds in the goldens
+    for name, edges in [("contract-approval", 17), ("goods-delivery", 6),
+                        ("key-account-filing-approval", 7), ("lost-customer-recovery", 12)]:
+        text = (ROOT / "tests" / "golden" / f"{name}.mmd").read_text(encoding="utf-8")
+        body = text.split("\n---\n", 1)[1]
+        assert counts(text) == (edges, len(body)), name
+
+
+@pytest.mark.parametrize(
+    ("stages", "name", "skip", "warning"),
+    [
+        (250, "", True, None),  # the start, then done and skip but at the last: 500 edges
+        (251, "", True, "502 edges, more than Mermaid draws by default (maxEdges 500)"),
+        (150, "x" * 300, False,
+         "77067 characters of Mermaid text, more than Mermaid draws by default"
+         " (maxTextSize 50000)"),
+    ],
+    ids=["500-edges", "502-edges", "long-text"],
+)
+def test_render_mermaid_warns_past_the_default_limits(
+    tmp_path: Path, stages: int, name: str, skip: bool, warning: str | None
+) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text(_chain("big", stages, name=name, skip=skip), encoding="utf-8")
+    result = invoke(["render", str(path), "--format", "mermaid"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("---\ntitle:")
+    expected = "" if warning is None else (
+        f"flowctl: warning: big: {warning}: viewers with Mermaid's default settings show an"
+        " error instead of the diagram; --format svg draws it\n")
+    assert result.stderr == expected
+    dot = invoke(["render", str(path), "--format", "dot"])
+    assert (dot.exit_code, dot.stderr) == (0, "")

@@ -15,6 +15,7 @@ from flowctl.api.definitions import DefinitionError, DefinitionSet, expand_paths
 from flowctl.cli import options as opt
 from flowctl.cli.output import handle_errors
 from flowctl.diagram import DiagramFormat, Highlight, Rendered, format_for_path
+from flowctl.diagram.mermaid import over_limits
 from flowctl.errors import UsageError
 from flowctl.model import Process
 
@@ -139,6 +140,11 @@ def _draw(
     rendered = diagram.render(proc, fmt, highlight=highlight, timeout=timeout)
     if rendered.note:
         print(f"flowctl: note: {proc.id}: {rendered.note}", file=sys.stderr)
+    if fmt is DiagramFormat.MERMAID and isinstance(rendered.content, str):
+        for problem in over_limits(rendered.content):
+            print(f"flowctl: warning: {proc.id}: {problem}: viewers with Mermaid's default "
+                  "settings show an error instead of the diagram; --format svg draws it",
+                  file=sys.stderr)
     return rendered
 
 

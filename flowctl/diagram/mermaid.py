@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from flowctl.diagram import theme
 from flowctl.diagram.ir import Edge, EdgeKind, Graph, Mark, Node, NodeKind
@@ -151,6 +152,43 @@ def _highlight_lines(graph: Graph, ids: _Ids) -> list[str]:
         indexes = [str(i) for i, e in enumerate(graph.edges) if e.mark is mark]
         if indexes:
             out.append(f"linkStyle {','.join(indexes)} {style}")
+    return out
+
+
+# What Mermaid draws with its default settings (mermaid.initialize: maxEdges,
+# maxTextSize; secure settings, which a diagram cannot raise): a viewer that
+# keeps them shows an error instead of a bigger diagram.
+MAX_EDGES = 500
+MAX_TEXT_SIZE = 50_000
+_EDGE_LINE = re.compile(r"^\s*\S+ (-->|-\.->)")
+
+
+class MermaidCounts(NamedTuple):
+    edges: int  # links, as Mermaid counts them against maxEdges
+    text_size: int  # UTF-16 code units after the front matter, as against maxTextSize
+
+
+def counts(text: str) -> MermaidCounts:
+    """The sizes of a flowchart from :func:`render_mermaid` that Mermaid limits."""
+    body = text
+    if text.startswith("---\n"):
+        end = text.find("\n---\n", 3)
+        if end >= 0:
+            body = text[end + 5:]
+    edges = sum(1 for line in body.splitlines() if _EDGE_LINE.match(line))
+    return MermaidCounts(edges, len(body.encode("utf-16-le")) // 2)
+
+
+def over_limits(text: str) -> list[str]:
+    """Why Mermaid with its default settings would not draw ``text``, if it would not."""
+    found = counts(text)
+    out: list[str] = []
+    if found.edges > MAX_EDGES:
+        out.append(f"{found.edges} edges, more than Mermaid draws by default "
+                   f"(maxEdges {MAX_EDGES})")
+    if found.text_size > MAX_TEXT_SIZE:
+        out.append(f"{found.text_size} characters of Mermaid text, more than Mermaid draws "
+                   f"by default (maxTextSize {MAX_TEXT_SIZE})")
     return out
 
 
