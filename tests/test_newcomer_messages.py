@@ -406,7 +406,7 @@ stages:
          ("record.level ==", '"key account" and', "record.amount > 5")),
         ('record.note == "a quoted value wider than the line" or x', 16,
          ("record.note ==", '"a quoted value wider than the line"', "or x")),
-        ("record.x == 'it\\'s a b' and y", 12, ("record.x ==", "'it\\'s a b'", "and y")),
+        ("record.x == 'it\\'s a b' and y", 10, ("record.x", "==", "'it\\'s a b'", "and y")),
         ("Customer's and Partner's big review", 16,
          ("Customer's and", "Partner's big", "review")),
         ("审批审批审批审批审批", 8, ("审批审批", "审批审批", "审批")),
