@@ -1,4 +1,5 @@
 """The command line: thin typer commands over ``flowctl.api``.
 
-Only this package and ``flowctl.lint.reporters`` import typer or rich.
+Only this package imports typer, and only :mod:`flowctl.cli.output` imports
+rich (tables, colour and progress bars, on a terminal).
 """

@@ -10,7 +10,7 @@ import typer
 
 from flowctl.api import definitions
 from flowctl.api.definitions import LintResult
-from flowctl.cli.output import echo, handle_errors
+from flowctl.cli.output import echo, handle_errors, report_palette
 from flowctl.errors import UsageError
 from flowctl.lint import reporters as report
 
@@ -103,10 +103,9 @@ def lint(
 
 def _emit(result: LintResult, fmt: str, output: str | None, color: str) -> None:
     if output is None:
-        colored = fmt == "text" and report.use_color(color, isatty=sys.stdout.isatty())
-        echo(report.render(result, fmt, color=colored), end="")
+        echo(report.render(result, fmt, palette=report_palette(color, sys.stdout)), end="")
         return
-    text = report.render(result, fmt, color=fmt == "text" and color == "always")
+    text = report.render(result, fmt, palette=report_palette(color, None))
     try:
         with open(output, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)

@@ -20,24 +20,34 @@ terminal: a table, a progress bar, colour. ``rich.console`` alone costs
 piped or redirected is plain text that needs none of it.
 
 - Colour only on a terminal, never with ``--no-color`` or ``NO_COLOR``.
+- Tables (:func:`print_table`): a rich table fitted to the terminal's width
+  on a terminal; piped, plain lines of columns padded with spaces, the same
+  bytes every time, for scripts.
 - Progress (:func:`progress`) only on stderr, only when it is a terminal.
+- Every width is measured by :func:`flowctl.text.display_width` (CJK takes
+  two columns), which agrees with rich's own measure.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, NoReturn, Protocol
+from typing import TYPE_CHECKING, NamedTuple, NoReturn, Protocol
 
 if TYPE_CHECKING:
     from rich import progress as rich_progress
+    from rich import table as rich_table
     from rich.console import Console
 
+    from flowctl.lint.reporters import Palette
+
 from flowctl.errors import FlowctlError
+from flowctl.text import display_width, sanitize
 
 EXIT_INTERNAL = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
@@ -82,6 +92,39 @@ def is_terminal(stream: object) -> bool:
 def color_enabled(stream: object = None) -> bool:
     """Colour only on a terminal, never with ``--no-color`` or ``NO_COLOR`` set."""
     return not color_disabled() and is_terminal(stream if stream is not None else sys.stdout)
+
+
+def report_palette(choice: str, stream: object | None) -> Palette:
+    """How ``flowctl lint --color CHOICE`` paints a text report written to
+    ``stream`` (``None``: a file): ``always`` in colour, ``never`` plain, ``auto``
+    in colour on a terminal without ``NO_COLOR``; never in colour with
+    ``flowctl --no-color``."""
+    from flowctl.lint.reporters import PLAIN, use_color
+
+    isatty = stream is not None and is_terminal(stream)
+    if _color_disabled or not use_color(choice, isatty=isatty):
+        return PLAIN
+    return lint_palette()
+
+
+def lint_palette() -> Palette:
+    """The lint text report's colours (ANSI, 16 colours), for ``render(palette=)``."""
+    from rich.color import ColorSystem
+    from rich.style import Style
+
+    from flowctl.lint.reporters import Palette
+
+    def painter(spec: str) -> Callable[[str], str]:
+        style = Style.parse(spec)
+        return lambda s: style.render(s, color_system=ColorSystem.STANDARD) if s else s
+
+    return Palette(
+        location=painter("bold"),
+        error=painter("bold red"),
+        warning=painter("bold yellow"),
+        gutter=painter("blue"),
+        good=painter("bold green"),
+    )
 
 
 _consoles: dict[bool, tuple[object, bool, Console]] = {}
@@ -168,6 +211,193 @@ def handle_errors() -> Iterator[None]:
             file=sys.stderr,
         )
         raise SystemExit(EXIT_INTERNAL) from None
+
+
+# ------------------------------------------------------------------ tables
+
+GAP = 2  # spaces between columns
+PROSE_WIDTH = 16  # a prose column keeps this width while ids can still wrap at hyphens
+# Where a word may break on a terminal: after a hyphen that a letter follows
+# (``key-account-`` / ``filing-approval-1``; not inside ``2026-11-24``), and
+# around a wide (CJK) character, as CJK text breaks between any two.
+_WIDE = r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60]"
+_BREAK = re.compile(rf"(?<=-)(?=[^\W\d_])|(?<={_WIDE})(?=.)|(?<=.)(?={_WIDE})")
+
+
+class Cell(NamedTuple):
+    """A table cell. ``style``: how a terminal paints it (a rich style such
+    as ``"bold red"``); ``shown``: what a terminal shows instead of ``text``
+    (a time with a space, to wrap there). Plain output is ``text`` alone."""
+
+    text: str
+    style: str = ""
+    shown: str | None = None
+
+
+class Table(NamedTuple):
+    """A listing: its column headers and rows of cells (strings or ``Cell``).
+    ``prose``: the headers of columns of free text, which wrap first when the
+    terminal is too narrow (ids and times keep their width longest)."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[str | Cell]]
+    prose: Sequence[str] = ()
+
+
+def _one_line_cell(text: str) -> str:
+    """A cell that cannot drive the terminal or break the row: controls escaped,
+    tabs as spaces."""
+    return sanitize(text, keep="").replace("\t", " ")
+
+
+def _plain_text(cell: str | Cell) -> str:
+    return _one_line_cell(cell.text if isinstance(cell, Cell) else cell)
+
+
+def _terminal_text(cell: str | Cell) -> str:
+    if isinstance(cell, Cell):
+        return _one_line_cell(cell.text if cell.shown is None else cell.shown)
+    return _one_line_cell(cell)
+
+
+def table_lines(table: Table) -> list[str]:
+    """The plain table: columns padded to their widest cell (in display
+    columns, so CJK lines up), two spaces apart, no trailing spaces."""
+    grid = [list(table.headers), *([_plain_text(c) for c in row] for row in table.rows)]
+    widths = [max(display_width(row[i]) for row in grid) for i in range(len(table.headers))]
+    out = []
+    for row in grid:
+        cells = [c + " " * (w - display_width(c)) for c, w in zip(row, widths, strict=True)]
+        out.append((" " * GAP).join(cells).rstrip())
+    return out
+
+
+def _pieces(word: str) -> list[str]:
+    return _BREAK.split(word)
+
+
+def _fold(piece: str, width: int) -> list[str]:
+    """``piece`` cut between characters into lines of at most ``width`` columns
+    (at least one character a line)."""
+    lines: list[str] = []
+    current = ""
+    for ch in piece:
+        if current and display_width(current + ch) > width:
+            lines.append(current)
+            current = ""
+        current += ch
+    return [*lines, current] if current else lines
+
+
+def wrap_cell(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` display columns: broken between
+    words, else after a hyphen inside an id, else between characters."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split():
+        for i, piece in enumerate(_pieces(word)):
+            joined = f"{current} {piece}" if current and i == 0 else current + piece
+            if display_width(joined) <= width:
+                current = joined
+                continue
+            if current:
+                lines.append(current)
+            *full, current = _fold(piece, width)
+            lines.extend(full)
+    return [*lines, current] if current or not lines else lines
+
+
+def _longest_word(text: str, *, at_hyphens: bool) -> int:
+    """The widest word of ``text`` (or piece of a word, ``at_hyphens``)."""
+    words = text.split()
+    if at_hyphens:
+        words = [p for w in words for p in _pieces(w)]
+    return max(map(display_width, words), default=0)
+
+
+def fit_widths(natural: Sequence[int], floors: Sequence[Sequence[int]], room: int) -> list[int]:
+    """Column widths that fit ``room`` columns in all (gaps excluded).
+
+    Columns keep their ``natural`` width when all fit. Otherwise, for each
+    list of ``floors`` in turn, the widest column that is above its floor
+    gives up one column at a time, until the table fits.
+    """
+    widths = list(natural)
+    for floor in floors:
+        while sum(widths) > room:
+            shrinkable = [i for i, w in enumerate(widths) if w > floor[i]]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda i: (widths[i], -i))
+            widths[widest] -= 1
+    return widths
+
+
+def column_widths(grid: Sequence[Sequence[str]], prose: Sequence[bool], room: int) -> list[int]:
+    """Widths for the columns of ``grid`` (header row first) within ``room``.
+
+    When the natural widths do not fit, cells wrap: first between words (a
+    due time before its OVERDUE), then after the hyphens of ids and between
+    CJK characters, and at last anywhere (down to eight columns, then to two:
+    one wide character). Prose columns go first, but keep a comfortable
+    width (``PROSE_WIDTH``) until ids have wrapped at their hyphens. Width a
+    column does not use once wrapped goes back to the columns that were cut,
+    prose first.
+    """
+    n = len(prose)
+    natural = [max(display_width(row[i]) for row in grid) for i in range(n)]
+    words = [max(_longest_word(row[i], at_hyphens=False) for row in grid) for i in range(n)]
+    pieces = [max(_longest_word(row[i], at_hyphens=True) for row in grid) for i in range(n)]
+    comfort = [max(w, PROSE_WIDTH) for w in words]
+    steps = [  # (the floor of prose columns, the floor of the others)
+        (comfort, natural), (comfort, words), (comfort, pieces), (words, pieces),
+        (pieces, pieces), ([8] * n, pieces), ([8] * n, [8] * n), ([2] * n, [8] * n),
+        ([2] * n, [2] * n),
+    ]
+    floors = [[min(natural[i], (p if prose[i] else o)[i]) for i in range(n)] for p, o in steps]
+    widths = fit_widths(natural, floors, room)
+    used = [max(display_width(line) for row in grid for line in wrap_cell(row[i], widths[i]))
+            for i in range(n)]
+    spare = room - sum(used)
+    for i in sorted(range(n), key=lambda i: (not prose[i], i)):
+        grow = min(spare, natural[i] - used[i])
+        if grow > 0:
+            used[i] += grow
+            spare -= grow
+    return used
+
+
+def terminal_table(table: Table, width: int) -> rich_table.Table:
+    """``table`` as a rich Table at most ``width`` terminal columns wide: its
+    cells wrapped here (between words, after hyphens in ids), so that rich
+    only draws them."""
+    from rich import box
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    grid = [list(table.headers), *([_terminal_text(c) for c in row] for row in table.rows)]
+    prose = [h in table.prose for h in table.headers]
+    room = max(width - GAP * (len(prose) - 1), len(prose))
+    widths = column_widths(grid, prose, room)
+    out = RichTable(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                    padding=(0, GAP - 1, 0, 0), header_style="bold")
+    for header, w in zip(table.headers, widths, strict=True):
+        out.add_column("\n".join(wrap_cell(header, w)), width=w, overflow="fold")
+    for row, texts in zip(table.rows, grid[1:], strict=True):
+        out.add_row(*(
+            Text("\n".join(wrap_cell(t, w)), style=c.style if isinstance(c, Cell) else "")
+            for c, t, w in zip(row, texts, widths, strict=True)
+        ))
+    return out
+
+
+def print_table(table: Table) -> None:
+    """A table on standard output: rich, fitted to the width, on a terminal; else plain."""
+    if not is_terminal(sys.stdout):
+        echo("\n".join(table_lines(table)))
+        return
+    out = console()
+    out.print(terminal_table(table, out.width))
 
 
 # ---------------------------------------------------------------- progress
@@ -275,15 +505,16 @@ def _elapsed_column(started: float) -> rich_progress.ProgressColumn:
 
 
 @contextmanager
-def progress(total: int | None, description: str) -> Iterator[Progress]:
+def progress(total: int | None, description: str, *, show: bool = True) -> Iterator[Progress]:
     """A progress bar on stderr for work of ``total`` items (``None``: unknown,
     a counter), for the ``with`` block; ``advance(n)`` as items are done.
 
-    Nothing at all is printed unless stderr is a terminal. There, the bar
-    appears once the work has taken ``SHOW_AFTER`` seconds, or at once for
-    ``SHOW_AT_ONCE`` items or more, and is erased when the block ends.
+    Nothing at all is printed unless stderr is a terminal (and ``show``).
+    There, the bar appears once the work has taken ``SHOW_AFTER`` seconds,
+    or at once for ``SHOW_AT_ONCE`` items or more, and is erased when the
+    block ends. Lines printed meanwhile appear above it.
     """
-    if not is_terminal(sys.stderr):
+    if not show or not is_terminal(sys.stderr):
         yield _SILENT
         return
     bar = _Bar(total, description)

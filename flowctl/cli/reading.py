@@ -14,7 +14,7 @@ from flowctl.api.identity import choose
 from flowctl.cli import options as opt
 from flowctl.cli import views as f
 from flowctl.cli import views as fmt
-from flowctl.cli.output import echo, handle_errors
+from flowctl.cli.output import echo, handle_errors, print_table
 from flowctl.store.base import JournalEntry
 
 
@@ -85,9 +85,10 @@ def inbox(
             me = choose(as_user)
             echo(f"nothing waits for {me.user if me else 'you'}")
         if views:
-            _echo_lines(fmt.inbox_lines(views))
+            print_table(fmt.inbox_table(views))
         if tasks:
-            _echo_lines(["", "tasks:", *fmt.inbox_task_lines(tasks)])
+            _echo_lines(["", "tasks:"])
+            print_table(fmt.inbox_task_table(tasks))
         if unread:
             s = "" if unread == 1 else "s"
             echo(f"{unread} unread notification{s} (flowctl notifications)")
@@ -146,7 +147,7 @@ def list_command(
             limit=limit,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
-        echo(fmt.items_text(views, json_out=json_out, empty="no instances", lines=fmt.list_lines))
+        fmt.print_items(views, json_out=json_out, empty="no instances", as_table=fmt.list_table)
 
 
 class JournalFormat(StrEnum):

@@ -99,8 +99,8 @@ def overdue(
         items = timers.overdue(
             as_user=as_user, db=db, org=org, processes_dir=processes, now=_now(now)
         )
-        echo(fmt.items_text(items, json_out=json_out, empty="nothing is overdue",
-                            lines=fmt.overdue_lines))
+        fmt.print_items(items, json_out=json_out, empty="nothing is overdue",
+                        as_table=fmt.overdue_table)
 
 
 def pause(
@@ -209,7 +209,7 @@ def task_list(
             mine=mine, include_done=include_done, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
-        echo(fmt.items_text(items, json_out=json_out, empty="no tasks", lines=fmt.task_lines))
+        fmt.print_items(items, json_out=json_out, empty="no tasks", as_table=fmt.task_table)
 
 
 def notifications_list(
@@ -249,8 +249,8 @@ def notifications_list(
             include_read=show_all, everyone=everyone, limit=limit, as_user=as_user, db=db,
             org=org, processes_dir=processes,
         )
-        echo(fmt.items_text(items, json_out=json_out, empty="no notifications",
-                            lines=fmt.notification_lines))
+        fmt.print_items(items, json_out=json_out, empty="no notifications",
+                        as_table=fmt.notification_table)
 
 
 def notifications_read(

@@ -8,6 +8,7 @@ from typing import Any
 
 from flowctl.api.instances import InstanceCard, InstanceView, StepResult
 from flowctl.api.timers import Overdue, TaskView, TickReport
+from flowctl.cli.output import Cell, Table, echo, print_table, table_lines
 from flowctl.store.base import JournalEntry, NotificationRow
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one, reused: journal streams call it per entry
@@ -22,15 +23,6 @@ def plain(value: Any) -> Any:
     import msgspec
 
     return msgspec.to_builtins(value)
-
-
-def items_text(items: Sequence[Any], *, json_out: bool, empty: str,
-               lines: Callable[[Any], list[str]]) -> str:
-    """What a listing command prints: its records as one JSON array, ``empty``
-    when there are none, else their text lines."""
-    if json_out:
-        return to_json([plain(x) for x in items])
-    return "\n".join(lines(items)) if items else empty
 
 
 def entry_dict(e: JournalEntry) -> dict[str, Any]:
@@ -293,26 +285,46 @@ def card_lines(card: InstanceCard) -> list[str]:
 
 
 # ----------------------------------------------------------------- tables
+#
+# Listings are ``output.Table``s: ``output.print_table`` draws them as rich
+# tables on a terminal and as padded plain lines when piped.
+
+OVERDUE_STYLE = "bold red"
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    """Columns padded to their widest cell (terminal cells, so CJK lines up)."""
-    from rich.cells import cell_len
+    """Plain lines: columns padded to their widest cell (display columns, so CJK lines up)."""
+    return table_lines(Table(headers, rows))
 
-    widths = [cell_len(h) for h in headers]
-    for row in rows:
-        widths = [max(w, cell_len(c)) for w, c in zip(widths, row, strict=True)]
-    out = []
-    for row in [headers, *rows]:
-        cells = [c + " " * (w - cell_len(c)) for c, w in zip(row, widths, strict=True)]
-        out.append("  ".join(cells).rstrip())
-    return out
+
+def print_items(items: Sequence[Any], *, json_out: bool, empty: str,
+                as_table: Callable[[Any], Table]) -> None:
+    """What a listing command prints: its records as one JSON array, ``empty``
+    when there are none, else their table."""
+    if json_out:
+        echo(to_json([plain(x) for x in items]))
+    elif not items:
+        echo(empty)
+    else:
+        print_table(as_table(items))
 
 
 def due_text(v: InstanceView) -> str:
     if not v.due_at:
         return "-"
     return f"{v.due_at} OVERDUE" if v.overdue else v.due_at
+
+
+def _time(at: str, style: str = "", text: str | None = None) -> Cell:
+    """A time cell; a terminal shows ``2026-11-24 09:00:00Z`` (it can wrap there)."""
+    text = at if text is None else text
+    return Cell(text, style, text.replace("T", " ", 1) if at else None)
+
+
+def _due_cell(v: InstanceView) -> Cell:
+    if not v.due_at:
+        return Cell("-")
+    return _time(v.due_at, OVERDUE_STYLE if v.overdue else "", due_text(v))
 
 
 def task_line(t: Any) -> str:
@@ -326,26 +338,27 @@ def task_line(t: Any) -> str:
     return f"{t.id}: {t.name} ({_who([t.assignee])}{flags}) {state}"
 
 
-def inbox_lines(views: list[InstanceView]) -> list[str]:
-    rows = [
-        [v.id, v.stage or "-", v.stage_state, due_text(v), v.process_name] for v in views
+def inbox_table(views: list[InstanceView]) -> Table:
+    rows: list[list[str | Cell]] = [
+        [v.id, v.stage or "-", v.stage_state, _due_cell(v), v.process_name] for v in views
     ]
-    return table(["INSTANCE", "STAGE", "STATE", "DUE", "PROCESS"], rows)
+    return Table(["INSTANCE", "STAGE", "STATE", "DUE", "PROCESS"], rows, prose=["PROCESS"])
 
 
-def list_lines(views: list[InstanceView]) -> list[str]:
-    rows = [
+def list_table(views: list[InstanceView]) -> Table:
+    rows: list[list[str | Cell]] = [
         [
             v.id,
             v.status,
             v.stage or v.last_stage or "-",
             v.waiting_for or (v.outcome or "-"),
-            due_text(v),
-            v.started_at,
+            _due_cell(v),
+            _time(v.started_at),
         ]
         for v in views
     ]
-    return table(["INSTANCE", "STATUS", "STAGE", "WAITING FOR / OUTCOME", "DUE", "STARTED"], rows)
+    return Table(["INSTANCE", "STATUS", "STAGE", "WAITING FOR / OUTCOME", "DUE", "STARTED"], rows,
+                 prose=["WAITING FOR / OUTCOME"])
 
 
 # ------------------------------------------------------------ time, tasks
@@ -405,35 +418,38 @@ def delivery_lines(r: TickReport) -> list[str]:
     return lines
 
 
-def overdue_lines(items: list[Overdue]) -> list[str]:
-    rows = [
-        [o.instance_id, o.stage, o.due_at, _seconds(o.late_seconds),
+def overdue_table(items: list[Overdue]) -> Table:
+    rows: list[list[str | Cell]] = [
+        [o.instance_id, o.stage, _time(o.due_at), Cell(_seconds(o.late_seconds), OVERDUE_STYLE),
          o.held_by if o.what == "stage" else f"{o.held_by} timer not fired yet (run tick)"]
         for o in items
     ]
-    return table(["INSTANCE", "STAGE", "DUE", "LATE BY", "HELD BY"], rows)
+    return Table(["INSTANCE", "STAGE", "DUE", "LATE BY", "HELD BY"], rows, prose=["HELD BY"])
 
 
-def task_lines(items: list[TaskView]) -> list[str]:
-    rows = []
+def task_table(items: list[TaskView]) -> Table:
+    rows: list[list[str | Cell]] = []
     for t in items:
         task = t.task
         state = task.status if task.status != "scheduled" else f"appears {task.at}"
         rows.append([t.instance_id, t.stage, task.id, task.name, _who([task.assignee]),
-                     "yes" if task.blocking else "no", state])
-    return table(["INSTANCE", "STAGE", "TASK", "NAME", "FOR", "BLOCKING", "STATE"], rows)
+                     Cell("yes", "bold") if task.blocking else "no", state])
+    return Table(["INSTANCE", "STAGE", "TASK", "NAME", "FOR", "BLOCKING", "STATE"], rows,
+                 prose=["NAME", "FOR", "STATE"])
 
 
-def notification_lines(items: list[NotificationRow]) -> list[str]:
-    rows = [
-        [str(n.id), n.created_at, n.user, n.kind, n.message,
-         "read" if n.read_at else ("delivered" if n.delivered_at else "new")]
+def notification_table(items: list[NotificationRow]) -> Table:
+    rows: list[list[str | Cell]] = [
+        [str(n.id), _time(n.created_at), n.user, n.kind, n.message,
+         "read" if n.read_at else ("delivered" if n.delivered_at else Cell("new", "bold"))]
         for n in items
     ]
-    return table(["ID", "AT", "USER", "KIND", "MESSAGE", "STATE"], rows)
+    return Table(["ID", "AT", "USER", "KIND", "MESSAGE", "STATE"], rows, prose=["MESSAGE"])
 
 
-def inbox_task_lines(items: list[TaskView]) -> list[str]:
-    rows = [[t.instance_id, t.stage, t.task.id, t.task.name,
-             "yes" if t.task.blocking else "no"] for t in items]
-    return table(["INSTANCE", "STAGE", "TASK", "NAME", "BLOCKING"], rows)
+def inbox_task_table(items: list[TaskView]) -> Table:
+    rows: list[list[str | Cell]] = [
+        [t.instance_id, t.stage, t.task.id, t.task.name,
+         Cell("yes", "bold") if t.task.blocking else "no"] for t in items
+    ]
+    return Table(["INSTANCE", "STAGE", "TASK", "NAME", "BLOCKING"], rows, prose=["NAME"])

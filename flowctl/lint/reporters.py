@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -26,6 +25,7 @@ from flowctl import __version__
 from flowctl.api.definitions import LintResult
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import UsageError
+from flowctl.text import char_width, display_width, escape_char, is_unsafe, sanitize
 
 FORMATS = ("text", "json", "github", "sarif")
 JSON_REPORT_VERSION = 1
@@ -40,9 +40,6 @@ TAB_SIZE = 4
 # The line breaks the YAML reader counts (ruamel: \n, \r\n, lone \r, NEL,
 # LS, PS), so that snippet line N is the line the loader called N.
 _LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")
-# Characters that must not reach a terminal raw: they could move the cursor,
-# recolour the log or reorder the displayed line ("Trojan Source").
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 # -- shared helpers ----------------------------------------------------------
@@ -70,40 +67,13 @@ def summary_line(result: LintResult) -> str:
     )
 
 
-def _escape_char(ch: str) -> str:
-    code = ord(ch)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def _is_unsafe(ch: str) -> bool:
-    return (ch != "\t" and unicodedata.category(ch) == "Cc") or ch in _BIDI
-
-
-def sanitize(text: str, *, keep: str = "\n") -> str:
-    """``text`` with control and bidi characters escaped (``\\x1b``), except ``keep``."""
-    if text.isprintable():
-        return text
-    return "".join(_escape_char(c) if _is_unsafe(c) and c not in keep else c for c in text)
-
-
-def cell_width(ch: str) -> int:
-    """Terminal cells one character takes: 2 for wide CJK, 0 for combining marks."""
-    if unicodedata.combining(ch) or (unicodedata.category(ch) == "Cf" and ch != "\xad"):
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
-
-
 def _display(ch: str, cell: int) -> str:
     """How ``ch`` is shown when the line so far takes ``cell`` cells."""
     if ch == "\t":
         return " " * (TAB_SIZE - cell % TAB_SIZE)
-    if _is_unsafe(ch):
-        return _escape_char(ch)
+    if is_unsafe(ch):
+        return escape_char(ch)
     return ch
-
-
-def _width(shown: str) -> int:
-    return sum(cell_width(c) for c in shown)
 
 
 SNIPPET_WIDTH = 120  # cells of a source line shown under a diagnostic; longer lines are cut
@@ -114,7 +84,7 @@ def _cells_at_most(ch: str) -> int:
     """The most cells ``ch`` can take when shown (a tab: a whole tab stop)."""
     if ch == "\t":
         return TAB_SIZE
-    return len(_escape_char(ch)) if _is_unsafe(ch) else cell_width(ch)
+    return len(escape_char(ch)) if is_unsafe(ch) else char_width(ch)
 
 
 def _fits(line: str, width: int) -> bool:
@@ -135,7 +105,7 @@ def _window(line: str, start: int, stop: int, width: int) -> tuple[int, int]:
     cells kept for the cut marks."""
     if _fits(line, width):
         return 0, len(line)
-    budget = width - 2 * _width(CUT)
+    budget = width - 2 * display_width(CUT)
     first = last = min(start, len(line))
     used = 0
     while last < len(line) and (last == first or last < stop):
@@ -169,16 +139,16 @@ def caret_lines(
     stop = end_col - 1 if end_col is not None and end_col - 1 > start else start + 1
     first, last = _window(line, start, stop, width)
     shown: list[str] = [CUT] if first > 0 else []
-    cell = _width(CUT) if first > 0 else 0
+    cell = display_width(CUT) if first > 0 else 0
     lead = marked = 0
     for i in range(first, last):
         piece = _display(line[i], cell)
         if i == start:
             lead = cell
         if start <= i < stop:
-            marked += _width(piece)
+            marked += display_width(piece)
         shown.append(piece)
-        cell += _width(piece)
+        cell += display_width(piece)
     if start >= last:
         lead = cell
     if last < len(line):
@@ -210,7 +180,11 @@ def relative_to_root(path: str, root: str | None = None) -> str | None:
 # -- text --------------------------------------------------------------------
 
 
-class _Palette(Struct, frozen=True):
+class Palette(Struct, frozen=True):
+    """How the text report paints each part: plain callables from text to
+    text. The command line builds the coloured one (``flowctl.cli.output``,
+    the one module that imports rich); this module knows only :data:`PLAIN`."""
+
     location: Callable[[str], str]
     error: Callable[[str], str]
     warning: Callable[[str], str]
@@ -222,27 +196,10 @@ def _plain(s: str) -> str:
     return s
 
 
-_PLAIN = _Palette(_plain, _plain, _plain, _plain, _plain)
+PLAIN = Palette(_plain, _plain, _plain, _plain, _plain)
 
 
-def _ansi_palette() -> _Palette:
-    from rich.color import ColorSystem
-    from rich.style import Style
-
-    def painter(spec: str) -> Callable[[str], str]:
-        style = Style.parse(spec)
-        return lambda s: style.render(s, color_system=ColorSystem.STANDARD) if s else s
-
-    return _Palette(
-        location=painter("bold"),
-        error=painter("bold red"),
-        warning=painter("bold yellow"),
-        gutter=painter("blue"),
-        good=painter("bold green"),
-    )
-
-
-def _headline(d: Diagnostic, p: _Palette) -> str:
+def _headline(d: Diagnostic, p: Palette) -> str:
     where = p.location(f"{sanitize(d.file, keep='')}:{d.line}:{d.col}:")
     message = sanitize(d.message).replace("\n", "\n    ")
     if d.severity is Severity.WARNING:
@@ -250,7 +207,7 @@ def _headline(d: Diagnostic, p: _Palette) -> str:
     return f"{where} {p.error(d.code)} {message}"
 
 
-def _snippet(d: Diagnostic, lines: list[str] | None, p: _Palette) -> list[str]:
+def _snippet(d: Diagnostic, lines: list[str] | None, p: Palette) -> list[str]:
     if lines is None or not 1 <= d.line <= len(lines):
         return []
     end_col = d.end_col if d.end_line in (None, d.line) else None
@@ -265,9 +222,10 @@ def _snippet(d: Diagnostic, lines: list[str] | None, p: _Palette) -> list[str]:
     ]
 
 
-def render_text(result: LintResult, *, color: bool = False) -> str:
-    """ruff/actionlint style: location, code, message, snippet, caret, summary."""
-    p = _ansi_palette() if color else _PLAIN
+def render_text(result: LintResult, *, palette: Palette = PLAIN) -> str:
+    """ruff/actionlint style: location, code, message, snippet, caret, summary,
+    painted by ``palette``."""
+    p = palette
     cache: dict[str, list[str] | None] = {}
     out: list[str] = []
     for d in _ordered(result.diagnostics):
@@ -481,10 +439,10 @@ def render_sarif(result: LintResult, *, root: str | None = None) -> str:
 # -- dispatch ----------------------------------------------------------------
 
 
-def render(result: LintResult, fmt: str, *, color: bool = False) -> str:
-    """The report in ``fmt`` (one of ``FORMATS``)."""
+def render(result: LintResult, fmt: str, *, palette: Palette = PLAIN) -> str:
+    """The report in ``fmt`` (one of ``FORMATS``); ``palette`` paints the text one."""
     if fmt == "text":
-        return render_text(result, color=color)
+        return render_text(result, palette=palette)
     if fmt == "json":
         return render_json(result)
     if fmt == "github":
