@@ -11,6 +11,7 @@ configured command (:mod:`flowctl.api.notify`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Unpack
 
@@ -87,10 +88,13 @@ def tick(
     org: str | None = None,
     processes_dir: str | None = None,
     store: Store | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> TickReport:
     """Fire every timer due at ``now`` (then deliver notifications).
 
-    ``dry_run`` lists the due timers and writes nothing.
+    ``dry_run`` lists the due timers and writes nothing. ``progress``, if
+    given, is called with 1 as each due timer is handled and as each
+    notification delivery is tried: for a progress counter.
     """
     directory = _org(org, processes_dir)
     moment = clock(now)
@@ -109,10 +113,12 @@ def tick(
             for t in batch:
                 seen.add((t.instance_id, t.key))
                 fired.append(_fire_one(st, directory, moment, t, procs))
+                if progress is not None:
+                    progress(1)
         deliveries: tuple[Delivery, ...] = ()
 
         if deliver and notify.command():
-            deliveries = _deliver(st, directory, moment)
+            deliveries = _deliver(st, directory, moment, progress)
         return TickReport(at, False, tuple(fired), deliveries, notify.command() is not None,
                           _undelivered(st))
 
@@ -159,7 +165,8 @@ def _undelivered(st: Store) -> int:
     return st.undelivered_count()
 
 
-def _deliver(st: Store, org: OrgDirectory, moment: datetime) -> tuple[Delivery, ...]:
+def _deliver(st: Store, org: OrgDirectory, moment: datetime,
+             progress: Callable[[int], None] | None = None) -> tuple[Delivery, ...]:
     cmd = notify.command() or ""
     at = engine.iso(moment)
     out: list[Delivery] = []
@@ -174,6 +181,8 @@ def _deliver(st: Store, org: OrgDirectory, moment: datetime) -> tuple[Delivery, 
         for n in batch:
             error = notify.run(cmd, notify.payload(n, org), notify.timeout_s())
             out.append(_record_attempt(st, n, error, moment))
+            if progress is not None:
+                progress(1)
 
 
 def _record_attempt(

@@ -14,7 +14,7 @@ from flowctl.api.identity import choose
 from flowctl.cli import options as opt
 from flowctl.cli import views as f
 from flowctl.cli import views as fmt
-from flowctl.cli.output import echo, handle_errors, print_table
+from flowctl.cli.output import Progress, echo, handle_errors, is_terminal, print_table, progress
 from flowctl.store.base import JournalEntry
 
 
@@ -220,6 +220,19 @@ def journal(
 
 
 def _write_journal(entries: Iterator[JournalEntry], fmt: JournalFormat) -> None:
+    # A counter on stderr while the journal goes to a file or a pipe; on the
+    # terminal the entries themselves show how far it got.
+    with progress(None, "exporting the journal", show=not is_terminal(sys.stdout)) as bar:
+        _write_entries(_counted(entries, bar), fmt)
+
+
+def _counted(entries: Iterator[JournalEntry], bar: Progress) -> Iterator[JournalEntry]:
+    for e in entries:
+        yield e
+        bar.advance()
+
+
+def _write_entries(entries: Iterator[JournalEntry], fmt: JournalFormat) -> None:
     out = sys.stdout
     if fmt is JournalFormat.json:
         out.write("[")

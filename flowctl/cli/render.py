@@ -13,7 +13,7 @@ from flowctl import diagram
 from flowctl.api import instances
 from flowctl.api.definitions import DefinitionError, DefinitionSet, expand_paths, load_process
 from flowctl.cli import options as opt
-from flowctl.cli.output import handle_errors
+from flowctl.cli.output import handle_errors, progress
 from flowctl.diagram import DiagramFormat, Highlight, Rendered, format_for_path
 from flowctl.diagram.mermaid import over_limits
 from flowctl.errors import UsageError
@@ -254,26 +254,34 @@ def _render_all(
     os.makedirs(output, exist_ok=True)
     failed = 0
     drawn: dict[str, str] = {}
-    for doc in docs:
-        try:
-            proc = load_process(doc.path, processes_dir=processes_dir)
-        except DefinitionError as exc:
-            failed += 1
-            print(f"flowctl: error: skipped {exc.message}", file=sys.stderr)
-            continue
-        if proc.id in drawn:
-            failed += 1
-            print(
-                f"flowctl: error: skipped {doc.path}: process id '{proc.id}' was already "
-                f"drawn from {drawn[proc.id]}",
-                file=sys.stderr,
-            )
-            continue
-        drawn[proc.id] = doc.path
-        target = os.path.join(output, f"{proc.id}.{fmt.extension}")
-        _write(target, _draw(proc, fmt, timeout, None).content)
-        print(f"wrote {target}")
+    with progress(len(docs), f"drawing {len(docs)} processes") as bar:
+        for doc in docs:
+            if not _render_doc(doc.path, fmt, output, processes_dir, timeout, drawn):
+                failed += 1
+            bar.advance()
     return 1 if failed else 0
+
+
+def _render_doc(path: str, fmt: DiagramFormat, output: str, processes_dir: str,
+                timeout: float, drawn: dict[str, str]) -> bool:
+    """Draw one file of ``render --all`` into ``output``; False when it was skipped."""
+    try:
+        proc = load_process(path, processes_dir=processes_dir)
+    except DefinitionError as exc:
+        print(f"flowctl: error: skipped {exc.message}", file=sys.stderr)
+        return False
+    if proc.id in drawn:
+        print(
+            f"flowctl: error: skipped {path}: process id '{proc.id}' was already "
+            f"drawn from {drawn[proc.id]}",
+            file=sys.stderr,
+        )
+        return False
+    drawn[proc.id] = path
+    target = os.path.join(output, f"{proc.id}.{fmt.extension}")
+    _write(target, _draw(proc, fmt, timeout, None).content)
+    print(f"wrote {target}")
+    return True
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ from flowctl.api.instances import StepResult
 from flowctl.api.timers import TickReport
 from flowctl.cli import options as opt
 from flowctl.cli import views as fmt
-from flowctl.cli.output import echo, handle_errors
+from flowctl.cli.output import echo, handle_errors, progress
 from flowctl.cli.views import step_lines
 from flowctl.errors import UsageError
 
@@ -66,10 +66,11 @@ def tick(
         flowctl tick --json
     """
     with handle_errors():
-        report = timers.tick(
-            now=_now(now), dry_run=dry_run, deliver=not no_deliver, db=db, org=org,
-            processes_dir=processes,
-        )
+        with progress(None, "tick: timers and notifications") as bar:
+            report = timers.tick(
+                now=_now(now), dry_run=dry_run, deliver=not no_deliver, db=db, org=org,
+                processes_dir=processes, progress=bar.advance,
+            )
         if json_out:
             echo(fmt.to_json(fmt.tick_dict(report)))
         else:
