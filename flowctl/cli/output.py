@@ -33,13 +33,14 @@ from __future__ import annotations
 import os
 import re
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, NamedTuple, NoReturn, Protocol
 
 if TYPE_CHECKING:
+    import threading
+
     from rich import progress as rich_progress
     from rich import table as rich_table
     from rich.console import Console
@@ -221,7 +222,7 @@ PROSE_WIDTH = 16  # a prose column keeps this width while ids can still wrap at 
 # (``key-account-`` / ``filing-approval-1``; not inside ``2026-11-24``), and
 # around a wide (CJK) character, as CJK text breaks between any two.
 _WIDE = r"[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uf900-\ufaff\ufe30-\ufe4f\uff00-\uff60]"
-_BREAK = re.compile(rf"(?<=-)(?=[^\W\d_])|(?<={_WIDE})(?=.)|(?<=.)(?={_WIDE})")
+_BREAK = rf"(?<=-)(?=[^\W\d_])|(?<={_WIDE})(?=.)|(?<=.)(?={_WIDE})"
 
 
 class Cell(NamedTuple):
@@ -273,7 +274,7 @@ def table_lines(table: Table) -> list[str]:
 
 
 def _pieces(word: str) -> list[str]:
-    return _BREAK.split(word)
+    return re.split(_BREAK, word)  # compiled on first use: ~7 ms, only on a terminal
 
 
 def _fold(piece: str, width: int) -> list[str]:
@@ -428,6 +429,8 @@ class _Bar:
     def __init__(self, total: int | None, description: str) -> None:
         self.total = total
         self.description = description
+        import threading  # here: only a terminal's bar needs it
+
         self.completed = 0
         self.started = time.monotonic()
         self._lock = threading.Lock()
@@ -447,6 +450,8 @@ class _Bar:
                 shown.update(task, completed=self.completed)
 
     def show_later(self, delay: float) -> None:
+        import threading
+
         self._timer = threading.Timer(delay, self.show)
         self._timer.daemon = True
         self._timer.start()
