@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,8 @@ class FakeLint:
     def append(self, result: LintResult) -> None:
         self.results.append(result)
 
-    def __call__(self, paths: list[str] | None = None, *, org: str | None = None) -> LintResult:
+    def __call__(self, paths: list[str] | None = None, *, org: str | None = None,
+                 progress: Callable[[int], None] | None = None) -> LintResult:
         self.calls.append((paths, org))
         return self.results[-1]
 

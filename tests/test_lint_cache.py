@@ -1,4 +1,4 @@
-"""The lint cache and the forked workers never change what ``flowctl lint`` reports.
+"""The lint cache and the worker processes never change what ``flowctl lint`` reports.
 
 Every run here is compared with the plain pipeline (``DefinitionSet.load`` then
 ``lint_workspace``, one process, no cache): the same diagnostics and the same
@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -150,22 +151,93 @@ def test_fixture_folders_and_org_option_match(cache_dir: Path) -> None:
             assert (got.diagnostics, got.sources) == want
 
 
-def test_several_workers_really_fork_on_linux() -> None:
+def test_the_pool_has_one_worker_per_cpu_when_there_are_many_files() -> None:
     if not sys.platform.startswith("linux"):
         pytest.skip("workers are forked on Linux only")
     assert lint_run._pool_size(3, 10) == 3
     assert lint_run._pool_size(None, 10) == 1  # few files: one process
     assert lint_run._pool_size(1, 500) == 1
+    assert lint_run._pool_size(None, 10_000) == lint_run._cpus()
 
 
-def test_a_failing_worker_falls_back_to_one_process(mixed: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: lint_run._Pool, *args: object) -> object:
-        raise lint_run._WorkerFailed("gone")
+def linux_only() -> None:
+    if not sys.platform.startswith("linux"):
+        pytest.skip("workers are forked on Linux only")
 
-    monkeypatch.setattr(lint_run._Pool, "load", broken)
+
+def test_several_workers_really_parse_at_the_same_time(mixed: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker waits, at its first file, until the other one is there too:
+    the run finishes only if both parse at once, in processes other than this one."""
+    linux_only()
+    import multiprocessing
+
+    meeting = multiprocessing.get_context("fork").Barrier(2, timeout=60)
+    arrived = tmp_path / "pids"
+    real = lint_run._summarize
+    met: set[int] = set()
+
+    def meet(display: str, data: bytes) -> dict[str, object]:
+        if os.getpid() not in met:
+            met.add(os.getpid())
+            meeting.wait()
+            with open(arrived, "a", encoding="utf-8") as fh:
+                fh.write(f"{os.getpid()}\n")
+        return real(display, data)
+
+    monkeypatch.setattr(lint_run, "_summarize", meet)
+    monkeypatch.setattr(lint_run, "CHUNK", 2)  # tasks enough for both workers
     got = lint_paths([str(mixed)], cache=False, jobs=2)
     assert (got.diagnostics, got.sources) == reference([str(mixed)])
+    pids = set(arrived.read_text(encoding="utf-8").split())
+    assert len(pids) == 2
+    assert str(os.getpid()) not in pids
+
+
+def test_a_dying_worker_falls_back_to_one_process(mixed: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    linux_only()
+    parent = os.getpid()
+    real = lint_run._summarize
+    here: list[str] = []
+
+    def die_in_a_worker(display: str, data: bytes) -> dict[str, object]:
+        if os.getpid() != parent:
+            os._exit(1)  # as when the kernel kills a worker: the pool breaks
+        here.append(display)
+        return real(display, data)
+
+    monkeypatch.setattr(lint_run, "_summarize", die_in_a_worker)
+    got = lint_paths([str(mixed)], cache=False, jobs=2)
+    assert (got.diagnostics, got.sources) == reference([str(mixed)])
+    assert len(here) == len([f for f in got.files if os.path.exists(f)])  # all parsed here
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_progress_counts_every_file_once(mixed: Path, jobs: int) -> None:
+    for _ in range(2):  # cold, then warm
+        calls: list[int] = []
+        got = lint_paths([str(mixed)], jobs=jobs, progress=calls.append)
+        assert sum(calls) == len(got.files)
+        assert all(n > 0 for n in calls)
+
+
+def test_progress_starts_after_the_workers(mixed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first ``progress`` call comes once the workers are forked, so that
+    a caller may start a thread then (a progress bar) without forking after it."""
+    linux_only()
+    import multiprocessing
+
+    monkeypatch.setattr(lint_run, "CHUNK", 2)
+    lint_paths([str(mixed / "child.yaml")])  # one file in the cache: reported at once
+    workers: list[int] = []
+
+    def first(n: int) -> None:
+        if not workers:
+            workers.append(len(multiprocessing.active_children()))
+
+    lint_paths([str(mixed)], jobs=2, progress=first)
+    assert workers == [2]
 
 
 # ---------------------------------------------------------------- invalidation
@@ -278,3 +350,79 @@ def test_old_entries_are_pruned_once_a_day(tmp_path: Path) -> None:
     assert not old.exists()
     assert store.get("cd" + "1" * 62) is not None
     assert store.prune(now=now) == 0  # not again within a day
+
+
+# ---------------------------------------------------------------- the key
+
+
+@pytest.fixture
+def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the flowctl package that the code digest is computed from."""
+    copy = tmp_path / "flowctl"
+    shutil.copytree(lint_cache.PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(lint_cache, "PACKAGE", str(copy))
+    lint_cache.code_digest.cache_clear()
+    yield copy
+    lint_cache.code_digest.cache_clear()
+
+
+def fresh_key() -> str:
+    lint_cache.code_digest.cache_clear()
+    return lint_cache.file_key("p.yaml", b"kind: process\n")
+
+
+def test_the_key_changes_with_every_module_and_schema(package: Path) -> None:
+    keys = {fresh_key()}
+    for rel in ("lint/rules.py", "definition/loader.py", "model.py", "api/definitions.py",
+                "schemas/process.schema.json", "schemas/org.schema.json"):
+        path = package / rel
+        path.write_bytes(path.read_bytes() + b"\n")
+        keys.add(fresh_key())
+    (package / "definition" / "new_module.py").write_text("X = 1\n", encoding="utf-8")
+    keys.add(fresh_key())
+    assert len(keys) == 8
+    assert fresh_key() in keys  # and it is stable while nothing changes
+
+
+def test_the_key_changes_with_a_dependency_python_and_the_time_zones(
+        package: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = tmp_path / "site"
+    (site / "somedep").mkdir(parents=True)
+    init = site / "somedep" / "__init__.py"
+    init.write_text('__version__ = "1.0"\n', encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(lint_cache, "_LIBRARIES", (*lint_cache._LIBRARIES, "somedep"))
+    tz = tmp_path / "zoneinfo"
+    tz.mkdir()
+    import zoneinfo
+
+    monkeypatch.setattr(zoneinfo, "TZPATH", (str(tz),))
+    keys = [fresh_key()]
+    init.write_text('__version__ = "1.0.1"\n', encoding="utf-8")  # a new version installed
+    keys.append(fresh_key())
+    monkeypatch.setattr(sys, "version", "3.99.0 (another python)")
+    keys.append(fresh_key())
+    (tz / "Europe").mkdir()  # the time-zone database was updated
+    keys.append(fresh_key())
+    assert len(set(keys)) == 4
+
+
+def test_the_key_changes_with_the_file_and_its_name() -> None:
+    keys = {lint_cache.file_key("p.yaml", b"id: a\n"), lint_cache.file_key("p.yaml", b"id: b\n"),
+            lint_cache.file_key("q.yaml", b"id: a\n"),
+            lint_cache.entry_key("valid stored", b"id: a\n")}
+    assert len(keys) == 4
+
+
+def test_the_digest_reads_every_module_lint_and_the_runtime_import() -> None:
+    """Whatever the lint pipeline and the definition loaders import is in the digest."""
+    import flowctl.api.definitions  # noqa: F401
+    import flowctl.lint.run  # noqa: F401
+
+    covered = set(lint_cache._package_files(lint_cache.PACKAGE))
+    imported = {os.path.relpath(str(m.__file__), lint_cache.PACKAGE)
+                for name, m in list(sys.modules.items())
+                if name.split(".")[0] == "flowctl" and getattr(m, "__file__", None)}
+    assert "lint/run.py" in imported
+    assert imported <= covered
+    assert {"schemas/process.schema.json", "schemas/org.schema.json"} <= covered

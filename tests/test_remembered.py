@@ -1,10 +1,11 @@
 """Definitions the runtime reads are parsed once, then built from remembered data.
 
 ``load_org``, ``load_process`` and ``load_stored`` keep the plain data of a
-document that loaded clean in the lint cache, keyed by its bytes and what its
-validity depends on. These tests prove the second read parses nothing, gives
-the same model, and that any change (of the file, or of the org directory a
-process was checked against) is parsed and judged afresh.
+document that loaded clean in the definition cache (beside lint's results),
+keyed by its bytes and what its validity depends on. These tests prove the
+second read parses nothing, gives the same model, and that any change (of the
+file, or of the org directory a process was checked against) is parsed and
+judged afresh.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 from flowctl.api import definitions
 from flowctl.api.definitions import DefinitionError, load_org, load_process, load_stored
 from flowctl.definition import files, loader
+from flowctl.lint import cache as lint_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "key-account-filing-approval"
@@ -120,7 +122,19 @@ def test_the_key_covers_the_code_digest(folder: Path, monkeypatch: pytest.Monkey
                                         parses: Parses) -> None:
     load_org(processes_dir=str(folder))
 
-    monkeypatch.setattr(definitions, "code_digest", lambda: "another flowctl")
+    monkeypatch.setattr(lint_cache, "code_digest", lambda: "another flowctl")
     load_org(processes_dir=str(folder))
     assert parses.count == 2
     assert definitions._Remembered("org", b"x").key != definitions._Remembered("stored", b"x").key
+
+
+def test_the_key_is_the_definition_caches_key_of_every_input() -> None:
+    """One key scheme with lint's entries: ``entry_key`` of the kind and the inputs."""
+    process = definitions._Remembered("process", b"kind: process\n", b"kind: org\n")
+    assert process.key == lint_cache.entry_key("valid process", b"kind: org\n",
+                                               b"kind: process\n")
+    other_org = definitions._Remembered("process", b"kind: process\n", b"kind: org\nx: 1\n")
+    other_file = definitions._Remembered("process", b"kind: process\nx: 1\n", b"kind: org\n")
+    assert len({process.key, other_org.key, other_file.key}) == 3
+    unreadable = loader.read_source("/no/such/org.yaml", "org.yaml")
+    assert definitions._Remembered("process", b"kind: process\n", unreadable).key is None

@@ -10,7 +10,7 @@ from flowctl.definition.files import YAML_SUFFIXES, DefinitionSet, expand_paths,
 from flowctl.definition.loader import read_source
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import FlowctlError, UsageError
-from flowctl.lint.cache import LintCache, code_digest
+from flowctl.lint.cache import LintCache, entry_key
 from flowctl.lint.rules import lint_workspace
 from flowctl.lint.run import DEFAULT_PROCESSES_DIR, LintResult, lint_paths
 from flowctl.model import OrgDirectory, Process
@@ -129,30 +129,24 @@ def load_stored(source: str, display: str) -> Process:
 
 
 class _Remembered:
-    """The plain data of a definition that loaded clean, kept in the lint cache.
+    """The plain data of a definition that loaded clean, kept in the definition
+    cache (:mod:`flowctl.lint.cache`, beside lint's results).
 
     Operator commands read the org directory and one or two definitions on
     every call; parsing them again costs the YAML parser and the schema
     validator (~25 ms of imports, a few ms of work). So the data of a
-    document that passed is kept as JSON under a key of its bytes, of what
-    its validity depended on (``context``: the org directory a process was
-    checked against) and of the lint cache's code digest (flowctl's version
-    and pipeline). A changed byte is a new key; a document with errors is
-    never kept, so its problems always come from a fresh parse. The model is
-    built from the data each time, as after a parse.
+    document that passed is kept as JSON under ``entry_key("valid <kind>",
+    ...)`` of its bytes and of what its validity depended on (``context``: the
+    org directory a process was checked against), by the current code. A
+    changed byte is a new key; a document with errors is never kept, so its
+    problems always come from a fresh parse. The model is built from the data
+    each time, as after a parse.
     """
 
     def __init__(self, kind: str, raw: bytes | Diagnostic, *context: bytes | Diagnostic) -> None:
-        import hashlib
-
-
-        self.key: str | None = None
         parts = [p for p in (*context, raw) if isinstance(p, bytes)]
-        if len(parts) == len(context) + 1:  # every part could be read
-            h = hashlib.sha256(f"valid {kind}\0{code_digest()}\0".encode())
-            for part in parts:
-                h.update(hashlib.sha256(part).digest())
-            self.key = h.hexdigest()
+        every_part_read = len(parts) == len(context) + 1
+        self.key = entry_key(f"valid {kind}", *parts) if every_part_read else None
 
     def get(self) -> Any:
         entry = LintCache().get(self.key) if self.key else None

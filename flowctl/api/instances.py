@@ -322,6 +322,12 @@ def _session(**context: Unpack[Context]) -> Iterator[_Session]:
 
 
 # ------------------------------------------------------------ definitions
+#
+# The one in-process memo of definitions: built processes by the sha256 of
+# their text (``digest_of``), for the life of the process (a text never
+# changes under its digest). Behind it, the definition cache on disk
+# (:mod:`flowctl.lint.cache`) keeps the data of every text that loaded clean,
+# so that another process builds it without parsing (``load_stored``).
 
 _PROCESSES: dict[str, Process] = {}
 
@@ -352,7 +358,7 @@ def _stored_process(store: Store, digest: str) -> Process:
     Its digest proves it is the text that linted clean when an instance
     started on it. It is read by ``definitions.load_stored``: parsed and
     checked against the schema the first time, then built from the data the
-    lint cache remembers (no YAML parser, no schema: ~25 ms of a command).
+    definition cache remembers (no YAML parser, no schema: ~25 ms of a command).
     """
     cached = _PROCESSES.get(digest)
     if cached is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from typing import Annotated
 
@@ -10,7 +12,7 @@ import typer
 
 from flowctl.api import definitions
 from flowctl.api.definitions import LintResult
-from flowctl.cli.output import echo, handle_errors, report_palette
+from flowctl.cli.output import Progress, echo, handle_errors, progress, report_palette
 from flowctl.errors import UsageError
 from flowctl.lint import reporters as report
 
@@ -96,9 +98,30 @@ def lint(
     """
     with handle_errors():
         options = {"cache": False} if no_cache else {}
-        result = definitions.lint_paths(paths or None, org=org, **options)
+        with _progress() as advance:
+            result = definitions.lint_paths(paths or None, org=org, **options,
+                                            progress=advance)
         _emit(result, fmt.value, output, color.value)
         raise SystemExit(result.exit_code(strict=strict))
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[int], None]]:
+    """``advance(n)`` for ``lint_paths``: a bar on stderr when lint takes long
+    (``output.progress`` decides when, and only on a terminal).
+
+    The bar, and the timer thread that shows it, start at lint's first report
+    of files done, which comes after lint has forked its worker processes.
+    """
+    with ExitStack() as stack:
+        bar: list[Progress] = []
+
+        def advance(n: int) -> None:
+            if not bar:
+                bar.append(stack.enter_context(progress(None, "linting")))
+            bar[0].advance(n)
+
+        yield advance
 
 
 def _emit(result: LintResult, fmt: str, output: str | None, color: str) -> None:

@@ -1,20 +1,35 @@
-"""The lint cache: what ``flowctl lint`` found in a file, keyed by what it depends on.
+"""The definition cache: what flowctl learnt from a definition file, kept on disk.
 
-A second ``flowctl lint`` over files that did not change reads its results
-from here instead of parsing again. An entry's key is the sha256 of:
+One cache, one key scheme: an entry's key (``entry_key``) is the sha256 of
+what kind of entry it is, of ``code_digest()`` and of every input it depends
+on. Two kinds of entries live here:
 
-- the file's bytes and the path it is shown as (messages name the file);
-- flowctl's version and the source of every module the lint pipeline runs,
-  the bundled JSON Schemas, the versions of ruamel.yaml, jsonschema and
-  jsonschema-rs, Python's version, and the time-zone database (``code_digest``).
+- lint results (``flowctl.lint.run``), under ``file_key(display, bytes)``:
+  the file's bytes and the path it is shown as (messages name the file). The
+  entry is the file's summary: its own diagnostics (loader, schema,
+  single-file rules) and what the other files need to know (kind, process id,
+  fields, end stages, what it names in the org directory and in other
+  processes, an org's ids), all plain JSON. The rules that read the org
+  directory or the other processes are judged from the summaries on every
+  run, so an edit to ``org.yaml`` or to a child process is never answered
+  from a stale entry, and nothing of other files is in the key.
+- remembered definitions (``flowctl.api.definitions._Remembered``), under
+  ``entry_key("valid <kind>", ...)`` of the definition's bytes and, for a
+  process, of the org directory it was checked against: the plain data of a
+  definition that loaded clean, which operator commands build the model from
+  without parsing the YAML again.
 
-An entry holds the file's own diagnostics (loader, schema, single-file
-rules) and a summary of the file (kind, process id, fields, end stages,
-children), both plain JSON. Results of the rules that read the org
-directory or other processes are stored beside them under a second key
-(the org directory's entry key, and the ids and signatures of the other
-processes the file refers to), so an edit to ``org.yaml`` or to a child
-process is never answered from a stale entry.
+``code_digest()`` covers the code: the source of every file of the flowctl
+package (modules and bundled JSON Schemas: hashing all of it costs about a
+millisecond, and no list of the modules lint runs can go stale), flowctl's
+version, the entry ``FORMAT``, Python's version, the installed ruamel.yaml
+(and its C extension), jsonschema, jsonschema-rs, msgspec and tzdata (the
+size and time of each one's module file, which a new version rewrites) and
+the time-zone database folders.
+
+Besides this cache there is one in-process memo, for the life of a process:
+``flowctl.api.instances._PROCESSES``, built processes by the sha256 of their
+text.
 
 The cache lives in ``$FLOWCTL_CACHE_DIR``, else ``$XDG_CACHE_HOME/flowctl``,
 else ``~/.cache/flowctl`` (outside the working tree, so that files in a pull
@@ -25,27 +40,23 @@ cannot be read or written are ignored, so the cache never changes a result.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 from functools import cache
 from typing import Any, Final
 
+import msgspec
+
 from flowctl import __version__
 
-FORMAT: Final = 1  # bump when the layout of an entry changes
+FORMAT: Final = 2  # bump when the layout of an entry changes
 ENV_DIR: Final = "FLOWCTL_CACHE_DIR"
-MAX_CONTEXTS: Final = 4  # results under this many org/catalog contexts per file
 MAX_AGE: Final = 30 * 86400  # entries not rewritten for this long are removed...
 PRUNE_EVERY: Final = 86400  # ...by the first run that writes after this long
 
-# The modules whose code decides what lint reports (relative to the package).
-_PIPELINE: Final = (
-    "__init__.py", "build.py", "cache.py", "conditions.py", "diagnostics.py", "document.py",
-    "durations.py", "linter.py", "loader.py", "model.py", "rules.py", "schema.py",
-    "api/definitions.py", "schemas/process.schema.json", "schemas/org.schema.json",
-)
-_LIBRARIES: Final = ("ruamel.yaml", "_ruamel_yaml", "jsonschema", "jsonschema_rs")
+PACKAGE: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # flowctl/
+_LIBRARIES: Final = ("ruamel.yaml", "_ruamel_yaml", "jsonschema", "jsonschema_rs", "msgspec",
+                     "tzdata")
 
 
 def default_dir() -> str:
@@ -85,14 +96,23 @@ def _tz_tokens() -> list[str]:
     return [_stat_token(p) for p in TZPATH]
 
 
+def _package_files(root: str) -> list[str]:
+    """Every file of the package at ``root`` (relative, sorted), bytecode aside."""
+    out: list[str] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        out.extend(os.path.relpath(os.path.join(folder, f), root) for f in files
+                   if not f.endswith((".pyc", ".pyo")))
+    return sorted(out)
+
+
 @cache
 def code_digest() -> str:
-    """A digest of everything besides the file itself that lint results depend on."""
+    """A digest of everything besides its inputs that an entry depends on (see above)."""
     h = hashlib.sha256(f"flowctl {__version__} cache {FORMAT}\n{sys.version}\n".encode())
-    root = os.path.dirname(os.path.abspath(__file__))
-    for rel in _PIPELINE:
+    for rel in _package_files(PACKAGE):
         try:
-            with open(os.path.join(root, rel), "rb") as fh:
+            with open(os.path.join(PACKAGE, rel), "rb") as fh:
                 h.update(rel.encode() + b"\0" + hashlib.sha256(fh.read()).digest())
         except OSError:
             h.update(rel.encode() + b"\0-")
@@ -101,18 +121,17 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-def file_key(display: str, data: bytes) -> str:
-    """The key of a file's entry: its bytes, the name it is shown as, the code digest."""
-    h = hashlib.sha256(code_digest().encode())
-    h.update(display.encode("utf-8", "surrogateescape") + b"\0")
-    h.update(data)
+def entry_key(kind: str, *inputs: bytes) -> str:
+    """The key of an entry of ``kind`` made from ``inputs`` by the current code."""
+    h = hashlib.sha256(f"{kind}\0{code_digest()}\0".encode())
+    for part in inputs:
+        h.update(hashlib.sha256(part).digest())
     return h.hexdigest()
 
 
-def context_key(parts: Any) -> str:
-    """A key for plain JSON data (the context a file's cross-file results depend on)."""
-    text = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+def file_key(display: str, data: bytes) -> str:
+    """The key of a file's lint entry: its bytes and the name it is shown as."""
+    return entry_key("lint", display.encode("utf-8", "surrogateescape"), data)
 
 
 class LintCache:
@@ -128,8 +147,8 @@ class LintCache:
         """The entry under ``key``, or None if there is none or it cannot be read."""
         try:
             with open(self._path(key), "rb") as fh:
-                entry = json.loads(fh.read())
-        except (OSError, ValueError):
+                entry = msgspec.json.decode(fh.read())
+        except (OSError, msgspec.DecodeError):
             return None
         if not isinstance(entry, dict) or entry.get("format") != FORMAT:
             return None
@@ -137,16 +156,17 @@ class LintCache:
 
     def put(self, key: str, entry: dict[str, Any]) -> None:
         """Store ``entry`` (atomically; failures are ignored: the cache is optional)."""
-        contexts = entry.get("contexts")
-        if isinstance(contexts, dict) and len(contexts) > MAX_CONTEXTS:
-            entry["contexts"] = dict(list(contexts.items())[-MAX_CONTEXTS:])
         entry["format"] = FORMAT
         path = self._path(key)
         tmp = f"{path}.{os.getpid()}.tmp"
         try:
+            data = msgspec.json.encode(entry)
+        except (msgspec.EncodeError, UnicodeEncodeError):
+            return
+        try:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(entry, fh, ensure_ascii=False, separators=(",", ":"))
+            with open(tmp, "wb") as fh:
+                fh.write(data)
             os.replace(tmp, path)
         except OSError:
             try:

@@ -449,26 +449,8 @@ def check_assignee_fields(ctx: Context) -> None:
 
 
 def check_org_refs(ctx: Context) -> None:
-    org = ctx.org
-    refs = list(_org_references(ctx.proc))
-    if org is None:
-        if refs:
-            ctx.emit("FL404", ("kind",), "no org directory found (org.yaml beside the file, or "
-                     "--org PATH): users, roles and departments were not checked", at_key=True)
-        return
-    users = [u.id for u in org.users]
-    roles = [r.id for r in org.roles]
-    depts = [d.id for d in org.departments]
-    for kind, ident, path in refs:
-        if kind == "user" and org.user(ident) is None:
-            ctx.emit("FL401", path, f"user '{ident}' is not in the org directory"
-                     f"{_suggest(ident, users)}")
-        elif kind == "role" and org.role(ident) is None:
-            ctx.emit("FL402", path, f"role '{ident}' is not in the org directory; known roles: "
-                     f"{_known(roles)}")
-        elif kind == "department" and org.department(ident) is None:
-            ctx.emit("FL403", path, f"department '{ident}' is not in the org directory; known "
-                     f"departments: {_known(depts)}")
+    names = OrgNames.of(ctx.org) if ctx.org is not None else None
+    ctx.out.extend(org_problems(references(ctx.doc, ctx.proc), ctx.doc.path, names))
 
 
 def _org_references(proc: Process) -> Iterable[tuple[str, str, Path]]:
@@ -530,34 +512,134 @@ def _valid_hours(text: str) -> bool:
 
 
 def check_subprocesses(ctx: Context) -> None:
-    for s in ctx.proc.stages:
-        if s.kind is not StageKind.SUBPROCESS or s.process is None:
-            continue
-        if s.wait_child and not s.results:
-            ctx.emit("FL216", (*s.path, "id"), f"subprocess stage '{s.id}' waits for its child "
-                     "but has no `results` mapping the child's end stages; add them, or set "
-                     "`wait: false` with `next`")
-        if not s.wait_child and s.results:
-            ctx.emit("FL216", (*s.path, "results"), f"subprocess stage '{s.id}' does not wait "
-                     "for its child, so it cannot map the child's results; use `next`",
-                     at_key=True)
-        child = ctx.catalog.get(s.process)
+    ctx.out.extend(subprocess_problems(references(ctx.doc, ctx.proc), ctx.doc.path, ctx.catalog))
+
+
+# --------------------------------------------------------------------------- references
+#
+# The rules that read the org directory or the other processes (FL215, FL216,
+# FL401-FL404) run on a ``References``: what a process names outside itself,
+# with the position of each name, in plain data. ``flowctl lint`` takes it
+# from each file on its own (in worker processes, and into the lint cache)
+# and judges it against the org directory and the catalog of the others
+# without the file's document or model.
+
+Position = tuple[int, int]  # 1-based (line, col)
+
+
+class OrgNames(Struct, frozen=True):
+    """The ids an org directory defines, which references to it are checked against."""
+
+    users: frozenset[str]
+    roles: frozenset[str]
+    departments: frozenset[str]
+
+    @classmethod
+    def of(cls, org: OrgDirectory) -> OrgNames:
+        return cls(frozenset(u.id for u in org.users), frozenset(r.id for r in org.roles),
+                   frozenset(d.id for d in org.departments))
+
+
+class OrgReference(Struct, frozen=True, array_like=True):
+    kind: str  # user | role | department
+    ident: str
+    at: Position
+
+
+class SubprocessReference(Struct, frozen=True, array_like=True):
+    """A subprocess stage: the child it starts and where each part of it is."""
+
+    stage: str
+    process: str
+    wait: bool
+    has_results: bool
+    id_at: Position
+    results_key_at: Position
+    process_at: Position
+    inputs: tuple[tuple[str, Position], ...]  # child field, its key
+    results: tuple[tuple[str, Position], ...]  # result name, its key
+
+
+class References(Struct, frozen=True, array_like=True):
+    kind_key_at: Position
+    org: tuple[OrgReference, ...]
+    subprocesses: tuple[SubprocessReference, ...]
+
+
+def references(doc: Document, proc: Process) -> References:
+    """What ``proc`` (loaded from ``doc``) names in the org directory and in other processes."""
+    pos = doc.positions
+    org = tuple(OrgReference(kind, ident, pos.at(path))
+                for kind, ident, path in _org_references(proc))
+    subs = tuple(
+        SubprocessReference(
+            s.id, s.process, s.wait_child, bool(s.results), pos.at((*s.path, "id")),
+            pos.key((*s.path, "results")), pos.at((*s.path, "process")),
+            tuple((f, pos.key((*s.path, "inputs", f))) for f, _ in s.inputs),
+            tuple((r.name, pos.key(r.path)) for r in s.results),
+        )
+        for s in proc.stages if s.kind is StageKind.SUBPROCESS and s.process is not None
+    )
+    return References(pos.key(("kind",)), org, subs)
+
+
+def _problem(file: str, at: Position, code: str, message: str) -> Diagnostic:
+    return Diagnostic(file, at[0], at[1], code, message, rule(code).severity)
+
+
+def org_problems(refs: References, file: str, org: OrgNames | None) -> list[Diagnostic]:
+    """FL401-FL404: the references of the process in ``file`` to the org directory."""
+    if org is None:
+        if refs.org:
+            return [_problem(file, refs.kind_key_at, "FL404", "no org directory found (org.yaml "
+                             "beside the file, or --org PATH): users, roles and departments "
+                             "were not checked")]
+        return []
+    out = []
+    for ref in refs.org:
+        if ref.kind == "user" and ref.ident not in org.users:
+            out.append(_problem(file, ref.at, "FL401", f"user '{ref.ident}' is not in the org "
+                                f"directory{_suggest(ref.ident, org.users)}"))
+        elif ref.kind == "role" and ref.ident not in org.roles:
+            out.append(_problem(file, ref.at, "FL402", f"role '{ref.ident}' is not in the org "
+                                f"directory; known roles: {_known(org.roles)}"))
+        elif ref.kind == "department" and ref.ident not in org.departments:
+            out.append(_problem(file, ref.at, "FL403", f"department '{ref.ident}' is not in the "
+                                f"org directory; known departments: {_known(org.departments)}"))
+    return out
+
+
+def subprocess_problems(refs: References, file: str,
+                        catalog: Mapping[str, ProcessSignature]) -> list[Diagnostic]:
+    """FL215, FL216: the subprocess stages of the process in ``file``, against ``catalog``."""
+    out = []
+    for s in refs.subprocesses:
+        if s.wait and not s.has_results:
+            out.append(_problem(file, s.id_at, "FL216", f"subprocess stage '{s.stage}' waits "
+                                "for its child but has no `results` mapping the child's end "
+                                "stages; add them, or set `wait: false` with `next`"))
+        if not s.wait and s.has_results:
+            out.append(_problem(file, s.results_key_at, "FL216", f"subprocess stage "
+                                f"'{s.stage}' does not wait for its child, so it cannot map "
+                                "the child's results; use `next`"))
+        child = catalog.get(s.process)
         if child is None:
-            ctx.emit("FL215", (*s.path, "process"), f"process '{s.process}' is not among the "
-                     f"linted files (known: {_known(ctx.catalog)}); lint the folder that holds "
-                     f"it{_suggest(s.process, ctx.catalog)}")
+            out.append(_problem(file, s.process_at, "FL215", f"process '{s.process}' is not "
+                                f"among the linted files (known: {_known(catalog)}); lint the "
+                                f"folder that holds it{_suggest(s.process, catalog)}"))
             continue
         child_fields = set(child.fields)
-        for child_field, _ in s.inputs:
+        for child_field, at in s.inputs:
             if child_field not in child_fields:
-                ctx.emit("FL216", (*s.path, "inputs", child_field),
-                         f"process '{child.id}' has no field '{child_field}'; its fields: "
-                         f"{_known(child_fields)}", at_key=True)
+                out.append(_problem(file, at, "FL216", f"process '{child.id}' has no field "
+                                    f"'{child_field}'; its fields: {_known(child_fields)}"))
         child_ends = list(child.ends)
-        for r in s.results if s.wait_child else ():
-            if r.name not in child_ends:
-                ctx.emit("FL216", r.path, f"'{r.name}' is not an end stage of process "
-                         f"'{child.id}'; its end stages: {_known(child_ends)}", at_key=True)
+        for name, at in s.results if s.wait else ():
+            if name not in child_ends:
+                out.append(_problem(file, at, "FL216", f"'{name}' is not an end stage of "
+                                    f"process '{child.id}'; its end stages: "
+                                    f"{_known(child_ends)}"))
+    return out
 
 
 PROCESS_RULES = (
@@ -578,11 +660,10 @@ PROCESS_RULES = (
     check_calendar,
 )
 
-# The rules that read only the process itself, and those that also read the
-# org directory or the other processes: a file's results under the first
-# depend on its content alone (``flowctl lint`` caches them by content).
+# The rules that read only the process itself: a file's results under them
+# depend on its content alone (``flowctl lint`` caches them by content). The
+# others (``check_org_refs``, ``check_subprocesses``) judge its ``references``.
 SINGLE_FILE_RULES = tuple(r for r in PROCESS_RULES if r is not check_org_refs)
-CONTEXT_RULES = (check_org_refs, check_subprocesses)
 
 
 # --------------------------------------------------------------------------- org directory
