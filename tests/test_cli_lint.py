@@ -46,6 +46,7 @@ class FakeLint:
         self.results.append(result)
 
     def __call__(self, paths: list[str] | None = None, *, org: str | None = None,
+                 cache: bool = True,
                  progress: Callable[[int], None] | None = None) -> LintResult:
         self.calls.append((paths, org))
         return self.results[-1]

@@ -244,7 +244,8 @@ def test_refusals_have_exact_messages_and_codes_and_write_nothing(cli: Cli) -> N
          f"flowctl: error: only alice (initiator) or an admin can cancel {K1}\n"
          "flowctl: hint: you are bob; ask alice (initiator), or an admin (grace)\n"),
         (["start", "no-such-process"], "alice", 2,
-         f"flowctl: error: no process 'no-such-process' in {PROCESSES}/ (known:"
+         f"flowctl: error: no process 'no-such-process' in {PROCESSES}/ "
+         "(from $FLOWCTL_PROCESSES) (known:"
          " contract-approval, goods-delivery, key-account-filing-approval,"
          " lost-customer-recovery)\n"
          "flowctl: hint: name a process id or a YAML file\n"),

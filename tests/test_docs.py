@@ -77,3 +77,16 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: Any,
     assert out[0] == "0"
     assert "change-owner" in out
     assert any(line.endswith("carol result level-approval approve") for line in out)
+
+
+def test_readme_lint_sample_is_exactly_what_lint_prints(monkeypatch: Any) -> None:
+    from clirun import invoke
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- lint-sample -->", 1)[1].split("```console\n", 1)[1]
+    block = block.split("```", 1)[0]
+    command, _, printed = block.partition("\n")
+    assert command.startswith("$ flowctl ")
+    monkeypatch.chdir(ROOT)
+    result = invoke(command.removeprefix("$ flowctl ").split(), env={"FLOWCTL_ORG": None})
+    assert result.stdout == printed

@@ -19,12 +19,13 @@ from pathlib import Path
 import pytest
 from clirun import invoke
 
-from flowctl.api.definitions import DefinitionSet, expand_paths, lint_paths
+from flowctl.api.definitions import DefinitionSet, expand_paths
 from flowctl.definition import files as definition_files
 from flowctl.diagnostics import Diagnostic
 from flowctl.lint import cache as lint_cache
 from flowctl.lint import run as lint_run
 from flowctl.lint.rules import lint_workspace
+from flowctl.lint.run import lint_paths
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"

@@ -85,13 +85,15 @@ def test_duplicate_process_id_across_files(tmp_path: Path) -> None:
                      f"{tmp_path}/a.yaml"]
 
 
-def test_no_org_directory_is_a_warning(tmp_path: Path) -> None:
+def test_no_org_directory_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     src = (ROOT / FIXTURES / "valid" / "FL402-unknown-role.yaml").read_text(encoding="utf-8")
     (tmp_path / "p.yaml").write_text(src, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # no workspace, so no default org directory either
+    monkeypatch.delenv("FLOWCTL_ORG", raising=False)
     result = api.lint_paths([str(tmp_path)])
     assert [d.format() for d in result.diagnostics] == [
-        f"{tmp_path}/p.yaml:1:1: FL404 no org directory found (org.yaml beside the file, or "
-        "--org PATH): users, roles and departments were not checked"
+        f"{tmp_path}/p.yaml:1:1: FL404 no org directory found (org.yaml beside the file, the "
+        "workspace's, or --org PATH): users, roles and departments were not checked"
     ]
     assert result.exit_code() == 0
     assert result.exit_code(strict=True) == 1

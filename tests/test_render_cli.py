@@ -124,7 +124,8 @@ def test_unknown_process_is_refused() -> None:
     result = run("nope", "-f", "dot", "--processes", str(PROCESSES))
     assert result.exit_code == 2
     assert result.stderr == (
-        f"flowctl: error: no process 'nope' in {PROCESSES}/ (known: {', '.join(IDS)})\n"
+        f"flowctl: error: no process 'nope' in {PROCESSES}/ (from --processes) "
+        f"(known: {', '.join(IDS)})\n"
         "flowctl: hint: name a process id or a YAML file\n"
     )
 

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Callable
 from typing import Any
 
+from flowctl.api import workspace
 from flowctl.definition.build import build_org, build_process
-from flowctl.definition.files import YAML_SUFFIXES, DefinitionSet, expand_paths, org_beside
+from flowctl.definition.files import DefinitionSet, expand_paths, org_beside
 from flowctl.definition.loader import read_source
+from flowctl.definition.schema import KINDS as SCHEMA_KINDS
+from flowctl.definition.schema import schema_text
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import FlowctlError, UsageError
+from flowctl.lint import run as lint_run
 from flowctl.lint.cache import LintCache, entry_key
 from flowctl.lint.rules import lint_workspace
-from flowctl.lint.run import DEFAULT_PROCESSES_DIR, LintResult, lint_paths
+from flowctl.lint.run import LintResult
 from flowctl.model import OrgDirectory, Process
 
-__all__ = ["DefinitionError", "DefinitionSet", "LintResult", "expand_paths", "lint_paths",
-           "load_org", "load_process", "load_stored"]
+__all__ = ["SCHEMA_KINDS", "DefinitionError", "DefinitionSet", "LintResult", "expand_paths",
+           "find_process", "lint_paths", "load_org", "load_process", "load_stored", "schema_text"]
 
 
 class DefinitionError(FlowctlError):
@@ -27,84 +33,146 @@ class DefinitionError(FlowctlError):
         self.diagnostics = diagnostics
 
 
-def _resolve_process_file(ref: str, processes_dir: str) -> str:
-    if os.path.isfile(ref):
-        return ref
-    for suffix in YAML_SUFFIXES:
-        candidate = os.path.join(processes_dir, ref + suffix)
-        if os.path.isfile(candidate):
-            return candidate
-    # fall back to scanning ids (file names need not match ids)
-    if os.path.isdir(processes_dir):
-        ws = DefinitionSet.load(expand_paths([processes_dir]))
-        if ref in ws.processes:
-            return ws.processes[ref][0].path
-        known = ", ".join(sorted(ws.processes)) or "none"
-        raise UsageError(
-            f"no process '{ref}' in {processes_dir}/ (known: {known})",
-            hint="name a process id or a YAML file",
-        )
-    raise UsageError(
-        f"no process '{ref}': it is not a file and there is no {processes_dir}/ folder",
-        hint="name a YAML file, or run from the folder that holds processes/",
+def lint_paths(
+    paths: list[str] | None = None,
+    *,
+    org: str | None = None,
+    cache: bool = True,
+    jobs: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> LintResult:
+    """Lint files and folders: every problem at once (see :func:`flowctl.lint.run.lint_paths`).
+
+    ``paths`` default to the processes folder, and the org directory is
+    ``org``, else $FLOWCTL_ORG, else the workspace file's, as for every
+    command (:mod:`flowctl.api.workspace`); when none of these names one, an
+    org file among the linted files, else beside them, else the workspace's
+    default ``<processes>/org.yaml``.
+    """
+    ws = workspace.resolve(org=org)
+    return lint_run.lint_paths(
+        paths or [ws.processes.value],
+        org=ws.org.value if ws.org.explicit else None,
+        default_org=ws.org.value,
+        cache=cache,
+        jobs=jobs,
+        progress=progress,
     )
 
 
-def load_process(ref: str, *, processes_dir: str = DEFAULT_PROCESSES_DIR) -> Process:
-    """A process by id (looked up in ``processes_dir``) or by file path.
+def find_process(ref: str, processes_dir: str, source: str = "") -> str:
+    """The file of process ``ref``: a path to a YAML file, or a process id in
+    ``processes_dir`` (``source`` says where that folder setting came from).
+
+    Refuses an id that two files define (naming both), and an unknown one
+    (with the known ids and the closest match).
+    """
+    if os.path.isfile(ref):
+        return ref
+    where = f"{processes_dir}/" + (f" (from {source})" if source else "")
+    if not os.path.isdir(processes_dir):
+        raise UsageError(
+            f"no process '{ref}': it is not a file, and the processes folder {where} "
+            "does not exist",
+            hint="name a YAML file, run `flowctl init` to make a workspace, or pass "
+                 "--processes DIR (`flowctl config` shows what is used)",
+        )
+    ids = lint_run.process_files([processes_dir])
+    files = ids.get(ref, [])
+    if len(files) > 1:
+        raise UsageError(
+            f"process id '{ref}' is defined by {len(files)} files: {', '.join(files)}",
+            hint="give each process its own id (`flowctl lint` reports the copies as FL224)",
+        )
+    if files:
+        return files[0]
+    for suffix in (".yaml", ".yml"):  # by its file name: lint tells what is wrong with it
+        named = os.path.join(processes_dir, ref + suffix)
+        if os.path.isfile(named):
+            return named
+    known = sorted(ids)
+    close = difflib.get_close_matches(ref, known, n=1)
+    raise UsageError(
+        f"no process '{ref}' in {where} (known: {', '.join(known) or 'none'})",
+        hint=f"did you mean '{close[0]}'?" if close else "name a process id or a YAML file",
+    )
+
+
+def load_process(
+    ref: str, *, processes_dir: str | None = None, org: str | None = None
+) -> Process:
+    """A process by id (looked up in the processes folder) or by file path,
+    checked against the org directory it will run with.
+
+    ``processes_dir`` and ``org`` are resolved like every command's settings
+    (:mod:`flowctl.api.workspace`). When no org is set (flag, environment or
+    workspace file), it is the one lint would use for the file: an
+    ``org.yaml`` beside it, else the workspace's default one if it exists.
 
     Raises ``DefinitionError`` if the file does not lint clean of errors
     (subprocess references are not resolved here). A file that did is
     remembered (see ``_Remembered``): the next call builds it without parsing.
     """
-    path = _resolve_process_file(ref, processes_dir)
+    ws = workspace.resolve(processes=processes_dir, org=org)
+    path = find_process(ref, ws.processes.value, ws.processes.source)
     raw = read_source(path, path)
-    org_path = org_beside([path])
+    org_path: str | None = ws.org.value
+    if not ws.org.explicit:
+        default = ws.org.value if os.path.isfile(ws.org.value) else None
+        org_path = org_beside([path]) or default
     org_raw = read_source(org_path, org_path) if org_path is not None else b""
     memory = _Remembered("process", raw, org_raw)
     data = memory.get()
     if data is not None:
         return build_process(data, source=path)
 
-    ws = DefinitionSet.from_sources([(path, raw)])
+    ws_docs = DefinitionSet.from_sources([(path, raw)])
     if org_path is not None:
-        ws.orgs.extend(DefinitionSet.from_sources([(org_path, org_raw)]).orgs)
+        org_set = DefinitionSet.from_sources([(org_path, org_raw)])
+        if not org_set.orgs:
+            raise _broken_org(org_path, org_set)
+        ws_docs.orgs.extend(org_set.orgs)
     diags = [
         d
-        for d in lint_workspace(ws, report_files={os.path.normpath(path)}, cross_file=False)
+        for d in lint_workspace(ws_docs, report_files={os.path.normpath(path)}, cross_file=False)
         if d.severity is Severity.ERROR
     ]
-    if diags or not ws.processes:
+    if diags or not ws_docs.processes:
         first = sorted(diags)[0].format() if diags else f"{path}: not a process definition"
         raise DefinitionError(f"{path} is not a valid process definition: {first}", diags)
-    doc, process = next(iter(ws.processes.values()))
+    doc, process = next(iter(ws_docs.processes.values()))
     memory.keep(doc.data)
     return process
 
 
-def load_org(
-    path: str | None = None, *, processes_dir: str = DEFAULT_PROCESSES_DIR
-) -> OrgDirectory:
-    """The org directory: ``path``, else ``processes/org.yaml`` (remembered like
-    ``load_process``)."""
+def _broken_org(path: str, found: DefinitionSet) -> DefinitionError:
+    errors = [d for d in found.documents[0].diagnostics if d.severity is Severity.ERROR]
+    first = sorted(errors)[0].format() if errors else f"{path}: not an org directory (kind: org)"
+    return DefinitionError(f"{path} is not a valid org directory: {first}", errors)
+
+
+def load_org(path: str | None = None, *, processes_dir: str | None = None) -> OrgDirectory:
+    """The org directory: ``path``, else the workspace's (see
+    :mod:`flowctl.api.workspace`), remembered like ``load_process``."""
     if path is None:
-        path = org_beside([os.path.join(processes_dir, "x")])
-        if path is None:
+        setting = workspace.resolve(processes=processes_dir).org
+        path = setting.value
+        if not os.path.isfile(path):
             raise UsageError(
-                f"no org directory: {processes_dir}/org.yaml does not exist",
-                hint="create one (see `flowctl schema org`) or pass --org PATH",
+                f"no org directory: {workspace.describe(setting)} does not exist",
+                hint="run `flowctl init` to make a workspace, create it (see `flowctl schema "
+                     "org`), or pass --org PATH (`flowctl config` shows what is used)",
             )
     raw = read_source(path, path)
     memory = _Remembered("org", raw)
     data = memory.get()
     if data is not None:
         return build_org(data, source=path)
-    ws = DefinitionSet.from_sources([(path, raw)])
-    errors = [d for d in ws.documents[0].diagnostics if d.severity is Severity.ERROR]
-    if errors or not ws.orgs:
-        first = sorted(errors)[0].format() if errors else f"{path}: not an org directory"
-        raise DefinitionError(f"{path} is not a valid org directory: {first}", errors)
-    doc, directory = ws.orgs[0]
+    found = DefinitionSet.from_sources([(path, raw)])
+    errors = [d for d in found.documents[0].diagnostics if d.severity is Severity.ERROR]
+    if errors or not found.orgs:
+        raise _broken_org(path, found)
+    doc, directory = found.orgs[0]
     memory.keep(doc.data)
     return directory
 

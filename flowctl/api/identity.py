@@ -28,7 +28,7 @@ class Identity(Struct, frozen=True):
     source: str  # "--as", "FLOWCTL_USER" or "login name"
 
 
-def _login_name() -> str | None:
+def login_name() -> str | None:
     import getpass
 
     try:
@@ -44,7 +44,7 @@ def choose(explicit: str | None, environ: Mapping[str, str] | None = None) -> Id
         return Identity(explicit, "--as")
     if env.get(USER_ENV):
         return Identity(env[USER_ENV], USER_ENV)
-    login = _login_name()
+    login = login_name()
     return Identity(login, "login name") if login else None
 
 

@@ -11,12 +11,11 @@ exact definition text). A refused command raises before anything is written.
     >>> step.instance.id, step.instance.stage                   # doctest: +SKIP
     ('key-account-filing-approval-1', 'edit-customer')
 
-Settings, each with an environment variable: ``db`` (FLOWCTL_DB, default
-``.flowctl/flowctl.db``), ``org`` (FLOWCTL_ORG, default
-``<processes>/org.yaml``), ``processes_dir`` (FLOWCTL_PROCESSES, default
-``processes``), ``as_user`` (FLOWCTL_USER, else the login name) and ``now``
-(FLOWCTL_NOW, ISO-8601; else the clock). ``store`` lets a caller pass an open
-store (tests, embedding); it is then not closed here.
+Settings: ``db``, ``org`` and ``processes_dir`` are resolved as for every
+command: the argument, else the environment, else the workspace file, else
+the defaults (:mod:`flowctl.api.workspace`); ``as_user`` (FLOWCTL_USER, else
+the login name) and ``now`` (FLOWCTL_NOW, ISO-8601; else the clock). ``store``
+lets a caller pass an open store (tests, embedding); it is then not closed here.
 
 A program that makes many calls opens the store and reads the definitions
 once with :func:`session`; each call is still its own durable transaction::
@@ -41,6 +40,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from flowctl import engine
+from flowctl.api import workspace
 from flowctl.api.definitions import DefinitionError, load_org, load_process, load_stored
 from flowctl.api.identity import resolve_user
 from flowctl.diagram import Highlight
@@ -56,6 +56,7 @@ from flowctl.store.base import (
     NotificationRow,
     Store,
     StoreError,
+    StoreMissing,
     TimerRow,
     Transaction,
     VerifyReport,
@@ -63,12 +64,7 @@ from flowctl.store.base import (
 from flowctl.store.chain import sha256_hex
 from flowctl.store.sqlite import SqliteStore
 
-DB_ENV = "FLOWCTL_DB"
-ORG_ENV = "FLOWCTL_ORG"
-PROCESSES_ENV = "FLOWCTL_PROCESSES"
 NOW_ENV = "FLOWCTL_NOW"
-DEFAULT_DB = os.path.join(".flowctl", "flowctl.db")
-DEFAULT_PROCESSES = "processes"
 STATUSES = (engine.ACTIVE, engine.WAITING, engine.PAUSED, engine.COMPLETED, engine.CANCELLED)
 OPEN_STATUSES = (engine.ACTIVE, engine.WAITING, engine.PAUSED)
 
@@ -158,11 +154,19 @@ class InstanceCard(Struct, frozen=True):
 
 
 def db_path(db: str | None = None) -> str:
-    return db or os.environ.get(DB_ENV) or DEFAULT_DB
+    """The store's path: ``db``, else $FLOWCTL_DB, else the workspace's."""
+    return workspace.resolve(db=db).store.value
 
 
 def processes_path(processes_dir: str | None = None) -> str:
-    return processes_dir or os.environ.get(PROCESSES_ENV) or DEFAULT_PROCESSES
+    """The processes folder: ``processes_dir``, else $FLOWCTL_PROCESSES, else the
+    workspace's."""
+    return workspace.resolve(processes=processes_dir).processes.value
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 date or time as an aware UTC datetime (``ValueError`` if it is not one)."""
+    return engine.parse_time(text)
 
 
 def clock(now: datetime | None = None) -> datetime:
@@ -194,18 +198,35 @@ def parse_since(text: str | None, what: str = "--since") -> str | None:
         ) from None
 
 
-def _org(org: str | None, processes_dir: str | None) -> OrgDirectory:
-    path = org or os.environ.get(ORG_ENV) or None
-    return load_org(path, processes_dir=processes_path(processes_dir))
+def org_path(org: str | None = None, processes_dir: str | None = None) -> str:
+    """The org directory's path: ``org``, else $FLOWCTL_ORG, else the workspace's."""
+    return workspace.resolve(processes=processes_dir, org=org).org.value
+
+
+def _org(org: str | None, processes_dir: str | None) -> tuple[OrgDirectory, str]:
+    """The org directory every part of a call uses, and its path."""
+    path = org_path(org, processes_dir)
+    return load_org(org, processes_dir=processes_dir), path
 
 
 @contextmanager
-def _opened(db: str | None, store: Store | None) -> Iterator[Store]:
+def _opened(db: str | None, store: Store | None, *, create: bool = False) -> Iterator[Store]:
+    """The store, opened for one call. Only a call that starts an instance
+    creates a missing one (``create``); the others refuse, saying where they
+    looked: reading an empty folder leaves it empty."""
     if store is not None:
         yield store
         return
 
-    opened = SqliteStore.open(db_path(db))
+    setting = workspace.resolve(db=db).store
+    try:
+        opened = SqliteStore.open(setting.value, create=create, discard_unused=True)
+    except StoreMissing:
+        raise StoreMissing(
+            f"no store at {workspace.describe(setting)}: nothing was started with it yet",
+            hint="`flowctl start PROCESS` creates it; to use another one pass --db PATH, set "
+                 "FLOWCTL_DB or `store` in flowctl.toml (`flowctl config` shows what is used)",
+        ) from None
     try:
         yield opened
     finally:
@@ -240,9 +261,10 @@ class Loaded:
     text, which a start stores). Files changed after they were read are not
     seen through this object: open a new :func:`session` to see them."""
 
-    def __init__(self, org: OrgDirectory, processes_dir: str) -> None:
+    def __init__(self, org: OrgDirectory, processes_dir: str | None, org_path: str) -> None:
         self.org = org
         self.processes_dir = processes_dir
+        self.org_path = org_path
         self._processes: dict[str, tuple[Process, str]] = {}
 
     def process(self, ref: str) -> tuple[Process, str]:
@@ -250,13 +272,14 @@ class Loaded:
         text, read on first use (``DefinitionError`` if it does not lint clean)."""
         found = self._processes.get(ref)
         if found is None:
-            found = _load_process(ref, self.processes_dir)
+            found = _load_process(ref, self.processes_dir, self.org_path)
             self._processes[ref] = found
         return found
 
 
-def _load_process(ref: str, processes_dir: str) -> tuple[Process, str]:
-    definition = load_process(ref, processes_dir=processes_dir)
+def _load_process(ref: str, processes_dir: str | None, org: str) -> tuple[Process, str]:
+    """A process and its text, checked against the org directory at ``org``."""
+    definition = load_process(ref, processes_dir=processes_dir, org=org)
     source = _read_source(definition.source)
     _PROCESSES.setdefault(digest_of(source), definition)
     return definition, source
@@ -284,9 +307,9 @@ def session(
     and kept. The store is closed on exit (unless ``store`` was given). Each
     call is still its own durable transaction.
     """
-    folder = processes_path(processes_dir)
-    loaded = Loaded(_org(org, folder), folder)
-    with _opened(db, store) as st:
+    directory, path = _org(org, processes_dir)
+    loaded = Loaded(directory, processes_dir, path)
+    with _opened(db, store, create=True) as st:
         yield SessionContext(store=st, loaded=loaded)
 
 
@@ -295,12 +318,13 @@ class _Session(Struct):
     org: OrgDirectory
     user: str
     now: datetime
-    processes_dir: str
+    processes_dir: str | None  # as given: resolved where it is used
+    org_path: str
     loaded: Loaded | None = None
 
 
 @contextmanager
-def _session(**context: Unpack[Context]) -> Iterator[_Session]:
+def _session(*, create: bool = False, **context: Unpack[Context]) -> Iterator[_Session]:
     unknown = sorted(set(context) - set(Context.__annotations__))
     if unknown:  # what a signature with these keywords spelled out would raise
         raise TypeError(
@@ -311,14 +335,16 @@ def _session(**context: Unpack[Context]) -> Iterator[_Session]:
     if loaded is not None:
         if context.get("org") is not None or context.get("processes_dir") is not None:
             raise TypeError("pass either 'loaded' or 'org'/'processes_dir', not both")
-        directory, folder = loaded.org, loaded.processes_dir
-    else:
-        folder = processes_path(context.get("processes_dir"))
-        directory = _org(context.get("org"), folder)
-    user = resolve_user(context.get("as_user"), directory)
-    moment = clock(context.get("now"))
-    with _opened(context.get("db"), context.get("store")) as st:
-        yield _Session(st, directory, user, moment, folder, loaded)
+    # the store first: a command in the wrong folder says there is no store there
+    with _opened(context.get("db"), context.get("store"), create=create) as st:
+        if loaded is not None:
+            directory, folder, path = loaded.org, loaded.processes_dir, loaded.org_path
+        else:
+            folder = context.get("processes_dir")
+            directory, path = _org(context.get("org"), folder)
+        user = resolve_user(context.get("as_user"), directory)
+        moment = clock(context.get("now"))
+        yield _Session(st, directory, user, moment, folder, path, loaded)
 
 
 # ------------------------------------------------------------ definitions
@@ -493,8 +519,10 @@ class _Procs:
     """The definitions a write may need, loaded before the write lock: child
     processes from the processes folder (by id), stored ones by digest."""
 
-    def __init__(self, processes_dir: str, loaded: Loaded | None = None) -> None:
+    def __init__(self, processes_dir: str | None, org_path: str,
+                 loaded: Loaded | None = None) -> None:
         self.processes_dir = processes_dir
+        self.org_path = org_path
         self.loaded = loaded
         self.by_id: dict[str, tuple[Process, str]] = {}  # process id -> (process, source)
 
@@ -521,11 +549,11 @@ class _Procs:
             if self.loaded is not None:
                 found = self.loaded.process(process_id)
             else:
-                found = _load_process(process_id, self.processes_dir)
+                found = _load_process(process_id, self.processes_dir, self.org_path)
         except UsageError as exc:
             raise engine.Refused(
                 f"cannot start child process '{process_id}': {exc.message}",
-                hint=f"put {process_id}.yaml in {self.processes_dir}",
+                hint=f"put {process_id}.yaml in {processes_path(self.processes_dir)}",
             ) from None
         self.by_id[process_id] = found
         return found[0]
@@ -692,15 +720,16 @@ def start(
     loaded = context.get("loaded")
     if loaded is not None:
         definition, source = loaded.process(process)
-        processes_dir = loaded.processes_dir
+        processes_dir, path = loaded.processes_dir, loaded.org_path
     else:
-        processes_dir = processes_path(context.get("processes_dir"))
-        definition, source = _load_process(process, processes_dir)
+        processes_dir = context.get("processes_dir")
+        _, path = _org(context.get("org"), processes_dir)  # refuses a missing or broken one
+        definition, source = _load_process(process, processes_dir, path)
     digest = digest_of(source)
-    procs = _Procs(processes_dir, loaded)
+    procs = _Procs(processes_dir, path, loaded)
     procs.add(definition, source)
     procs.preload_children(definition)
-    with _session(**context) as s:
+    with _session(create=True, **context) as s:
         ctx = engine.Context(s.user, s.org, s.now)
         command = engine.Start(values=dict(values or {}), note=note)
         with s.store.transaction() as tx:
@@ -753,7 +782,7 @@ def _act(
     **context: Unpack[Context],
 ) -> StepResult:
     with _session(**context) as s:
-        procs = _Procs(s.processes_dir, s.loaded)
+        procs = _Procs(s.processes_dir, s.org_path, s.loaded)
         ctx = engine.Context(s.user, s.org, s.now)
         prepared: str | None = None  # the digest whose related definitions are loaded
         while True:

@@ -32,7 +32,6 @@ from flowctl.api.instances import (
     _stored_process,
     _views,
     clock,
-    processes_path,
 )
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory
@@ -96,14 +95,14 @@ def tick(
     given, is called with 1 as each due timer is handled and as each
     notification delivery is tried: for a progress counter.
     """
-    directory = _org(org, processes_dir)
     moment = clock(now)
     at = engine.iso(moment)
     with _opened(db, store) as st:
+        directory, path = _org(org, processes_dir)
         if dry_run:
             due = tuple(_due(t) for t in st.due_timers(at))
             return TickReport(at, True, due, undelivered=_undelivered(st))
-        procs = _Procs(processes_path(processes_dir))
+        procs = _Procs(processes_dir, path)
         fired: list[Fired] = []
         seen: set[tuple[str, str]] = set()
         for _ in range(MAX_ROUNDS):
@@ -227,9 +226,9 @@ def deliver_notifications(
             " notification as JSON on stdin",
             hint=f"e.g. {notify.COMMAND_ENV}='/usr/local/bin/send-mail-from-json'",
         )
-    directory = _org(org, processes_dir)
     moment = clock(now)
     with _opened(db, store) as st:
+        directory, _ = _org(org, processes_dir)
         out = _deliver(st, directory, moment)
         return TickReport(engine.iso(moment), False, (), out, True, _undelivered(st))
 

@@ -19,7 +19,7 @@ from difflib import get_close_matches
 from typing import Annotated, NamedTuple
 
 import typer
-from typer import _click as click
+from typer import _click as click  # typer 0.28 carries its own click (pinned in pyproject)
 from typer.core import TyperGroup
 
 from flowctl import __version__
@@ -34,6 +34,14 @@ class CommandEntry(NamedTuple):
 # In the order `flowctl --help` lists them. A test checks each summary against
 # the command's own help, and that every command a module registers is here.
 COMMANDS: dict[str, CommandEntry] = {
+    "init": CommandEntry(
+        "flowctl.cli.workspace",
+        "Make a new workspace here: flowctl.toml, processes/ with an example process, "
+        "org.yaml."),
+    "config": CommandEntry(
+        "flowctl.cli.workspace",
+        "Show the processes folder, org directory and store used here, and where each "
+        "came from."),
     "lint": CommandEntry("flowctl.cli.lint", "Lint process definitions and the org directory."),
     "schema": CommandEntry(
         "flowctl.cli.schema",
@@ -178,8 +186,7 @@ def root(
 
         flowctl COMMAND --help
     """
-    if no_color:
-        output.disable_color()
+    output.disable_color(no_color)
 
 
 def command() -> click.Command:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from typer import _click as click  # typer 0.28 carries its own click (pinned in pyproject)
+from typer.core import TyperGroup
 
 from flowctl.errors import UsageError
 
@@ -28,7 +30,8 @@ def db() -> Any:
     return typer.Option(
         "--db",
         metavar="PATH",
-        help="The database (default: $FLOWCTL_DB, else .flowctl/flowctl.db; created if missing).",
+        help="The store (default: $FLOWCTL_DB, else the workspace file's, else "
+             ".flowctl/flowctl.db; only `start` creates a missing one).",
         show_default=False,
     )
 
@@ -37,7 +40,8 @@ def org() -> Any:
     return typer.Option(
         "--org",
         metavar="PATH",
-        help="The org directory (default: $FLOWCTL_ORG, else <processes>/org.yaml).",
+        help="The org directory (default: $FLOWCTL_ORG, else the workspace file's, else "
+             "<processes>/org.yaml).",
         show_default=False,
     )
 
@@ -46,7 +50,8 @@ def processes() -> Any:
     return typer.Option(
         "--processes",
         metavar="DIR",
-        help="The folder of process definitions (default: $FLOWCTL_PROCESSES, else processes).",
+        help="The folder of process definitions (default: $FLOWCTL_PROCESSES, else the "
+             "workspace file's, else processes).",
         show_default=False,
     )
 
@@ -105,3 +110,17 @@ def parse_sets(items: list[str] | None) -> dict[str, str]:
             raise UsageError(f"--set {name}=... is given twice")
         out[name] = value
     return out
+
+
+class DefaultCommandGroup(TyperGroup):
+    """A command group with a default subcommand (its first one): a command line
+    whose first word is not one of its subcommands goes to the default, so
+    ``flowctl journal X --json`` is ``flowctl journal entries X --json`` while
+    ``flowctl journal verify`` is the ``verify`` subcommand with its own help."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        default = next(iter(self.commands), None)
+        first = args[0] if args else None
+        if default and first not in self.commands and first not in ctx.help_option_names:
+            args = [default, *args]
+        return super().parse_args(ctx, args)

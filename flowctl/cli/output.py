@@ -45,8 +45,6 @@ if TYPE_CHECKING:
     from rich import table as rich_table
     from rich.console import Console
 
-    from flowctl.lint.reporters import Palette
-
 from flowctl.errors import FlowctlError
 from flowctl.text import display_width, sanitize
 
@@ -70,10 +68,10 @@ def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:
 _color_disabled = False
 
 
-def disable_color() -> None:
-    """``--no-color``: plain text even on a terminal."""
+def disable_color(disabled: bool = True) -> None:
+    """``--no-color``: plain text even on a terminal (set for each command line)."""
     global _color_disabled
-    _color_disabled = True
+    _color_disabled = disabled
 
 
 def color_disabled() -> bool:
@@ -95,37 +93,15 @@ def color_enabled(stream: object = None) -> bool:
     return not color_disabled() and is_terminal(stream if stream is not None else sys.stdout)
 
 
-def report_palette(choice: str, stream: object | None) -> Palette:
-    """How ``flowctl lint --color CHOICE`` paints a text report written to
-    ``stream`` (``None``: a file): ``always`` in colour, ``never`` plain, ``auto``
-    in colour on a terminal without ``NO_COLOR``; never in colour with
-    ``flowctl --no-color``."""
-    from flowctl.lint.reporters import PLAIN, use_color
-
-    isatty = stream is not None and is_terminal(stream)
-    if _color_disabled or not use_color(choice, isatty=isatty):
-        return PLAIN
-    return lint_palette()
-
-
-def lint_palette() -> Palette:
-    """The lint text report's colours (ANSI, 16 colours), for ``render(palette=)``."""
+def painter(style: str) -> Callable[[str], str]:
+    """A function that paints text in a rich style (``"bold red"``) with ANSI
+    codes of the 16 standard colours: for reports that are strings, such as
+    lint's text report (``flowctl.cli.lint`` builds its palette from these)."""
     from rich.color import ColorSystem
     from rich.style import Style
 
-    from flowctl.lint.reporters import Palette
-
-    def painter(spec: str) -> Callable[[str], str]:
-        style = Style.parse(spec)
-        return lambda s: style.render(s, color_system=ColorSystem.STANDARD) if s else s
-
-    return Palette(
-        location=painter("bold"),
-        error=painter("bold red"),
-        warning=painter("bold yellow"),
-        gutter=painter("blue"),
-        good=painter("bold green"),
-    )
+    parsed = Style.parse(style)
+    return lambda s: parsed.render(s, color_system=ColorSystem.STANDARD) if s else s
 
 
 _consoles: dict[bool, tuple[object, bool, Console]] = {}

@@ -11,11 +11,11 @@ import typer
 
 from flowctl.api import instances, timers
 from flowctl.api.identity import choose
+from flowctl.api.records import JournalEntry
 from flowctl.cli import options as opt
 from flowctl.cli import views as f
 from flowctl.cli import views as fmt
 from flowctl.cli.output import Progress, echo, handle_errors, is_terminal, print_table, progress
-from flowctl.store.base import JournalEntry
 
 
 def _echo_lines(lines: list[str]) -> None:
@@ -159,11 +159,8 @@ class JournalFormat(StrEnum):
 def journal(
     instance: Annotated[
         str | None,
-        typer.Argument(
-            metavar="[INSTANCE | verify]",
-            help="Only this instance's entries; or `verify` to check the hash chain.",
-            show_default=False,
-        ),
+        typer.Argument(metavar="[INSTANCE]", help="Only this instance's entries.",
+                       show_default=False),
     ] = None,
     process: Annotated[
         list[str] | None,
@@ -190,12 +187,10 @@ def journal(
     json_out: Annotated[bool, opt.json_out()] = False,
     db: Annotated[str | None, opt.db()] = None,
 ) -> None:
-    """Print the journal, oldest first, streamed; or verify its hash chain.
+    """Print journal entries, oldest first, streamed (what `flowctl journal` does).
 
     `--format json` (or `--json`) prints one JSON array with one entry per
-    line, written as it is read. `flowctl journal verify` checks that no entry
-    was changed, removed or inserted: exit 0 when the chain is intact, 1 when
-    it is broken (saying where).
+    line, written as it is read.
 
     Examples:
 
@@ -205,13 +200,9 @@ def journal(
 
         flowctl journal --actor carol --json
 
-        flowctl journal verify
+        flowctl journal entries --since 2026-11-01 --format csv
     """
     with handle_errors():
-        if instance == "verify":
-            _verify(db, json_out or out_format is JournalFormat.json)
-            return
-
         entries = instances.journal(
             instance, process=process, actor=actor, since=since, until=until, db=db
         )
@@ -258,6 +249,24 @@ def _write_entries(entries: Iterator[JournalEntry], fmt: JournalFormat) -> None:
     out.flush()
 
 
+def verify(
+    json_out: Annotated[bool, opt.json_out()] = False,
+    db: Annotated[str | None, opt.db()] = None,
+) -> None:
+    """Verify the journal's hash chain: no entry changed, removed or inserted.
+
+    Exit 0 when the chain is intact, 1 when it is broken (saying where).
+
+    Examples:
+
+        flowctl journal verify
+
+        flowctl journal verify --json --db /srv/flowctl/copy.db
+    """
+    with handle_errors():
+        _verify(db, json_out)
+
+
 def _verify(db: str | None, json_out: bool) -> None:
     report = instances.verify_journal(db=db)
     if json_out:
@@ -278,4 +287,23 @@ def register(app: typer.Typer) -> None:
     app.command("show")(show)
     app.command("inbox")(inbox)
     app.command("list")(list_command)
-    app.command("journal")(journal)
+    journal_app = typer.Typer(
+        cls=opt.DefaultCommandGroup,
+        help="""Print the journal, oldest first, streamed; or verify its hash chain.
+
+        `flowctl journal [INSTANCE] [OPTIONS]` prints entries (the `entries`
+        subcommand, the default); `flowctl journal verify` checks the chain.
+
+        Examples:
+
+            flowctl journal key-account-filing-approval-1
+
+            flowctl journal --process contract-approval --format csv
+
+            flowctl journal verify
+        """,
+        rich_markup_mode=None,
+    )
+    journal_app.command("entries")(journal)
+    journal_app.command("verify")(verify)
+    app.add_typer(journal_app, name="journal")

@@ -592,8 +592,8 @@ def org_problems(refs: References, file: str, org: OrgNames | None) -> list[Diag
     if org is None:
         if refs.org:
             return [_problem(file, refs.kind_key_at, "FL404", "no org directory found (org.yaml "
-                             "beside the file, or --org PATH): users, roles and departments "
-                             "were not checked")]
+                             "beside the file, the workspace's, or --org PATH): users, roles "
+                             "and departments were not checked")]
         return []
     out = []
     for ref in refs.org:

@@ -64,6 +64,7 @@ def lint_paths(
     paths: list[str] | None = None,
     *,
     org: str | None = None,
+    default_org: str | None = None,
     cache: bool = True,
     jobs: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -71,7 +72,9 @@ def lint_paths(
     """Lint files and folders (default: ``processes/``): every problem at once.
 
     The org directory is ``org`` if given, else an org file among the linted
-    files, else ``org.yaml`` beside the first linted file that has one.
+    files, else ``org.yaml`` beside the first linted file that has one, else
+    ``default_org`` when that file exists. An org directory from outside the
+    linted files that has errors is reported with them (it was needed).
 
     Each file's results are kept in the lint cache (:mod:`flowctl.lint.cache`)
     and reused while nothing they depend on has changed; ``cache=False``
@@ -86,14 +89,41 @@ def lint_paths(
     extra: list[str] = []
     if org is not None:
         extra = [o for o in expand_paths([org]) if o not in files]
-    beside = org_beside(files) if org is None else None
-    if beside in files:
-        beside = None
-    run = _LintRun(files + extra, beside, cache=cache, jobs=jobs, progress=progress)
+    beside = None
+    if org is None:
+        beside = org_beside(files)
+        if beside is None and default_org is not None and os.path.isfile(default_org):
+            beside = os.path.normpath(default_org)
+        if beside in files:
+            beside = None
+    outside = [*extra, *([beside] if beside is not None else [])]
+    run = _LintRun(files + outside, None, cache=cache, jobs=jobs, progress=progress)
     diags, sources = run.execute()
     report_files = set(files)
+    broken = [f for f in outside if any(d.file == f and d.severity is Severity.ERROR
+                                        and d.code != "FL406" for d in diags)]
+    report_files.update(broken)
     diags = sorted(d for d in diags if d.file in report_files)
-    return LintResult(diagnostics=diags, files=files, sources=sources)
+    return LintResult(diagnostics=diags, files=sorted([*files, *broken]), sources=sources)
+
+
+def process_files(paths: list[str], *, cache: bool = True) -> dict[str, list[str]]:
+    """Each process id that ``paths`` (files and folders) define, with the files
+    that define it, in path order. Read from the lint cache's summaries, so
+    only files it has not seen are parsed (and then kept for the next call);
+    a file that does not pass the schema defines no id."""
+    files = expand_paths(paths)
+    run = _LintRun(files, None, cache=cache, jobs=None, progress=None)
+    misses = [i for i, s in enumerate(run.sources) if s.data is not None
+              and i not in run.summaries]
+    run._parse(misses, [])
+    run._save(misses)
+    out: dict[str, list[str]] = {}
+    for i, path in enumerate(files):
+        s = run.summaries.get(i)
+        if s is not None and s["kind"] == "process":
+            out.setdefault(s["id"], []).append(path)
+    return out
 
 
 # --------------------------------------------------------------------------- lint runs
@@ -341,7 +371,7 @@ class _LintRun:
                     out.append(Diagnostic(src.display, line, col, "FL224", f"process id "
                                           f"'{s['id']}' is also defined in "
                                           f"{self.sources[first[s['id']]].display}"))
-                    continue
+                # and the copy's own problems beside it: one run shows everything
                 out.extend(_diags(s["rules"], src.display))
                 refs = msgspec.convert(s["refs"], References)
                 out.extend(org_problems(refs, src.display, org))

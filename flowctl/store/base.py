@@ -26,6 +26,10 @@ class StoreError(FlowctlError):
     exit_code = 4
 
 
+class StoreMissing(StoreError):
+    """There is no store at the path: commands that only read never create one."""
+
+
 class ConflictError(FlowctlError):
     """The instance changed since the caller read it (``--expect-version``),
     or a concurrent writer won; nothing was written."""

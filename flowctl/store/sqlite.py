@@ -40,6 +40,7 @@ from flowctl.store.base import (
     JournalFilter,
     NotificationRow,
     StoreError,
+    StoreMissing,
     TimerRow,
     VerifyReport,
 )
@@ -615,6 +616,10 @@ class SqliteStore:
         self._conn = conn
         self.path = path
         self._lock_deadline_s = lock_deadline_s
+        # What this open created (the folders, then the file) when asked to
+        # discard an unused new store: removed on close unless a write committed.
+        self._created: list[str] = []
+        self._committed = False
 
     # -- opening -------------------------------------------------------------
 
@@ -627,8 +632,16 @@ class SqliteStore:
         busy_timeout_ms: int = BUSY_TIMEOUT_MS,
         migrations: tuple[schema.Migration, ...] | None = None,
         durable: bool = True,
+        create: bool = True,
+        discard_unused: bool = False,
     ) -> SqliteStore:
         """Open (creating it and its parent folders if missing) and upgrade the database.
+
+        With ``create=False`` a missing file is refused (:class:`StoreMissing`)
+        instead: commands that only read never create a store. With
+        ``discard_unused``, a store this call created is removed again by
+        :meth:`close` (the file and the folders made for it) unless a write
+        transaction committed: a refused first command leaves nothing behind.
 
         Raises StoreError if the file is not a SQLite database, is not flowctl's,
         or was written by a newer flowctl; ConflictError if other writers keep it
@@ -641,22 +654,29 @@ class SqliteStore:
         database in bulk (benchmark data); never for one people work in.
         """
         name = os.fspath(path)
+        created: list[str] = []
         if name != ":memory:":
-            _check_file(name)
+            if not create and not os.path.exists(name):
+                raise StoreMissing(f"no store at {name}")
+            created = _check_file(name)
         try:
             conn = sqlite3.connect(
                 name, isolation_level=None, timeout=busy_timeout_ms / 1000
             )
         except sqlite3.Error as exc:
+            if discard_unused:
+                _remove(created)
             raise StoreError(f"cannot open database {name}: {exc}") from None
         store = cls(conn, name, lock_deadline_s=lock_deadline_s)
+        if discard_unused:
+            store._created = created
         try:
             store._prepare(
                 schema.MIGRATIONS if migrations is None else migrations, busy_timeout_ms,
                 "FULL" if durable else "OFF",
             )
         except BaseException:
-            conn.close()
+            store.close()
             raise
         return store
 
@@ -774,6 +794,7 @@ class SqliteStore:
         tx.closed = True
         try:
             conn.execute("COMMIT")
+            self._committed = True
         except sqlite3.IntegrityError as exc:
             self._rollback()
             raise StoreError(
@@ -898,6 +919,9 @@ class SqliteStore:
 
     def close(self) -> None:
         self._conn.close()
+        if self._created and not self._committed:
+            _remove(self._created)
+        self._created = []
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -906,14 +930,17 @@ class SqliteStore:
         self.close()
 
 
-def _check_file(path: str) -> None:
-    """Refuse, with a clear message, what SQLite would report obscurely.
+def _check_file(path: str) -> list[str]:
+    """Refuse, with a clear message, what SQLite would report obscurely; make the
+    missing folders. Returns what will be new: those folders, outermost first,
+    then the file itself when it does not exist yet.
 
     (``os.path``, not ``pathlib``: pathlib costs every command ~8 ms of imports.)
     """
     if os.path.isdir(path):
         raise StoreError(f"{path} is a directory, not a database file")
     parent = os.path.dirname(path)
+    made = [folder for folder in reversed(list(_parents(path))) if not os.path.exists(folder)]
     try:
         if parent:
             os.makedirs(parent, exist_ok=True)
@@ -928,7 +955,7 @@ def _check_file(path: str) -> None:
         with open(path, "rb") as handle:
             head = handle.read(len(_SQLITE_HEADER))
     except FileNotFoundError:
-        return
+        return [*made, path]
     except OSError as exc:
         raise StoreError(f"cannot read database {path}: {exc.strerror}") from None
     if head and head != _SQLITE_HEADER:
@@ -936,6 +963,22 @@ def _check_file(path: str) -> None:
             f"{path} is not a flowctl database: it is not a SQLite file",
             hint="point flowctl at a new file or at an existing flowctl database",
         )
+    return made
+
+
+def _remove(created: list[str]) -> None:
+    """Remove what opening a new store created: the file (with SQLite's -wal and
+    -shm beside it), then the folders made for it, innermost first, if empty."""
+    for item in reversed(created):
+        try:
+            if os.path.isdir(item):
+                os.rmdir(item)
+            else:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    if os.path.exists(item + suffix):
+                        os.unlink(item + suffix)
+        except OSError:
+            pass  # not empty, or already gone: leave it
 
 
 def _parents(path: str) -> Iterator[str]:

@@ -1,0 +1,94 @@
+"""``flowctl init`` and ``flowctl config``: make a workspace, and show what it resolves to."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Annotated
+
+import typer
+
+from flowctl.api import identity, workspace
+from flowctl.cli import options as opt
+from flowctl.cli.output import echo, handle_errors
+
+
+def init(
+    folder: Annotated[str, typer.Argument(
+        metavar="[DIR]", help="The folder to make a workspace of (default: this one).",
+        show_default=False,
+    )] = ".",
+) -> None:
+    """Make a new workspace here: flowctl.toml, processes/ with an example process, org.yaml.
+
+    The example lints clean at once, and you are its org directory's admin
+    (your login name as the user id). Nothing that exists is overwritten: if
+    any of the files is there, nothing is written.
+
+    Examples:
+
+        flowctl init && flowctl lint
+
+        flowctl init approvals && cd approvals && flowctl config
+    """
+    with handle_errors():
+        me = identity.login_name() or "admin"
+        written = workspace.init(folder, me)
+        for path in written:
+            echo(f"wrote {path}")
+        user = workspace.login_id(me)
+        example = workspace.EXAMPLE_ID
+        echo("")
+        echo("next:")
+        if os.path.abspath(folder) != os.getcwd():
+            echo(f"  cd {folder}")
+        for line in ("flowctl lint",
+                     f"flowctl start {example} --as sam --set item=Laptop --set amount=1200",
+                     f"flowctl advance {example}-1 --as sam --result submit",
+                     f"flowctl inbox --as {user}",
+                     f"flowctl advance {example}-1 --as {user} --result approve"):
+            echo(f"  {line}")
+
+
+def config(
+    processes: Annotated[str | None, opt.processes()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+) -> None:
+    """Show the processes folder, org directory and store used here, and where each came from.
+
+    Each is taken from its flag, else its environment variable, else the
+    workspace file (flowctl.toml, or [tool.flowctl] in pyproject.toml, found
+    in this folder or above), else the default. `flowctl config` with a flag
+    shows what a command given that flag would use.
+
+    Examples:
+
+        flowctl config
+
+        flowctl config --json
+
+        FLOWCTL_DB=/srv/flowctl/team.db flowctl config
+    """
+    with handle_errors():
+        ws = workspace.resolve(processes=processes, org=org, db=db)
+        rows = ws.settings()
+        if json_out:
+            echo(json.dumps({
+                "workspace": ws.file,
+                "root": ws.root,
+                **{name: {"value": s.value, "source": s.source, "exists": os.path.exists(s.value)}
+                   for name, s in rows.items()},
+            }, indent=2, ensure_ascii=False))
+            return
+        echo(f"workspace  {ws.file or 'none (no flowctl.toml here or above; defaults apply)'}")
+        width = max(len(s.value) for s in rows.values())
+        for name, s in rows.items():
+            missing = "" if os.path.exists(s.value) else "  [does not exist]"
+            echo(f"{name:<10} {s.value:<{width}}  from {s.source}{missing}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    app.command("config")(config)
