@@ -8,5 +8,7 @@ echo "== ruff"
 .venv/bin/ruff check flowctl tests
 echo "== mypy (strict)"
 .venv/bin/mypy
+echo "== import contracts (docs/architecture.md)"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 .venv/bin/pytest "$@"

@@ -12,7 +12,7 @@ from jsonschema import Draft7Validator
 
 from flowctl import __version__
 from flowctl.api.definitions import LintResult
-from flowctl.cli.output import lint_palette
+from flowctl.cli.lint import _palette as lint_palette_for
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import UsageError
 from flowctl.lint import reporters as report
@@ -207,7 +207,7 @@ def test_text_colour_only_when_asked() -> None:
         sources={"a.yaml": SOURCE},
     )
     plain = report.render_text(r)
-    coloured = report.render_text(r, palette=lint_palette())
+    coloured = report.render_text(r, palette=lint_palette_for("always", None))
     assert "\x1b[" not in plain
     assert "\x1b[1;31mFL204\x1b[0m" in coloured
     assert "\x1b[1;33mFL219\x1b[0m" in coloured

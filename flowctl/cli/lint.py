@@ -11,10 +11,11 @@ from typing import Annotated
 import typer
 
 from flowctl.api import definitions
+from flowctl.api import reports as report
 from flowctl.api.definitions import LintResult
-from flowctl.cli.output import Progress, echo, handle_errors, progress, report_palette
+from flowctl.cli import output
+from flowctl.cli.output import Progress, echo, handle_errors, progress
 from flowctl.errors import UsageError
-from flowctl.lint import reporters as report
 
 
 class ReportFormat(StrEnum):
@@ -97,9 +98,8 @@ def lint(
         flowctl lint definitions/ --org definitions/org.yaml
     """
     with handle_errors():
-        options = {"cache": False} if no_cache else {}
         with _progress() as advance:
-            result = definitions.lint_paths(paths or None, org=org, **options,
+            result = definitions.lint_paths(paths or None, org=org, cache=not no_cache,
                                             progress=advance)
         _emit(result, fmt.value, output, color.value)
         raise SystemExit(result.exit_code(strict=strict))
@@ -126,9 +126,9 @@ def _progress() -> Iterator[Callable[[int], None]]:
 
 def _emit(result: LintResult, fmt: str, output: str | None, color: str) -> None:
     if output is None:
-        echo(report.render(result, fmt, palette=report_palette(color, sys.stdout)), end="")
+        echo(report.render(result, fmt, palette=_palette(color, sys.stdout)), end="")
         return
-    text = report.render(result, fmt, palette=report_palette(color, None))
+    text = report.render(result, fmt, palette=_palette(color, None))
     try:
         with open(output, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
@@ -138,6 +138,19 @@ def _emit(result: LintResult, fmt: str, output: str | None, color: str) -> None:
             hint="pass --output a file in a folder that exists and is writable",
         ) from exc
     echo(report.summary_line(result), err=True)
+
+
+def _palette(choice: str, stream: object | None) -> report.Palette:
+    """How ``--color CHOICE`` paints a text report written to ``stream`` (``None``:
+    a file): ``always`` in colour, ``never`` plain, ``auto`` in colour on a
+    terminal without ``NO_COLOR``; never in colour with ``flowctl --no-color``."""
+    isatty = stream is not None and output.is_terminal(stream)
+    if output.color_disabled() or not report.use_color(choice, isatty=isatty):
+        return report.PLAIN
+    paint = output.painter
+    return report.Palette(location=paint("bold"), error=paint("bold red"),
+                          warning=paint("bold yellow"), gutter=paint("blue"),
+                          good=paint("bold green"))
 
 
 def register(app: typer.Typer) -> None:

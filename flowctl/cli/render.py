@@ -9,13 +9,11 @@ from typing import Annotated
 
 import typer
 
-from flowctl import diagram
-from flowctl.api import instances
+from flowctl.api import diagrams, instances
 from flowctl.api.definitions import DefinitionError, DefinitionSet, expand_paths, load_process
+from flowctl.api.diagrams import DiagramFormat, Highlight, Rendered, format_for_path, over_limits
 from flowctl.cli import options as opt
 from flowctl.cli.output import handle_errors, progress
-from flowctl.diagram import DiagramFormat, Highlight, Rendered, format_for_path
-from flowctl.diagram.mermaid import over_limits
 from flowctl.errors import UsageError
 from flowctl.model import Process
 
@@ -137,7 +135,7 @@ def _choose_format(fmt: FormatChoice | None, output: str | None) -> DiagramForma
 def _draw(
     proc: Process, fmt: DiagramFormat, timeout: float, highlight: Highlight | None
 ) -> Rendered:
-    rendered = diagram.render(proc, fmt, highlight=highlight, timeout=timeout)
+    rendered = diagrams.render(proc, fmt, highlight=highlight, timeout=timeout)
     if rendered.note:
         print(f"flowctl: note: {proc.id}: {rendered.note}", file=sys.stderr)
     if fmt is DiagramFormat.MERMAID and isinstance(rendered.content, str):

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
+from flowctl.api.definitions import SCHEMA_KINDS as KINDS
+from flowctl.api.definitions import schema_text
 from flowctl.cli.output import echo, handle_errors
-from flowctl.definition.schema import KINDS, schema_text
 from flowctl.errors import UsageError
 
 

@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from flowctl import engine
 from flowctl.api import instances, timers
 from flowctl.api.instances import StepResult
 from flowctl.api.timers import TickReport
@@ -24,7 +23,7 @@ def _now(text: str | None) -> datetime | None:
         return None
 
     try:
-        return engine.parse_time(text)
+        return instances.parse_time(text)
     except ValueError:
         raise UsageError(
             f"--now {text!r} is not an ISO-8601 time", hint="e.g. --now 2026-11-23T09:00:00Z"

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from flowctl.api.instances import InstanceCard, InstanceView, StepResult
+from flowctl.api.records import JournalEntry, NotificationRow
 from flowctl.api.timers import Overdue, TaskView, TickReport
 from flowctl.cli.output import Cell, Table, echo, print_table, table_lines
-from flowctl.store.base import JournalEntry, NotificationRow
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one, reused: journal streams call it per entry
 

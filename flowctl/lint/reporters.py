@@ -17,15 +17,17 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from msgspec import Struct
 
 from flowctl import __version__
-from flowctl.api.definitions import LintResult
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import UsageError
 from flowctl.text import char_width, display_width, escape_char, is_unsafe, sanitize
+
+if TYPE_CHECKING:  # the type only: reporting needs none of the lint run's machinery
+    from flowctl.lint.run import LintResult
 
 FORMATS = ("text", "json", "github", "sarif")
 JSON_REPORT_VERSION = 1
