@@ -203,14 +203,14 @@ def org_path(org: str | None = None, processes_dir: str | None = None) -> str:
     return workspace.resolve(processes=processes_dir, org=org).org.value
 
 
-def _org(org: str | None, processes_dir: str | None) -> tuple[OrgDirectory, str]:
+def org_directory(org: str | None, processes_dir: str | None) -> tuple[OrgDirectory, str]:
     """The org directory every part of a call uses, and its path."""
     path = org_path(org, processes_dir)
     return load_org(org, processes_dir=processes_dir), path
 
 
 @contextmanager
-def _opened(db: str | None, store: Store | None, *, create: bool = False) -> Iterator[Store]:
+def opened_store(db: str | None, store: Store | None, *, create: bool = False) -> Iterator[Store]:
     """The store, opened for one call. Only a call that starts an instance
     creates a missing one (``create``); the others refuse, saying where they
     looked: reading an empty folder leaves it empty."""
@@ -307,13 +307,13 @@ def session(
     and kept. The store is closed on exit (unless ``store`` was given). Each
     call is still its own durable transaction.
     """
-    directory, path = _org(org, processes_dir)
+    directory, path = org_directory(org, processes_dir)
     loaded = Loaded(directory, processes_dir, path)
-    with _opened(db, store, create=True) as st:
+    with opened_store(db, store, create=True) as st:
         yield SessionContext(store=st, loaded=loaded)
 
 
-class _Session(Struct):
+class CallContext(Struct):
     store: Store
     org: OrgDirectory
     user: str
@@ -324,7 +324,7 @@ class _Session(Struct):
 
 
 @contextmanager
-def _session(*, create: bool = False, **context: Unpack[Context]) -> Iterator[_Session]:
+def acting(*, create: bool = False, **context: Unpack[Context]) -> Iterator[CallContext]:
     unknown = sorted(set(context) - set(Context.__annotations__))
     if unknown:  # what a signature with these keywords spelled out would raise
         raise TypeError(
@@ -336,15 +336,15 @@ def _session(*, create: bool = False, **context: Unpack[Context]) -> Iterator[_S
         if context.get("org") is not None or context.get("processes_dir") is not None:
             raise TypeError("pass either 'loaded' or 'org'/'processes_dir', not both")
     # the store first: a command in the wrong folder says there is no store there
-    with _opened(context.get("db"), context.get("store"), create=create) as st:
+    with opened_store(context.get("db"), context.get("store"), create=create) as st:
         if loaded is not None:
             directory, folder, path = loaded.org, loaded.processes_dir, loaded.org_path
         else:
             folder = context.get("processes_dir")
-            directory, path = _org(context.get("org"), folder)
+            directory, path = org_directory(context.get("org"), folder)
         user = resolve_user(context.get("as_user"), directory)
         moment = clock(context.get("now"))
-        yield _Session(st, directory, user, moment, folder, path, loaded)
+        yield CallContext(st, directory, user, moment, folder, path, loaded)
 
 
 # ------------------------------------------------------------ definitions
@@ -378,7 +378,7 @@ def process_from_source(source: str, display: str, digest: str | None = None) ->
     return process
 
 
-def _stored_process(store: Store, digest: str) -> Process:
+def stored_process(store: Store, digest: str) -> Process:
     """The definition an instance runs on, from the store (cached by digest).
 
     Its digest proves it is the text that linted clean when an instance
@@ -425,7 +425,7 @@ def _to_row(inst: engine.Instance) -> InstanceRow:
     )
 
 
-def _from_row(row: InstanceRow) -> engine.Instance:
+def from_row(row: InstanceRow) -> engine.Instance:
     columns = {
         "id": row.id,
         "process_id": row.process_id,
@@ -515,7 +515,7 @@ def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: dateti
 # ------------------------------------------------------------ writes
 
 
-class _Procs:
+class Definitions:
     """The definitions a write may need, loaded before the write lock: child
     processes from the processes folder (by id), stored ones by digest."""
 
@@ -575,10 +575,10 @@ class _Procs:
         if row.parent_id:
             parent = store.get_instance(row.parent_id)
             if parent is not None:
-                _stored_process(store, parent.definition_digest)
+                stored_process(store, parent.definition_digest)
         if any(s.kind is StageKind.SUBPROCESS for s in process.stages):
             for child in store.list_instances(InstanceFilter(parent_id=row.id)):
-                _stored_process(store, child.definition_digest)
+                stored_process(store, child.definition_digest)
             self.preload_children(process)
 
 
@@ -606,7 +606,7 @@ class Writer:
     cancelled instance are cancelled. ``written`` collects the journal entries."""
 
     def __init__(self, tx: Transaction, store: Store, org: OrgDirectory, now: datetime,
-                 procs: _Procs) -> None:
+                 procs: Definitions) -> None:
         self.tx = tx
         self.store = store
         self.org = org
@@ -673,7 +673,7 @@ class Writer:
             self.insert(child, started)
         if children:  # a child that ended at once may have moved this instance on
             row = self.tx.get_instance(inst.id)
-            inst = _from_row(row) if row is not None else inst
+            inst = from_row(row) if row is not None else inst
         for e in step.events:
             if e.kind == "cancelled":
                 for child_id in e.data.get("children_cancelled") or ():
@@ -686,19 +686,19 @@ class Writer:
         row = self.tx.get_instance(child_id)
         if row is None or row.status in engine.FINISHED:
             return
-        process = _stored_process(self.store, row.definition_digest)
+        process = stored_process(self.store, row.definition_digest)
         cmd = engine.Cancel(reason=f"parent {parent_id} was cancelled", by_parent=parent_id)
-        self.update(process, engine.apply(process, _from_row(row), cmd, self.system),
+        self.update(process, engine.apply(process, from_row(row), cmd, self.system),
                     row.version)
 
     def _tell_parent(self, child: engine.Instance) -> None:
         row = self.tx.get_instance(child.parent_id or "")
         if row is None or row.status in engine.FINISHED:
             return
-        process = _stored_process(self.store, row.definition_digest)
+        process = stored_process(self.store, row.definition_digest)
         cmd = engine.ChildEnded(child.id, child.status, child.last_stage, child.outcome)
         try:
-            step = engine.apply(process, _from_row(row), cmd, self.system)
+            step = engine.apply(process, from_row(row), cmd, self.system)
         except engine.Refused:
             return  # not a child this parent knows
         self.update(process, step, row.version)
@@ -723,13 +723,14 @@ def start(
         processes_dir, path = loaded.processes_dir, loaded.org_path
     else:
         processes_dir = context.get("processes_dir")
-        _, path = _org(context.get("org"), processes_dir)  # refuses a missing or broken one
+        # refuses a missing or broken org directory before the process is read
+        _, path = org_directory(context.get("org"), processes_dir)
         definition, source = _load_process(process, processes_dir, path)
     digest = digest_of(source)
-    procs = _Procs(processes_dir, path, loaded)
+    procs = Definitions(processes_dir, path, loaded)
     procs.add(definition, source)
     procs.preload_children(definition)
-    with _session(create=True, **context) as s:
+    with acting(create=True, **context) as s:
         ctx = engine.Context(s.user, s.org, s.now)
         command = engine.Start(values=dict(values or {}), note=note)
         with s.store.transaction() as tx:
@@ -781,8 +782,8 @@ def _act(
     expect_version: int | None = None,
     **context: Unpack[Context],
 ) -> StepResult:
-    with _session(**context) as s:
-        procs = _Procs(s.processes_dir, s.org_path, s.loaded)
+    with acting(**context) as s:
+        procs = Definitions(s.processes_dir, s.org_path, s.loaded)
         ctx = engine.Context(s.user, s.org, s.now)
         prepared: str | None = None  # the digest whose related definitions are loaded
         while True:
@@ -792,20 +793,20 @@ def _act(
                     raise _unknown(instance_id, s.store)
                 process = _PROCESSES.get(row.definition_digest)
                 if process is not None and (
-                    prepared == row.definition_digest or not _Procs.has_related(row, process)
+                    prepared == row.definition_digest or not Definitions.has_related(row, process)
                 ):
                     return _step(s, tx, procs, ctx, row, process, command, expect_version)
             # Nothing was written: read and parse what the step needs outside the
             # write lock, then take the lock again and read the instance afresh.
-            process = _stored_process(s.store, row.definition_digest)
+            process = stored_process(s.store, row.definition_digest)
             procs.preload_related(s.store, row, process)
             prepared = row.definition_digest
 
 
 def _step(
-    s: _Session,
+    s: CallContext,
     tx: Transaction,
-    procs: _Procs,
+    procs: Definitions,
     ctx: engine.Context,
     row: InstanceRow,
     process: Process,
@@ -819,7 +820,7 @@ def _step(
             " (--expect-version); nothing was written",
             hint=f"look at it again (flowctl show {row.id}) and retry",
         )
-    step = engine.apply(process, _from_row(row), command, ctx)
+    step = engine.apply(process, from_row(row), command, ctx)
     writer = Writer(tx, s.store, s.org, s.now, procs)
     final = writer.update(process, step, row.version)
     return StepResult(view(final, process, s.org, s.now), tuple(writer.written))
@@ -958,15 +959,15 @@ def task_done(
 # ------------------------------------------------------------ reads
 
 
-def _card(s: _Session, row: InstanceRow) -> InstanceCard:
-    process = _stored_process(s.store, row.definition_digest)
-    inst = _from_row(row)
+def _card(s: CallContext, row: InstanceRow) -> InstanceCard:
+    process = stored_process(s.store, row.definition_digest)
+    inst = from_row(row)
     fields = tuple(
         FieldValue(f.name, f.label or f.name, f.type.value, inst.record.get(f.name))
         for f in process.fields
     )
     history = tuple(s.store.journal(JournalFilter(instance_id=row.id)))
-    children = tuple(_views(s, InstanceFilter(parent_id=row.id, oldest_first=True)))
+    children = tuple(views_of(s, InstanceFilter(parent_id=row.id, oldest_first=True)))
     return InstanceCard(view(inst, process, s.org, s.now), fields, history, children)
 
 
@@ -975,7 +976,7 @@ def show(
     **context: Unpack[Context],
 ) -> InstanceCard:
     """The instance card: the instance, its record fields and its history."""
-    with _session(**context) as s:
+    with acting(**context) as s:
         row = s.store.get_instance(instance)
         if row is None:
             raise _unknown(instance, s.store)
@@ -1014,18 +1015,18 @@ def definition(
     instance: str, *, db: str | None = None, store: Store | None = None
 ) -> Process:
     """The exact definition the instance runs on (stored when it started)."""
-    with _opened(db, store) as st:
+    with opened_store(db, store) as st:
         row = st.get_instance(instance)
         if row is None:
             raise _unknown(instance, st)
-        return _stored_process(st, row.definition_digest)
+        return stored_process(st, row.definition_digest)
 
 
-def _views(s: _Session, flt: InstanceFilter) -> list[InstanceView]:
+def views_of(s: CallContext, flt: InstanceFilter) -> list[InstanceView]:
     out = []
     for row in s.store.list_instances(flt):
-        process = _stored_process(s.store, row.definition_digest)
-        out.append(view(_from_row(row), process, s.org, s.now))
+        process = stored_process(s.store, row.definition_digest)
+        out.append(view(from_row(row), process, s.org, s.now))
     return out
 
 
@@ -1036,12 +1037,12 @@ def inbox(
 ) -> list[InstanceView]:
     """What waits for the user: active stages where they are an assignee,
     directly or through a role; oldest first."""
-    with _session(**context) as s:
+    with acting(**context) as s:
         principals = engine.principals_of(s.user, s.org)
         flt = InstanceFilter(
             status=(engine.ACTIVE,), principals=principals, limit=limit, oldest_first=True
         )
-        return _views(s, flt)
+        return views_of(s, flt)
 
 
 def _several(value: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -1066,7 +1067,7 @@ def list_instances(
         if st not in STATUSES:
             raise UsageError(f"unknown status '{st}'; statuses: {', '.join(STATUSES)}")
     processes = _several(process)
-    with _session(**context) as s:
+    with acting(**context) as s:
         principals: tuple[str, ...] = ()
         for user in _several(assignee):
             if s.org.user(user) is None:
@@ -1080,13 +1081,13 @@ def list_instances(
             limit=limit,
         )
         if len(processes) < 2:
-            return _views(s, flt)
+            return views_of(s, flt)
         # one query per process (each on its index, cut at the limit), merged
         rows = [row for p in processes
                 for row in s.store.list_instances(replace(flt, process_id=p))]
         rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
         return [
-            view(_from_row(row), _stored_process(s.store, row.definition_digest), s.org, s.now)
+            view(from_row(row), stored_process(s.store, row.definition_digest), s.org, s.now)
             for row in rows[:limit]
         ]
 
@@ -1123,7 +1124,7 @@ def journal(
 def _stream(
     flts: list[JournalFilter], db: str | None, store: Store | None, instance: str | None
 ) -> Iterator[JournalEntry]:
-    with _opened(db, store) as st:
+    with opened_store(db, store) as st:
         if instance is not None and st.get_instance(instance) is None:
             raise _unknown(instance, st)
         if len(flts) == 1:
@@ -1137,6 +1138,6 @@ def _stream(
 
 def verify_journal(*, db: str | None = None, store: Store | None = None) -> VerifyReport:
     """Check the journal's hash chain: ``ok``, or the problems and where they are."""
-    with _opened(db, store) as st:
+    with opened_store(db, store) as st:
         return st.verify_journal()
 

@@ -22,16 +22,16 @@ from flowctl.api import notify
 from flowctl.api.instances import (
     OPEN_STATUSES,
     Context,
+    Definitions,
     InstanceView,
     Writer,
-    _from_row,
-    _opened,
-    _org,
-    _Procs,
-    _session,
-    _stored_process,
-    _views,
+    acting,
     clock,
+    from_row,
+    opened_store,
+    org_directory,
+    stored_process,
+    views_of,
 )
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory
@@ -97,12 +97,12 @@ def tick(
     """
     moment = clock(now)
     at = engine.iso(moment)
-    with _opened(db, store) as st:
-        directory, path = _org(org, processes_dir)
+    with opened_store(db, store) as st:
+        directory, path = org_directory(org, processes_dir)
         if dry_run:
             due = tuple(_due(t) for t in st.due_timers(at))
             return TickReport(at, True, due, undelivered=_undelivered(st))
-        procs = _Procs(processes_dir, path)
+        procs = Definitions(processes_dir, path)
         fired: list[Fired] = []
         seen: set[tuple[str, str]] = set()
         for _ in range(MAX_ROUNDS):
@@ -127,7 +127,7 @@ def _due(t: TimerRow) -> Fired:
 
 
 def _fire_one(
-    st: Store, org: OrgDirectory, moment: datetime, t: TimerRow, procs: _Procs
+    st: Store, org: OrgDirectory, moment: datetime, t: TimerRow, procs: Definitions
 ) -> Fired:
     at = engine.iso(moment)
 
@@ -139,7 +139,7 @@ def _fire_one(
     if first is None:
         return done("void")
     try:
-        process = _stored_process(st, first.definition_digest)
+        process = stored_process(st, first.definition_digest)
         procs.preload_related(st, first, process)
         with st.transaction() as tx:
             timer = tx.get_timer(t.instance_id, t.key)
@@ -148,7 +148,7 @@ def _fire_one(
                 return done("skipped")
             system = engine.Context(engine.SYSTEM_ACTOR, org, moment)
             try:
-                step = engine.apply(process, _from_row(row), engine.Fire(t.key), system)
+                step = engine.apply(process, from_row(row), engine.Fire(t.key), system)
             except engine.TimerVoid:
                 tx.mark_timer(t.instance_id, t.key, status="void", at=at)
                 return done("void")
@@ -227,8 +227,8 @@ def deliver_notifications(
             hint=f"e.g. {notify.COMMAND_ENV}='/usr/local/bin/send-mail-from-json'",
         )
     moment = clock(now)
-    with _opened(db, store) as st:
-        directory, _ = _org(org, processes_dir)
+    with opened_store(db, store) as st:
+        directory, _ = org_directory(org, processes_dir)
         out = _deliver(st, directory, moment)
         return TickReport(engine.iso(moment), False, (), out, True, _undelivered(st))
 
@@ -252,11 +252,11 @@ def overdue(
 ) -> list[Overdue]:
     """Active stages past their due time (most late first), then pending
     timers past due that no tick has fired yet."""
-    with _session(**context) as s:
+    with acting(**context) as s:
         at = engine.iso(s.now)
         out = []
         flt = InstanceFilter(status=(engine.ACTIVE,), due_before=at)
-        for v in _views(s, flt):
+        for v in views_of(s, flt):
             late = s.now - engine.parse_time(v.due_at or at)
             out.append(Overdue(v.id, v.process_id, v.stage or "", v.due_at or "",
                                int(late.total_seconds()), v.waiting_for, "stage"))
@@ -288,7 +288,7 @@ def tasks(
 ) -> list[TaskView]:
     """Tasks of the current stages of running instances (``mine``: only the
     user's, directly or through a role), oldest first."""
-    with _session(**context) as s:
+    with acting(**context) as s:
         return _tasks(s.store, s.org, s.user, mine, include_done)
 
 
@@ -296,7 +296,7 @@ def _tasks(st: Store, org: OrgDirectory, user: str, mine: bool,
            include_done: bool) -> list[TaskView]:
     out = []
     for row in st.list_instances(InstanceFilter(status=OPEN_STATUSES, oldest_first=True)):
-        for t in _from_row(row).tasks:
+        for t in from_row(row).tasks:
             is_mine = engine.holds(user, t.assignee, org)
             if (mine and not is_mine) or (t.status == engine.TASK_DONE and not include_done):
                 continue
@@ -308,7 +308,7 @@ def inbox_tasks(
     **context: Unpack[Context],
 ) -> tuple[list[TaskView], int]:
     """The user's open tasks and how many unread notifications they have."""
-    with _session(**context) as s:
+    with acting(**context) as s:
         mine = [t for t in _tasks(s.store, s.org, s.user, True, False)
                 if t.task.status == engine.TASK_OPEN]
         return mine, len(s.store.notifications(s.user))
@@ -326,7 +326,7 @@ def notifications(
 ) -> list[NotificationRow]:
     """The user's notifications, newest first (unread ones unless ``include_read``);
     ``everyone`` lists all users' (admins only)."""
-    with _session(**context) as s:
+    with acting(**context) as s:
         if everyone and not engine.Context(s.user, s.org, s.now).is_admin:
             raise engine.NotPermitted(
                 "only an admin can list everyone's notifications",
@@ -342,7 +342,7 @@ def mark_read(
     **context: Unpack[Context],
 ) -> int:
     """Mark the user's notifications read (all unread when ``ids`` is empty)."""
-    with _session(**context) as s, s.store.transaction() as tx:
+    with acting(**context) as s, s.store.transaction() as tx:
         return tx.mark_read(s.user, ids, at=engine.iso(s.now))
 
 
