@@ -43,7 +43,6 @@ from flowctl import engine
 from flowctl.api import workspace
 from flowctl.api.definitions import DefinitionError, load_org, load_process, load_stored
 from flowctl.api.identity import resolve_user
-from flowctl.diagram import Highlight
 from flowctl.errors import UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.base import (
@@ -1004,11 +1003,6 @@ def path_taken(card: InstanceCard) -> list[str]:
         if e.kind in PATH_KINDS and e.stage and (not out or out[-1] != e.stage):
             out.append(e.stage)
     return out
-
-
-def highlight(card: InstanceCard) -> Highlight:
-    """What a diagram of the instance marks: the path it took, and where it is."""
-    return Highlight.from_path(path_taken(card), finished=card.instance.status in engine.FINISHED)
 
 
 def definition(

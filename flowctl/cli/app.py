@@ -109,10 +109,28 @@ def module_commands(module: str) -> click.Command:
     return typer.main.get_group(sub)
 
 
+def module_command(module: str, name: str) -> click.Command | None:
+    """Command (or command group) ``name`` of ``module``, converted alone: typer
+    turns a function's signature into click parameters, which is worth doing
+    only for the command that runs."""
+    sub = typer.Typer(rich_markup_mode=None, add_completion=False)
+    importlib.import_module(module).register(sub)
+    for info in sub.registered_commands:
+        if info.name == name:
+            return typer.main.get_command_from_info(
+                info, pretty_exceptions_short=True, rich_markup_mode=None)
+    for group in sub.registered_groups:
+        if group.name == name:
+            return typer.main.get_group_from_info(
+                group, pretty_exceptions_short=True, suggest_commands=True,
+                rich_markup_mode=None)
+    return None
+
+
 class LazyGroup(TyperGroup):
     """The root group: commands are imported from their module on first use."""
 
-    _loaded: dict[str, click.Command]
+    _loaded: dict[str, click.Command | None]
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -121,12 +139,10 @@ class LazyGroup(TyperGroup):
         entry = COMMANDS.get(cmd_name)
         if entry is None:
             return None
-        loaded = self.__dict__.setdefault("_loaded", {})
-        if entry.module not in loaded:
-            loaded[entry.module] = module_commands(entry.module)
-        group = loaded[entry.module]
-        assert isinstance(group, TyperGroup)
-        return group.get_command(ctx, cmd_name)
+        loaded: dict[str, click.Command | None] = self.__dict__.setdefault("_loaded", {})
+        if cmd_name not in loaded:
+            loaded[cmd_name] = module_command(entry.module, cmd_name)
+        return loaded[cmd_name]
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # the summaries from the table: listing the commands imports none of them

@@ -201,7 +201,7 @@ def _render_instance(
         )
     card = instances.show(instance, as_user=as_user, db=db, org=org, processes_dir=processes_dir)
     proc = instances.definition(instance, db=db)
-    highlight = instances.highlight(card)
+    highlight = diagrams.highlight(card)
     emit(proc, fmt, output, timeout, highlight)
 
 
