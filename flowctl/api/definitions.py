@@ -22,7 +22,8 @@ from flowctl.lint.run import LintResult
 from flowctl.model import OrgDirectory, Process
 
 __all__ = ["SCHEMA_KINDS", "DefinitionError", "DefinitionSet", "LintResult", "expand_paths",
-           "find_process", "lint_paths", "load_org", "load_process", "load_stored", "schema_text"]
+           "find_process", "lint_paths", "load_org", "load_process", "load_process_text",
+           "load_stored", "schema_text"]
 
 
 class DefinitionError(FlowctlError):
@@ -101,8 +102,17 @@ def find_process(ref: str, processes_dir: str, source: str = "") -> str:
 def load_process(
     ref: str, *, processes_dir: str | None = None, org: str | None = None
 ) -> Process:
-    """A process by id (looked up in the processes folder) or by file path,
-    checked against the org directory it will run with.
+    """A process (see :func:`load_process_text`, which also returns its text)."""
+    return load_process_text(ref, processes_dir=processes_dir, org=org)[0]
+
+
+def load_process_text(
+    ref: str, *, processes_dir: str | None = None, org: str | None = None
+) -> tuple[Process, str]:
+    """A process, by id (looked up in the processes folder) or by file path,
+    checked against the org directory it will run with, and the exact text it
+    was built from (read once: what is stored with an instance is what was
+    checked).
 
     ``processes_dir`` and ``org`` are resolved like every command's settings
     (:mod:`flowctl.api.workspace`). When no org is set (flag, environment or
@@ -116,6 +126,9 @@ def load_process(
     ws = workspace.resolve(processes=processes_dir, org=org)
     path = find_process(ref, ws.processes.value, ws.processes.source)
     raw = read_source(path, path)
+    if not isinstance(raw, bytes):  # unreadable: the diagnostic says why
+        raise DefinitionError(f"{path} is not a valid process definition: {raw.format()}", [raw])
+    text = raw.decode("utf-8", errors="replace")  # a clean definition is UTF-8 (FL002)
     org_path: str | None = ws.org.value
     if not ws.org.explicit:
         default = ws.org.value if os.path.isfile(ws.org.value) else None
@@ -124,7 +137,7 @@ def load_process(
     memory = _Remembered("process", raw, org_raw)
     data = memory.get()
     if data is not None:
-        return build_process(data, source=path)
+        return build_process(data, source=path), text
 
     ws_docs = DefinitionSet.from_sources([(path, raw)])
     if org_path is not None:
@@ -142,7 +155,7 @@ def load_process(
         raise DefinitionError(f"{path} is not a valid process definition: {first}", diags)
     doc, process = next(iter(ws_docs.processes.values()))
     memory.keep(doc.data)
-    return process
+    return process, text
 
 
 def _broken_org(path: str, found: DefinitionSet) -> DefinitionError:

@@ -41,7 +41,7 @@ from msgspec.structs import replace
 
 from flowctl import engine
 from flowctl.api import workspace
-from flowctl.api.definitions import DefinitionError, load_org, load_process, load_stored
+from flowctl.api.definitions import DefinitionError, load_org, load_process_text, load_stored
 from flowctl.api.identity import resolve_user
 from flowctl.errors import UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
@@ -278,8 +278,8 @@ class Loaded:
 
 def _load_process(ref: str, processes_dir: str | None, org: str) -> tuple[Process, str]:
     """A process and its text, checked against the org directory at ``org``."""
-    definition = load_process(ref, processes_dir=processes_dir, org=org)
-    source = _read_source(definition.source)
+    # the text stored with an instance is exactly the text that was checked
+    definition, source = load_process_text(ref, processes_dir=processes_dir, org=org)
     _PROCESSES.setdefault(digest_of(source), definition)
     return definition, source
 
@@ -738,14 +738,6 @@ def start(
             writer = Writer(tx, s.store, s.org, s.now, procs)
             final = writer.insert(definition, step)
         return StepResult(view(final, definition, s.org, s.now), tuple(writer.written))
-
-
-def _read_source(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {path}: {exc}") from exc
 
 
 UNKNOWN_CANDIDATES = 2000  # the newest instances an unknown id is compared with
