@@ -14,6 +14,7 @@ A leaf module: the standard library only, no flowctl imports.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _ZWJ = "\u200d"  # zero-width joiner: the next character joins the previous one
@@ -85,6 +86,25 @@ def display_width(text: str) -> int:
 def is_unsafe(ch: str) -> bool:
     """A control character (other than tab) or a bidi override."""
     return (ch != "\t" and unicodedata.category(ch) == "Cc") or ch in _BIDI
+
+
+# what ``is_unsafe`` reports, as one search: C0 but tab, DEL, C1, the bidi controls
+_UNSAFE_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
+
+
+def find_unsafe(text: str, *, allow: str = "\n") -> int:
+    """Index of the first character of ``text`` that ``is_unsafe`` reports, other
+    than those in ``allow`` (a newline by default), or -1 if there is none."""
+    for m in _UNSAFE_RE.finditer(text):
+        if m.group() not in allow:
+            return m.start()
+    return -1
+
+
+def describe_char(ch: str) -> str:
+    """``U+001B (a control character)``, ``U+202E (a bidi override)``: for messages."""
+    kind = "a bidi control" if ch in _BIDI else "a control character"
+    return f"U+{ord(ch):04X} ({kind})"
 
 
 def escape_char(ch: str) -> str:

@@ -16,7 +16,9 @@ code    problem                                                 parsing
 ======  ======================================================  ===========
 FL001   file larger than MAX_BYTES (1 MiB)                      not parsed
 FL002   not UTF-8, or a character YAML forbids (NUL, C0/C1       not parsed
-        controls other than tab/LF/CR, DEL, U+FFFE, U+FFFF)
+        controls other than tab/LF/CR, DEL, U+FFFE, U+FFFF);
+        a control character (but tab, LF) or bidi control in   continues
+        a string, raw or written as an escape (``"\\e"``)
 FL003   YAML syntax error                                       stops
 FL004   duplicate mapping key (any depth)                       continues
 FL005   anchor, alias or merge key ``<<`` (first one only)      continues
@@ -26,7 +28,8 @@ FL008   ``%YAML`` / ``%TAG`` (or any) directive                 not parsed
 FL009   unquoted date or timestamp value                        continues
 FL010   mapping key that is not a string                        continues
 FL011   number that JSON cannot hold (.nan, .inf, 1e999,        continues
-        an integer of more than 4300 digits)
+        an integer of more than 4300 digits) or that the engine
+        cannot compare (an integer beyond 1.8e308)
 FL012   empty file, or the top level is not one mapping         stops
 FL013   file cannot be read (missing, a folder, no permission)  not parsed
 FL014   more than MAX_PROBLEMS problems in one file             stops
@@ -44,6 +47,7 @@ import math
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from functools import cache
 from typing import Any, Final, NoReturn
@@ -51,6 +55,7 @@ from typing import Any, Final, NoReturn
 from flowctl.definition.document import Document, Positions
 from flowctl.diagnostics import Diagnostic
 from flowctl.model import Path
+from flowctl.text import describe_char, find_unsafe
 
 MAX_BYTES: Final = 1_048_576
 MAX_DEPTH: Final = 64
@@ -66,6 +71,8 @@ _FORBIDDEN: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\uf
 _DIRECTIVE: Final = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*(%[^\r\n]*)")
 _CORE_TAG_PREFIX: Final = "tag:yaml.org,2002:"
 _SHOWN_MAX: Final = 60
+# the largest number the engine compares: a finite 64-bit float
+_LARGEST: Final = sys.float_info.max
 
 # mapping-frame key states (a key that is not a string is "dropped")
 _EXPECT_KEY: Final = object()
@@ -359,6 +366,9 @@ class _Builder:
         style = event.style or ""
         raw: str = event.value
         plain = style == "" and event.tag is None
+        unsafe = find_unsafe(raw, allow="\t\n")
+        if unsafe >= 0:
+            self.unsafe_char(raw, unsafe, line, col)
         if not self.stack:
             self.top_level_scalar(raw, plain, line, col)
         top = self.stack[-1]
@@ -370,6 +380,17 @@ class _Builder:
             self.attach(top, value, line, col, "" if type(value) is str else None)
         else:
             self.attach(top, raw, line, col, style)
+
+    def unsafe_char(self, raw: str, index: int, line: int, col: int) -> None:
+        where = f"after '{_clip(raw[:index])}'" if index else "at the start of a string"
+        self.add(
+            line,
+            col,
+            "FL002",
+            f"forbidden character {describe_char(raw[index])} {where}: control characters "
+            "(other than tab and line breaks) and bidi controls could rewrite a terminal "
+            "or a diagram; remove it (a YAML escape such as \"\\e\" or \"\\0\" writes one)",
+        )
 
     def mapping_start(self, event: Any) -> None:
         self.container_start(event, {}, True)
@@ -616,7 +637,7 @@ def _to_int(raw: str) -> int | str | None:
     if not digits:
         return None
     try:
-        return sign * int(digits, base)
+        value = sign * int(digits, base)
     except ValueError:
         if not digits.isdigit():
             return None
@@ -624,6 +645,13 @@ def _to_int(raw: str) -> int | str | None:
             f"an integer of {len(digits):,} digits is too large to convert safely "
             "(the limit is 4,300 digits)"
         )
+    if abs(value) > _LARGEST:
+        return (
+            f"the number is too large: flowctl compares numbers as 64-bit floating point, "
+            f"which holds at most about 1.8e308, and this integer has {len(str(abs(value))):,} "
+            "digits"
+        )
+    return value
 
 
 def _to_float(raw: str) -> float | str | None:

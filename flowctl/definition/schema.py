@@ -58,19 +58,34 @@ _TYPE_WORDS: Final = {
     "null": "empty",
 }
 
-# pattern -> (what a matching value is, how to write one)
+# pattern -> (what a matching value is, how to write one). Each ends in
+# "(?!\n)$": in Python's re (jsonschema's), "$" also matches before a final
+# newline, so "nl\n" would pass as an id; in ECMA-262 (jsonschema-rs,
+# check-jsonschema) "$" is the end of the text. The lookahead makes both read
+# "the end". "\s" is written out as ECMA-262's list of spaces: Python's and
+# Rust's lists differ from it (and from each other).
+_NOT_SPACE: Final = (
+    "[^@\\x09-\\x0d\\x20\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f"
+    "\\u205f\\u3000\\ufeff]"
+)
 _PATTERN_RULES: Final = {
-    "^[a-z][a-z0-9-]*$": ("id", "ASCII a-z, digits and '-', starting with a letter"),
-    "^[a-z][a-z0-9_]*$": ("field name", "ASCII a-z, digits and '_', starting with a letter"),
-    "^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$": (
+    "^[a-z][a-z0-9-]*(?!\\n)$": ("id", "ASCII a-z, digits and '-', starting with a letter"),
+    "^[a-z][a-z0-9_]*(?!\\n)$": (
+        "field name",
+        "ASCII a-z, digits and '_', starting with a letter",
+    ),
+    "^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)(?!\\n)$": (
         "time range",
         'HH:MM-HH:MM, quoted, e.g. "09:00-18:00"',
     ),
-    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$": (
+    "^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(?!\\n)$": (
         "date",
         'YYYY-MM-DD, quoted, e.g. "2027-01-01"',
     ),
-    "^[^@\\s]+@[^@\\s]+$": ("email address", "name@example.com"),
+    f"^{_NOT_SPACE}+@{_NOT_SPACE}+(?!\\n)$": (
+        "email address",
+        "name@example.com",
+    ),
 }
 
 # top-level lists whose items are named by their ``id`` in messages
@@ -175,7 +190,35 @@ def validate(doc: Document) -> list[Diagnostic]:
     mapper = _ErrorMapper(doc, load_schema(kind))
     for error in _validator(kind).iter_errors(data):
         mapper.add(error)
-    return mapper.diagnostics()
+    # The verdict is the fast validator's: when jsonschema, asked to explain,
+    # finds nothing (their regular expressions could differ), its own errors are
+    # reported; a document it refuses is never passed.
+    return mapper.diagnostics() or _fast_diagnostics(doc, kind)
+
+
+def _fast_diagnostics(doc: Document, kind: str) -> list[Diagnostic]:
+    """jsonschema-rs's own errors for ``doc``, located and worded like the others."""
+    out: set[Diagnostic] = set()
+    try:
+        errors = list(_fast_validator(kind).iter_errors(doc.data))
+    except (AttributeError, ValueError):  # no jsonschema-rs, or data it cannot read
+        errors = []
+    for error in errors:
+        path: Path = tuple(error.instance_path)
+        what = describe(doc.data, path)
+        pattern = getattr(error.kind, "pattern", None)
+        if isinstance(pattern, str):
+            noun, how = _PATTERN_RULES.get(pattern, ("value", f"match {pattern}"))
+            message = f"{what} is not a valid {noun}: {_short(error.instance)} (use {how})"
+            out.add(doc.diag(path, FL_BAD_FORMAT, message))
+        else:
+            text = error.message
+            if len(text) > 2 * _SHOWN_MAX:
+                text = text[: 2 * _SHOWN_MAX - 3] + "..."
+            out.add(doc.diag(path, FL_SCHEMA, f"{what}: {text}"))
+    if not out:
+        out.add(Diagnostic(doc.path, 1, 1, FL_SCHEMA, "the document does not match the schema"))
+    return sorted(out)
 
 
 def _kind_diagnostic(doc: Document, data: Any) -> Diagnostic:
@@ -253,7 +296,7 @@ def _render_rest(rest: Sequence[str | int]) -> str:
 def _named(what: str, item: Any, index: int) -> str:
     name = item.get("id") if isinstance(item, dict) else None
     if isinstance(name, str):
-        return f"{what} '{name}'"
+        return f"{what} {_short(name)}"  # repr: a name is shown escaped
     return f"{what} #{index + 1}"
 
 

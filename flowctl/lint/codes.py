@@ -34,7 +34,7 @@ _ALL = [
     Rule("FL008", "directive", "%YAML and %TAG directives are not allowed."),
     Rule("FL009", "unquoted-date", "A date or time must be quoted."),
     Rule("FL010", "non-string-key", "Mapping keys must be strings."),
-    Rule("FL011", "non-finite-number", "NaN and infinity are not allowed."),
+    Rule("FL011", "non-finite-number", "NaN, infinity and numbers too large to compare."),
     Rule("FL012", "not-a-mapping", "A definition must be a single YAML mapping."),
     Rule("FL013", "unreadable", "The file cannot be read."),
     Rule("FL014", "too-many-problems", "The file has too many problems to list them all."),
