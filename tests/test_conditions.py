@@ -1424,3 +1424,5 @@ def test_a_text_field_ordered_against_a_date_literal_is_refused_at_lint() -> Non
                 " < would fail on any value that is not a date; make the field a date, or "
                 "compare with == or in")]
     assert check(parse('record.customer < "m"'), FIELDS) == []
+    assert [p.code for p in check(parse('"key" < "2026-01-31"'), FIELDS)] == ["FL304"]
+    assert check(parse('"2026-01-02" < "2026-01-31"'), FIELDS) == []

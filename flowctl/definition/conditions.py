@@ -801,8 +801,9 @@ class _Checker:
         if lt == rt == _Ty.STRING:
             for literal, other in ((node.left, node.right), (node.right, node.left)):
                 if (isinstance(literal, Literal) and isinstance(literal.value, str)
-                        and not isinstance(other, Literal)
-                        and _as_datetime(literal.value) is not None):
+                        and _as_datetime(literal.value) is not None
+                        and not (isinstance(other, Literal) and isinstance(other.value, str)
+                                 and _as_datetime(other.value) is not None)):
                     self.add(literal, TYPE_MISMATCH,
                              f"{self.describe(other, _Ty.STRING)} is text, and "
                              f"{literal.value!r} is read as a date: {node.op} would fail on "
