@@ -138,6 +138,8 @@ def test_key_path_from_start_to_completed(cli: Cli) -> None:
         "  -",
         "links:",
         "  -",
+        "attachments:",
+        "  -",
         "history:",
         "  2026-11-23T09:00:00Z  v1  alice  started  key-account-filing-approval owner=alice",
         "  2026-11-23T09:00:00Z  v1  alice  stage_entered  'edit-customer' for alice",

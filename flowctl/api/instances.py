@@ -43,9 +43,10 @@ from flowctl import engine
 from flowctl.api import workspace
 from flowctl.api.definitions import DefinitionError, load_org, load_process_text, load_stored
 from flowctl.api.identity import resolve_user
-from flowctl.errors import UsageError
+from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.base import (
+    AttachmentRow,
     ConflictError,
     Definition,
     InstanceFilter,
@@ -111,6 +112,7 @@ class InstanceView(Struct, frozen=True):
     timers: tuple[engine.Timer, ...]
     tasks: tuple[engine.Task, ...] = ()
     paused_at: str | None = None
+    attachments: tuple[engine.AttachmentRef, ...] = ()  # oldest first, every version
 
     @property
     def where(self) -> str:
@@ -508,6 +510,7 @@ def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: dateti
         timers=inst.timers,
         tasks=inst.tasks,
         paused_at=inst.paused_at,
+        attachments=inst.attachments,
     )
 
 
@@ -771,6 +774,7 @@ def _act(
     command: engine.Command,
     *,
     expect_version: int | None = None,
+    content: bytes | None = None,
     **context: Unpack[Context],
 ) -> StepResult:
     with acting(**context) as s:
@@ -786,7 +790,8 @@ def _act(
                 if process is not None and (
                     prepared == row.definition_digest or not Definitions.has_related(row, process)
                 ):
-                    return _step(s, tx, procs, ctx, row, process, command, expect_version)
+                    return _step(s, tx, procs, ctx, row, process, command, expect_version,
+                                 content)
             # Nothing was written: read and parse what the step needs outside the
             # write lock, then take the lock again and read the instance afresh.
             process = stored_process(s.store, row.definition_digest)
@@ -803,8 +808,10 @@ def _step(
     process: Process,
     command: engine.Command,
     expect_version: int | None,
+    content: bytes | None = None,
 ) -> StepResult:
-    """One command on one instance, inside the write transaction."""
+    """One command on one instance, inside the write transaction (``content``:
+    the bytes of the file an Attach command attaches)."""
     if expect_version is not None and row.version != expect_version:
         raise ConflictError(
             f"instance {row.id} is at version {row.version}, not {expect_version}"
@@ -814,7 +821,19 @@ def _step(
     step = engine.apply(process, from_row(row), command, ctx)
     writer = Writer(tx, s.store, s.org, s.now, procs)
     final = writer.update(process, step, row.version)
+    if content is not None:
+        store_attachments(tx, step, content)
     return StepResult(view(final, process, s.org, s.now), tuple(writer.written))
+
+
+def store_attachments(tx: Transaction, step: engine.Transition, content: bytes) -> None:
+    """The bytes of what the step attached, in the step's transaction."""
+    added = {(e.data.get("name"), e.data.get("version"))
+             for e in step.events if e.kind == "attached"}
+    for a in step.instance.attachments:
+        if (a.name, a.version) in added:
+            tx.add_attachment(AttachmentRow(step.instance.id, a.name, a.version, a.sha256,
+                                            a.size, a.by, a.at), content)
 
 
 def advance(
@@ -889,6 +908,105 @@ def link(
     return _act(
         instance, engine.Link(kind, ref), expect_version=expect_version, **context
     )
+
+
+ATTACHMENT_MAX_BYTES = 10 * 1024 * 1024  # 10 MiB: the store keeps the bytes in SQLite
+
+
+class AttachmentTooLarge(FlowctlError):
+    """A file above the attachment cap (exit 1)."""
+
+
+class UnknownAttachment(UsageError):
+    """No attachment of that name (or version) on the instance (exit 2)."""
+
+
+def _mib(size: int) -> str:
+    mib = size / (1024 * 1024)
+    return f"{mib:.0f} MiB ({size} bytes)" if mib.is_integer() else f"{mib:.1f} MiB ({size} bytes)"
+
+
+def read_attachment(path: str, *, limit: int = ATTACHMENT_MAX_BYTES) -> bytes:
+    """A file's bytes, refused above ``limit`` before more than that is read."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise _too_large(path, size, limit)
+            content = fh.read(limit + 1)
+    except IsADirectoryError:
+        raise UsageError(f"cannot attach {path}: it is a directory; attach a file") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(content) > limit:  # grew, or a pipe whose size is unknown
+        raise _too_large(path, limit, limit, more=True)
+    return content
+
+
+def _too_large(path: str, size: int, limit: int, *, more: bool = False) -> AttachmentTooLarge:
+    return AttachmentTooLarge(
+        f"cannot attach {path}: it is {'more than ' if more else ''}{_mib(size)};"
+        f" attachments are limited to {_mib(limit)}; nothing was written",
+        hint="attach a smaller file, or link to where the file is kept"
+        " (flowctl link INSTANCE KIND REF)",
+    )
+
+
+def attach(
+    instance: str,
+    *,
+    path: str,
+    name: str | None = None,
+    expect_version: int | None = None,
+    **context: Unpack[Context],
+) -> StepResult:
+    """Attach the file at ``path`` (as ``name``, else its file name): its bytes
+    are kept in the store under their SHA-256, journalled as ``attached``.
+    Refused above ATTACHMENT_MAX_BYTES. The same name again adds a version."""
+    content = read_attachment(path)
+    command = engine.Attach(
+        name if name is not None else os.path.basename(path), len(content), sha256_hex(content)
+    )
+    return _act(instance, command, expect_version=expect_version, content=content, **context)
+
+
+def attachment(
+    instance: str,
+    name: str,
+    *,
+    version: int | None = None,
+    **context: Unpack[Context],
+) -> tuple[AttachmentRow, bytes]:
+    """An attachment of the instance and its bytes: the latest version of
+    ``name``, or ``version``. The bytes are checked against their SHA-256."""
+    with acting(**context) as s:
+        row = s.store.get_instance(instance)
+        if row is None:
+            raise _unknown(instance, s.store)
+        rows = s.store.attachments(instance)
+        same = [a for a in rows if a.name == name]
+        if not same:
+            names = sorted({a.name for a in rows})
+            raise UnknownAttachment(
+                f"{instance} has no attachment '{name}'"
+                + (f"; it has: {', '.join(names)}" if names else "; it has none"),
+                hint=f"`flowctl show {instance}` lists its attachments",
+            )
+        chosen = same[-1] if version is None else next(
+            (a for a in same if a.version == version), None)
+        if chosen is None:
+            raise UnknownAttachment(
+                f"{instance} has no version {version} of '{name}'; versions: "
+                + ", ".join(str(a.version) for a in same),
+            )
+        content = s.store.attachment_content(chosen.sha256)
+        if content is None or sha256_hex(content) != chosen.sha256:
+            raise StoreError(
+                f"the stored bytes of '{name}' (version {chosen.version}) of {instance}"
+                " do not match their SHA-256; nothing was written",
+                hint="run `flowctl journal verify` and restore the store from a backup",
+            )
+        return chosen, content
 
 
 def cancel(
@@ -1125,5 +1243,13 @@ def _stream(
 def verify_journal(*, db: str | None = None, store: Store | None = None) -> VerifyReport:
     """Check the journal's hash chain: ``ok``, or the problems and where they are."""
     with opened_store(db, store) as st:
-        return st.verify_journal()
+        return with_attachments(st.verify_journal(), st)
 
+
+def with_attachments(report: VerifyReport, st: Store) -> VerifyReport:
+    """The journal's report with every attachment's check added: its bytes
+    against its SHA-256 and size, and against the journal's ``attached`` entry."""
+    _, problems = st.verify_attachments()
+    if not problems:
+        return report
+    return replace(report, ok=False, problems=(*report.problems, *problems))

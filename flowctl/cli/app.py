@@ -65,6 +65,12 @@ COMMANDS: dict[str, CommandEntry] = {
     "link": CommandEntry(
         "flowctl.cli.steps",
         "Link the instance to a document elsewhere (invoice, order, contract...)."),
+    "attach": CommandEntry(
+        "flowctl.cli.steps",
+        "Attach a file to the instance: its bytes are kept in the store, by their SHA-256."),
+    "attachment": CommandEntry(
+        "flowctl.cli.attachments",
+        "Attachments of an instance: get one back byte for byte, list them."),
     "cancel": CommandEntry(
         "flowctl.cli.steps", "Cancel a running instance (its initiator or an admin may)."),
     "show": CommandEntry(

@@ -152,6 +152,13 @@ def echo(text: str = "", *, err: bool = False, end: str = "\n") -> None:
     print(text, end=end, file=sys.stderr if err else sys.stdout, flush=True)
 
 
+def echo_bytes(data: bytes) -> None:
+    """Write bytes as they are on standard output (a file's content), flushed."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
 def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0")
 

@@ -1,4 +1,5 @@
-"""Commands that change instances: start, advance, begin, reassign, note, link, cancel."""
+"""Commands that change instances: start, advance, begin, reassign, note, link, attach,
+cancel."""
 
 from __future__ import annotations
 
@@ -204,6 +205,43 @@ def link(
         _print_step(step)
 
 
+def attach(
+    instance: Annotated[str, opt.instance()],
+    path: Annotated[str, typer.Argument(metavar="FILE", help="The file to attach.")],
+    name: Annotated[
+        str | None,
+        typer.Option("--name", metavar="NAME",
+                     help="The name to keep it under (default: the file's name).",
+                     show_default=False),
+    ] = None,
+    expect_version: Annotated[int | None, opt.expect_version()] = None,
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
+) -> None:
+    """Attach a file to the instance: its bytes are kept in the store, by their SHA-256.
+
+    Files up to 10 MiB; above that it is refused (exit 1) and nothing is
+    written. The journal's `attached` entry holds the name, version, size and
+    SHA-256. Attaching a file under a name the instance already has keeps
+    both: the new one is the next version (`flowctl attachment get` returns
+    the latest); the same bytes under the same name again are refused.
+
+    Examples:
+
+        flowctl attach contract-approval-4 signed-contract.pdf
+
+        flowctl attach contract-approval-4 scan-0042.pdf --name signed-contract.pdf
+    """
+    with handle_errors():
+        step = instances.attach(
+            instance, path=path, name=name, expect_version=expect_version, as_user=as_user,
+            db=db, org=org, processes_dir=processes,
+        )
+        _print_step(step)
+
+
 def cancel(
     instance: Annotated[str, opt.instance()],
     reason: Annotated[
@@ -232,5 +270,5 @@ def cancel(
 
 
 def register(app: typer.Typer) -> None:
-    for fn in (start, advance, begin, reassign, note, link, cancel):
+    for fn in (start, advance, begin, reassign, note, link, attach, cancel):
         app.command(fn.__name__)(fn)

@@ -110,6 +110,10 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
     ),
     "note": lambda e: f"{'appended' if e.data.get('append') else 'set'}: {e.data.get('text')}",
     "link": lambda e: f"{e.data.get('kind')} {e.data.get('ref')}",
+    "attached": lambda e: (
+        f"{e.data.get('name')} (version {e.data.get('version')}, {size_text(e.data.get('size'))},"
+        f" sha256 {str(e.data.get('sha256'))[:12]})"
+    ),
     "began": lambda e: f"'{e.stage}'",
     "completed": lambda e: f"at '{e.stage}' (outcome: {e.data.get('outcome')})",
     "cancelled": lambda e: (
@@ -217,7 +221,7 @@ def step_lines(step: StepResult, *, started: bool = False) -> list[str]:
 
 
 _STEP_KINDS = (
-    "result", "decision", "vote", "reassigned", "note", "link", "began", "event",
+    "result", "decision", "vote", "reassigned", "note", "link", "attached", "began", "event",
     "task_created", "task_scheduled", "task_done", "paused", "resumed", "child_started",
     "child_ended", "escalation",
 )
@@ -244,6 +248,23 @@ def _stage_line(v: InstanceView) -> str:
     name = f" ({v.stage_name})" if v.stage_name and v.stage_name != v.stage else ""
     phase = f", phase {v.phase}" if v.phase else ""
     return f"{v.stage}{name}{phase}: {v.stage_state}"
+
+
+def size_text(size: Any) -> str:
+    """``812 bytes``, ``1.5 KiB``, ``2.3 MiB``."""
+    if not isinstance(size, int):
+        return f"{size} bytes"
+    if size < 1024:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
+def attachment_line(a: Any) -> str:
+    """``contract.pdf  v1  1.5 KiB  sha256 3f2a9c0b71de  by dave, 2026-11-23T09:00:00Z``."""
+    return (f"{a.name}  v{a.version}  {size_text(a.size)}  sha256 {a.sha256[:12]}"
+            f"  by {a.by}, {a.at}")
 
 
 def card_lines(card: InstanceCard) -> list[str]:
@@ -279,6 +300,8 @@ def card_lines(card: InstanceCard) -> list[str]:
     lines += [f"  {line}" for line in v.note.splitlines()] or ["  -"]
     lines.append("links:")
     lines += [f"  {lk.kind} {lk.ref} (by {lk.by}, {lk.at})" for lk in v.links] or ["  -"]
+    lines.append("attachments:")
+    lines += [f"  {attachment_line(a)}" for a in v.attachments] or ["  -"]
     lines.append("history:")
     lines += [f"  {history_line(e)}" for e in card.history]
     return lines

@@ -84,6 +84,12 @@ from flowctl.engine.steps import (
     AlreadySigned as AlreadySigned,
 )
 from flowctl.engine.steps import (
+    Attach as Attach,
+)
+from flowctl.engine.steps import (
+    AttachmentRef as AttachmentRef,
+)
+from flowctl.engine.steps import (
     Begin as Begin,
 )
 from flowctl.engine.steps import (
@@ -186,6 +192,9 @@ from flowctl.engine.steps import (
     advance as advance,
 )
 from flowctl.engine.steps import (
+    attach as attach,
+)
+from flowctl.engine.steps import (
     begin as begin,
 )
 from flowctl.engine.steps import (
@@ -275,6 +284,8 @@ def apply(process: Process, instance: Instance, command: Command, ctx: Context) 
         steps.link(run, command)
     elif isinstance(command, Cancel):
         steps.cancel(run, command)
+    elif isinstance(command, Attach):
+        steps.attach(run, command)
     else:
         _apply_more(run, command)
     return run.done()

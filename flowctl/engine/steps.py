@@ -167,6 +167,18 @@ class LinkRef(Struct, frozen=True):
     at: str
 
 
+class AttachmentRef(Struct, frozen=True):
+    """A file attached to an instance: its bytes are in the store under ``sha256``.
+    A second file under the same name is its next ``version``."""
+
+    name: str
+    version: int
+    size: int
+    sha256: str
+    by: str
+    at: str
+
+
 class Timer(Struct, frozen=True):
     """Work for a later ``tick``: wake a wait stage, mark the SLA due, escalate,
     make a delayed task appear, end a pause."""
@@ -216,6 +228,7 @@ class Notice(Struct, frozen=True):
 
     user: str
     kind: str  # assigned | task | reminder | escalation | overdue | child
+    #            | completed | rejected | cancelled (the outcome, to the initiator)
     message: str
     stage: str | None = None
 
@@ -250,6 +263,7 @@ class Instance(Struct, frozen=True):
     paused_from: str | None = None  # status before a pause
     paused_at: str | None = None
     suspended: tuple[Timer, ...] = ()  # the timers a pause holds back
+    attachments: tuple[AttachmentRef, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -324,6 +338,14 @@ class Link(Struct, frozen=True):
     ref: str
 
 
+class Attach(Struct, frozen=True):
+    """Attach a file the caller has read and hashed (the engine sees no bytes)."""
+
+    name: str
+    size: int
+    sha256: str
+
+
 class Cancel(Struct, frozen=True):
     reason: str | None = None
     by_parent: str | None = None  # the parent instance whose cancel cancels this one
@@ -364,7 +386,7 @@ class ChildEnded(Struct, frozen=True):
 
 Command = (
     Advance | Begin | Reassign | Note | Link | Cancel | Fire | Pause | Resume | TaskDone
-    | ChildStarted | ChildEnded
+    | ChildStarted | ChildEnded | Attach
 )
 
 
@@ -797,6 +819,41 @@ def _complete(run: Run, stage: Stage) -> None:
         entered_at=run.ctx.at,
     )
     run.emit("completed", stage=stage.id, data={"outcome": outcome})
+    kind = outcome if outcome in (REJECTED, CANCELLED) else COMPLETED
+    message = f"{run.inst.id}: {kind} at '{stage.id}' (outcome: {outcome})"
+    if outcome == REJECTED:
+        message += f"; reason: {_reason(run)}"
+    tell_outcome(run, kind, message, stage.id)
+
+
+REJECTED = "rejected"  # the outcome of an end that rejects
+
+
+def tell_outcome(run: Run, kind: str, message: str, stage: str | None) -> None:
+    """The initiator hears how the instance ended (not when they ended it
+    themselves; a child process's outcome goes to its parent instead)."""
+    if run.inst.parent_id is None:
+        run.notify([user_principal(run.inst.initiator)], kind, message, stage)
+
+
+def _reason(run: Run) -> str:
+    """Why the instance was rejected: the comment of the result that led to
+    the end, else the values of the fields that result requires."""
+    for e in reversed(run.events):
+        if e.kind != "result":
+            continue
+        if e.data.get("comment"):
+            return str(e.data["comment"])
+        stage = run.process.stage(e.stage or "")
+        result = stage.result(e.result or "") if stage is not None else None
+        values = [
+            f"{name}={run.inst.record[name]}" for name in (result.required if result else ())
+            if run.inst.record.get(name) not in (None, "")
+        ]
+        if values:
+            return ", ".join(values)
+        break
+    return "none given"
 
 
 @lru_cache(maxsize=256)
@@ -1262,6 +1319,34 @@ def link(run: Run, cmd: Link) -> None:
     run.emit("link", stage=run.inst.stage, data={"kind": kind, "ref": ref})
 
 
+ATTACHMENT_NAME_MAX = 255
+
+
+def attach(run: Run, cmd: Attach) -> None:
+    """A file's name, size and SHA-256 into the instance; the same name again is
+    its next version (the earlier ones stay); the same bytes again are refused."""
+    name = cmd.name.strip()
+    bad = [c for c in name if ord(c) < 32 or 127 <= ord(c) < 160 or c in "/\\"]
+    if not name or bad or len(name) > ATTACHMENT_NAME_MAX or name in (".", ".."):
+        raise InvalidValue(
+            f"attachment name {name!r} is not allowed: a name is 1 to {ATTACHMENT_NAME_MAX}"
+            " characters, without '/', '\\' or control characters",
+            hint="give another with --name NAME",
+        )
+    same = [a for a in run.inst.attachments if a.name == name]
+    if same and same[-1].sha256 == cmd.sha256:
+        raise Refused(
+            f"{run.inst.id} already has these bytes as '{name}' (version {same[-1].version},"
+            f" sha256 {cmd.sha256[:12]}); nothing was written",
+            hint="attach a changed file, or give it another name with --name NAME",
+        )
+    ref = AttachmentRef(name, len(same) + 1, cmd.size, cmd.sha256, run.ctx.actor, run.ctx.at)
+    run.set(attachments=(*run.inst.attachments, ref))
+    run.emit("attached", stage=run.inst.stage, data={
+        "name": name, "version": ref.version, "size": cmd.size, "sha256": cmd.sha256,
+    })
+
+
 def cancel(run: Run, cmd: Cancel) -> None:
     inst = run.inst
     if inst.finished:
@@ -1302,6 +1387,9 @@ def cancel(run: Run, cmd: Cancel) -> None:
         tasks=(), suspended=(), paused_from=None, paused_at=None,
     )
     run.emit("cancelled", stage=inst.stage, data=data)
+    reason = f"; reason: {cmd.reason}" if cmd.reason else ""
+    tell_outcome(run, CANCELLED, f"{inst.id}: cancelled at '{inst.stage}' by"
+                 f" {run.ctx.actor}{reason}", inst.stage)
 
 
 # ------------------------------------------------------- serialisation
@@ -1327,6 +1415,7 @@ def dump_state(inst: Instance) -> dict[str, Any]:
         "paused_from": inst.paused_from,
         "paused_at": inst.paused_at,
         "suspended": [asdict(t) for t in inst.suspended],
+        "attachments": [asdict(a) for a in inst.attachments],
     }
 
 
@@ -1373,4 +1462,5 @@ def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Insta
         paused_from=state.get("paused_from"),
         paused_at=state.get("paused_at"),
         suspended=_timers(state.get("suspended"), columns["version"]),
+        attachments=tuple(AttachmentRef(**a) for a in state.get("attachments") or ()),
     )

@@ -118,6 +118,18 @@ class JournalEntry(Struct, frozen=True):
     hash: str | None = None
 
 
+class AttachmentRow(Struct, frozen=True):
+    """A file attached to an instance; its bytes are kept once per ``sha256``."""
+
+    instance_id: str
+    name: str
+    version: int  # 1, then +1 for each file attached again under the same name
+    sha256: str  # hex of the bytes
+    size: int  # bytes
+    added_by: str
+    added_at: str  # ISO-8601 UTC
+
+
 class InstanceFilter(Struct, frozen=True):
     status: tuple[str, ...] = ()
     process_id: str | None = None
@@ -177,6 +189,12 @@ class Transaction(Protocol):
 
     def add_notifications(self, rows: list[NotificationRow]) -> None: ...
 
+    def add_attachment(self, row: AttachmentRow, content: bytes) -> None:
+        """Keep ``content`` under its SHA-256 (once per content) and record the
+        attachment; both append-only."""
+        ...
+
+
     def claim_notifications(
         self, *, now: str, lease_until: str, max_attempts: int, limit: int
     ) -> list[NotificationRow]:
@@ -217,6 +235,20 @@ class Store(Protocol):
         ...
 
     def verify_journal(self) -> VerifyReport: ...
+
+    def attachments(self, instance_id: str) -> list[AttachmentRow]:
+        """An instance's attachments, oldest first."""
+        ...
+
+    def attachment_content(self, sha256: str) -> bytes | None:
+        """The bytes kept under ``sha256`` (None when there are none)."""
+        ...
+
+    def verify_attachments(self) -> tuple[int, tuple[str, ...]]:
+        """Every attachment's bytes against its SHA-256, size and journal entry:
+        (how many were checked, the problems)."""
+        ...
+
 
     def due_timers(self, now: str, *, limit: int | None = None) -> list[TimerRow]:
         """Pending timers due at or before ``now``, earliest first (then instance, key)."""

@@ -196,8 +196,79 @@ def _v3_unread_notifications(conn: sqlite3.Connection) -> None:
     )
 
 
+_ATTACHMENT_STATEMENTS: tuple[str, ...] = (
+    # A file's bytes, once per content: addressed by their SHA-256 (hex).
+    """CREATE TABLE attachment_blobs (
+        sha256 TEXT PRIMARY KEY,
+        size INTEGER NOT NULL CHECK (size >= 0),
+        content BLOB NOT NULL,
+        CHECK (length(CAST(content AS BLOB)) = size)
+    )""",
+    # Which instance has which file under which name; a name attached again
+    # is its next version. The journal's ``attached`` entry says the same.
+    """CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        instance_id TEXT NOT NULL REFERENCES instances(id),
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        sha256 TEXT NOT NULL REFERENCES attachment_blobs(sha256),
+        size INTEGER NOT NULL CHECK (size >= 0),
+        added_by TEXT NOT NULL,
+        added_at TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX attachments_instance_name ON attachments(instance_id, name, version)",
+)
+
+# Attachments are append-only, as the journal: no UPDATE, no DELETE, and no
+# REPLACE over an existing row (a blob inserted again is skipped: same
+# address, same bytes). By name, for a check or a repair that restores them.
+ATTACHMENT_TRIGGERS: dict[str, str] = {
+    "attachments_no_update": """CREATE TRIGGER attachments_no_update
+    BEFORE UPDATE ON attachments
+    BEGIN
+        SELECT RAISE(ABORT, 'attachments are append-only: they cannot be changed');
+    END""",
+    "attachments_no_delete": """CREATE TRIGGER attachments_no_delete
+    BEFORE DELETE ON attachments
+    BEGIN
+        SELECT RAISE(ABORT, 'attachments are append-only: they cannot be deleted');
+    END""",
+    "attachments_append_only": """CREATE TRIGGER attachments_append_only
+    BEFORE INSERT ON attachments
+    WHEN EXISTS (SELECT 1 FROM attachments WHERE instance_id = NEW.instance_id
+                 AND name = NEW.name AND version = NEW.version)
+        OR EXISTS (SELECT 1 FROM attachments WHERE id = NEW.id)
+    BEGIN
+        SELECT RAISE(ABORT, 'attachments are append-only: an attachment cannot be replaced');
+    END""",
+    "attachment_blobs_no_update": """CREATE TRIGGER attachment_blobs_no_update
+    BEFORE UPDATE ON attachment_blobs
+    BEGIN
+        SELECT RAISE(ABORT, 'attachment contents are append-only: they cannot be changed');
+    END""",
+    "attachment_blobs_no_delete": """CREATE TRIGGER attachment_blobs_no_delete
+    BEFORE DELETE ON attachment_blobs
+    BEGIN
+        SELECT RAISE(ABORT, 'attachment contents are append-only: they cannot be deleted');
+    END""",
+    "attachment_blobs_once": """CREATE TRIGGER attachment_blobs_once
+    BEFORE INSERT ON attachment_blobs
+    WHEN EXISTS (SELECT 1 FROM attachment_blobs WHERE sha256 = NEW.sha256)
+    BEGIN
+        SELECT RAISE(IGNORE);
+    END""",
+}
+
+
+def _v4_attachments(conn: sqlite3.Connection) -> None:
+    """Attachments: files' bytes by SHA-256, and which instance has them under
+    which name and version; append-only like the journal."""
+    for statement in (*_ATTACHMENT_STATEMENTS, *ATTACHMENT_TRIGGERS.values()):
+        conn.execute(statement)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    _v1_initial, _v2_timers_notifications, _v3_unread_notifications,
+    _v1_initial, _v2_timers_notifications, _v3_unread_notifications, _v4_attachments,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

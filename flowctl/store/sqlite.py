@@ -31,7 +31,9 @@ from typing import Any, TypeVar
 import msgspec
 
 from flowctl.store import migrations as schema
+from flowctl.store.attachments import check_attachments, recorded_attachment
 from flowctl.store.base import (
+    AttachmentRow,
     ConflictError,
     Definition,
     InstanceFilter,
@@ -389,6 +391,19 @@ class SqliteTransaction:
             "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(n.instance_id, n.user, n.kind, n.stage, n.message, n.created_at,
               n.next_attempt_at or n.created_at) for n in rows],
+        )
+
+    def add_attachment(self, row: AttachmentRow, content: bytes) -> None:
+        conn = self._live()
+        conn.execute(
+            "INSERT OR IGNORE INTO attachment_blobs (sha256, size, content) VALUES (?, ?, ?)",
+            (row.sha256, row.size, content),
+        )
+        conn.execute(
+            "INSERT INTO attachments (instance_id, name, version, sha256, size, added_by,"
+            " added_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (row.instance_id, row.name, row.version, row.sha256, row.size, row.added_by,
+             row.added_at),
         )
 
     def claim_notifications(
@@ -868,6 +883,42 @@ class SqliteStore:
         rows = self._stream(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq", [])
         entries = (StoredEntry(*row) for row in rows)
         return verify_entries(entries, tail)
+
+    def attachments(self, instance_id: str) -> list[AttachmentRow]:
+        rows = self._query(
+            "SELECT instance_id, name, version, sha256, size, added_by, added_at"
+            " FROM attachments WHERE instance_id = ? ORDER BY id", (instance_id,),
+        ).fetchall()
+        return [AttachmentRow(*row) for row in rows]
+
+    def attachment_content(self, sha256: str) -> bytes | None:
+        row = self._query(
+            "SELECT content FROM attachment_blobs WHERE sha256 = ?", (sha256,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def verify_attachments(self) -> tuple[int, tuple[str, ...]]:
+        """Each attachment's bytes re-hashed, and compared with the journal's
+        ``attached`` entry (streamed: one file's bytes in memory at a time)."""
+        recorded: dict[tuple[str, str, int], tuple[str, int]] = {}
+        for instance_id, data in self._stream(
+            "SELECT instance_id, data FROM journal WHERE kind = 'attached' ORDER BY seq", []
+        ):
+            what = recorded_attachment(data)
+            if what is not None:
+                recorded[(str(instance_id), what[0], what[1])] = (what[2], what[3])
+        cursor = self._query(
+            "SELECT a.instance_id, a.name, a.version, a.sha256, a.size, b.content"
+            " FROM attachments a LEFT JOIN attachment_blobs b ON b.sha256 = a.sha256"
+            " ORDER BY a.id", (),
+        )
+        try:  # one row at a time: a row holds up to a whole file
+            count, problems = check_attachments(_fetch_stream(cursor, 1), recorded)
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
+        finally:
+            cursor.close()
+        return count, tuple(problems)
 
     def due_timers(self, now: str, *, limit: int | None = None) -> list[TimerRow]:
         """Pending timers due at or before ``now``, earliest first (the partial index)."""
