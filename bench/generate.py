@@ -101,11 +101,11 @@ CONDITIONS = (
     'record.level in ["key", "strategic"]',
     'record.region in ["north", "east"]',
     "record.vip or record.amount >= {n}0000",
-    "0 < record.discount <= {d}",
+    "0 < record.term_months <= {d}",
     'record.priority != "low" and not record.vip',
     'record.due_date >= "2026-01-31"',
     "record.amount * 1.2 > {n}5000",
-    "not (record.owner == null) and record.credit_score >= {m}",
+    "not (record.customer == null) and record.credit_score >= {m}",
 )
 
 
@@ -203,7 +203,7 @@ class Builder:
         name = f"{rng.choice(VERBS)} {rng.choice(NOUNS)}"
         out = [*self.header(i, name), *self.assignee("    "), "    fields:",
                f"      required: [{rng.choice(('owner', 'reviewer', 'discount'))}]",
-               "      optional: [note, due_date]"]
+               "      optional: [note]"]
         if rng.random() < 0.25:
             first = rng.choice(("prepare", "ask"))
             out += ["    on_enter:", "      tasks:", f"        - id: {first}",

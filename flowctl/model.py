@@ -172,6 +172,8 @@ class Stage(Struct, frozen=True):
     tasks: tuple[TaskSpec, ...] = ()
     events: tuple[EventSpec, ...] = ()
     outcome: str | None = None  # end: completed / approved / rejected / cancelled
+    exclude: tuple[str, ...] = ()  # task, approval: "initiator", "previous-approvers"
+    allow_initiator: bool = False  # approval: the initiator may decide it
 
     @property
     def label(self) -> str:
@@ -182,6 +184,23 @@ class Stage(Struct, frozen=True):
             if r.name == name:
                 return r
         return None
+
+    @property
+    def excludes_initiator(self) -> bool:
+        """Whether the initiator may not act here: ``exclude: [initiator]``, or an
+        approval without ``allow_initiator: true``."""
+        if "initiator" in self.exclude:
+            return True
+        return self.kind is StageKind.APPROVAL and not self.allow_initiator
+
+    def settable(self, result: str | None = None) -> tuple[str, ...]:
+        """The fields that may be set here: the stage's ``fields`` (required and
+        optional), and the ``fields`` of ``result`` (of every result when None)."""
+        names = [*self.required_fields, *self.optional_fields]
+        for r in self.results:
+            if result is None or r.name == result:
+                names += r.required
+        return tuple(dict.fromkeys(names))
 
     def targets(self) -> list[tuple[str, Path]]:
         """Every stage id this stage can lead to, with the path that names it."""
@@ -216,6 +235,7 @@ class Starters(Struct, frozen=True):
     departments: tuple[str, ...] = ()
     roles: tuple[str, ...] = ()
     users: tuple[str, ...] = ()
+    exact: bool = False  # departments: direct members only, not their sub-departments
 
     @property
     def anyone(self) -> bool:
@@ -298,6 +318,18 @@ class OrgDirectory(Struct, frozen=True, dict=True):
 
     def members(self, role_id: str) -> list[User]:
         return [u for u in self.users if role_id in u.roles]
+
+    def within(self, dept_id: str | None, ancestor: str) -> bool:
+        """Whether department ``dept_id`` is ``ancestor`` or one of its
+        sub-departments (at any depth; a cycle in the tree ends the walk)."""
+        seen: set[str] = set()
+        while dept_id is not None and dept_id not in seen:
+            if dept_id == ancestor:
+                return True
+            seen.add(dept_id)
+            d = self.department(dept_id)
+            dept_id = d.parent if d is not None else None
+        return False
 
     def department_head(self, user_id: str) -> str | None:
         """Head of the department the user belongs to."""

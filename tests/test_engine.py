@@ -185,6 +185,7 @@ TYPED = build_process({
     },
     "stages": [
         {"id": "a", "kind": "task", "start": True, "assignee": "initiator",
+         "fields": {"optional": ["flag", "day", "moment", "who", "size"]},
          "results": {"done": "z"}},
         {"id": "z", "kind": "end"},
     ],

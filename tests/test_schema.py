@@ -442,7 +442,7 @@ stages:
                 7,
                 5,
                 "key 'branches' is not allowed in task stage 'work'; "
-                f"allowed: {TASK_KEYS}, results",
+                f"allowed: {TASK_KEYS}, exclude, results",
             )
         ],
     ),

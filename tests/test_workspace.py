@@ -286,7 +286,7 @@ def test_two_files_with_one_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     lint = run("lint").stdout
     assert ("processes/zz-copy.yaml:3:5: FL224 process id 'goods-delivery' is also defined "
             "in processes/goods-delivery.yaml") in lint
-    assert "processes/zz-copy.yaml:55:11: FL204" in lint  # its own error, next to it
+    assert "processes/zz-copy.yaml:56:11: FL204" in lint  # its own error, next to it
 
 
 # ---------------------------------------------------------------- the installed script

@@ -152,6 +152,8 @@ def _stage(s: dict[str, Any], path: Path) -> Stage:
         tasks=tuple(tasks),
         events=events,
         outcome=s.get("outcome"),
+        exclude=_strs(s.get("exclude")),
+        allow_initiator=bool(s.get("allow_initiator", False)),
     )
 
 
@@ -177,6 +179,7 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
             departments=_strs(starters.get("departments")),
             roles=_strs(starters.get("roles")),
             users=_strs(starters.get("users")),
+            exact=bool(starters.get("exact", False)),
         ),
         fields=tuple(
             FieldDef(

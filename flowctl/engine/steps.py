@@ -33,7 +33,13 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import asdict, replace
 
-from flowctl.definition.conditions import ConditionEvalError, evaluate, field_names, parse
+from flowctl.definition.conditions import (
+    ConditionError,
+    ConditionEvalError,
+    evaluate,
+    field_names,
+    parse,
+)
 from flowctl.definition.durations import DurationError, parse_duration
 from flowctl.engine.calendars import CalendarError, add_business_time
 from flowctl.errors import FlowctlError, UsageError
@@ -106,6 +112,15 @@ class NotPermitted(Refused):
 
 class FieldsMissing(Refused):
     """Required fields have no value."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 fields: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.fields = fields
+
+
+class FieldNotSettable(Refused):
+    """A declared field that the current stage (or result, or start) does not declare."""
 
     def __init__(self, message: str, *, hint: str | None = None,
                  fields: tuple[str, ...] = ()) -> None:
@@ -263,6 +278,7 @@ class Instance(Struct, frozen=True):
     paused_from: str | None = None  # status before a pause
     paused_at: str | None = None
     suspended: tuple[Timer, ...] = ()  # the timers a pause holds back
+    approved: tuple[tuple[str, str], ...] = ()  # (stage, user): who approved which stage
     attachments: tuple[AttachmentRef, ...] = ()
 
     @property
@@ -727,6 +743,9 @@ def start(
             f"process '{process.id}' has {len(starts)} start stages; it needs exactly one",
             hint="run `flowctl lint` on it",
         )
+    if parent_id is None:
+        _check_settable(process, command.values, start_fields(starts[0]),
+                        f"when starting '{process.id}'", "at start")
     parsed = _parse_values(process, command.values, ctx.org)
     record = {k: v for k, v in parsed.items() if v is not None}
     inst = Instance(
@@ -755,6 +774,14 @@ def start(
     return run.done()
 
 
+def _member(dept: str | None, named: str, exact: bool, org: OrgDirectory) -> bool:
+    """Whether a user of department ``dept`` belongs to the department ``named``:
+    it, or (unless ``exact``) one of its sub-departments."""
+    if dept is None:
+        return False
+    return dept == named if exact else org.within(dept, named)
+
+
 def _check_starter(process: Process, ctx: Context) -> None:
     s = process.starters
     if s.anyone:
@@ -762,7 +789,7 @@ def _check_starter(process: Process, ctx: Context) -> None:
     user = ctx.org.user(ctx.actor)
     if user is not None and (
         user.id in s.users
-        or (user.department is not None and user.department in s.departments)
+        or any(_member(user.department, d, s.exact, ctx.org) for d in s.departments)
         or any(r in s.roles for r in user.roles)
     ):
         return
@@ -1129,9 +1156,45 @@ def _require_open(inst: Instance, doing: str) -> None:
         )
 
 
+def excluded(inst: Instance, stage: Stage, user: str) -> str | None:
+    """Why ``user`` may not act at ``stage`` of ``inst`` (segregation of duties:
+    ``exclude``, and approvals exclude the initiator by default), or None."""
+    if stage.excludes_initiator and user == inst.initiator:
+        rule = ("it excludes its initiator" if "initiator" in stage.exclude
+                else "an approval excludes its initiator unless it says allow_initiator: true")
+        return f"{user} started {inst.id}, and {rule}"
+    if "previous-approvers" in stage.exclude:
+        for where, who in inst.approved:
+            if who == user and where != stage.id:
+                return (f"{user} approved '{where}' of {inst.id}, and '{stage.id}' excludes"
+                        " previous approvers")
+    return None
+
+
+def _check_excluded(run: Run, stage: Stage, verb: str, slots: tuple[str, ...]) -> None:
+    ctx, inst = run.ctx, run.inst
+    why = excluded(inst, stage, ctx.actor)
+    if why is None:
+        return
+    others = [u for u in users_of(slots, ctx.org)
+              if u != ctx.actor and excluded(inst, stage, u) is None]
+    admins = [u.id for u in ctx.org.members(ADMIN_ROLE)
+              if u.id != ctx.actor and excluded(inst, stage, u.id) is None]
+    who = [names_list(others, limit=3)] if others else []
+    if admins:
+        who.append(f"an admin ({names_list(admins, limit=3)})")
+    raise NotPermitted(
+        f"{ctx.actor} may not {verb} '{stage.id}': {why}",
+        hint=f"who else may act: {', or '.join(who)}" if who
+        else "nobody else may act: add an approver or an admin to the org directory",
+        allowed=tuple(user_principal(u) for u in (*others, *admins)),
+    )
+
+
 def _authorize(run: Run, stage: Stage, verb: str, slots: tuple[str, ...]) -> bool:
     """True when the actor acts as admin; raise Refused when they may not act."""
     ctx = run.ctx
+    _check_excluded(run, stage, verb, slots)
     if any(holds(ctx.actor, p, ctx.org) for p in slots):
         return False
     if ctx.is_admin:
@@ -1170,6 +1233,8 @@ def advance(run: Run, cmd: Advance) -> None:
             f"--next-assignee {cmd.next_assignee}: no such user in the org directory",
             hint=f"known users: {names_list([u.id for u in run.ctx.org.users])}",
         )
+    _check_settable(run.process, cmd.values, stage.settable(result.name),
+                    f"at stage '{stage.id}' with result '{result.name}'", "there")
     _apply_values(run, stage, cmd.values)
     _check_required(run, stage, (*stage.required_fields, *result.required))
     data: dict[str, Any] = {}
@@ -1177,6 +1242,8 @@ def advance(run: Run, cmd: Advance) -> None:
         data["comment"] = cmd.comment
     if as_admin:
         data["as_admin"] = True
+    if stage.kind is StageKind.APPROVAL and result.name == "approve":
+        run.set(approved=(*run.inst.approved, (stage.id, run.ctx.actor)))
     if countersign and result.name == "approve" and not _vote(run, stage, as_admin, data):
         return
     if countersign and result.name != "approve":
@@ -1235,6 +1302,47 @@ def _vote(run: Run, stage: Stage, as_admin: bool, data: dict[str, Any]) -> bool:
     return not pending
 
 
+def start_fields(stage: Stage) -> tuple[str, ...]:
+    """The fields that may be given at start: those the start stage declares
+    (its own and its results'), and those it needs to be entered: the field its
+    assignee or approvers are found through, a decision's conditions, a wait's
+    ``until``, a subprocess's inputs."""
+    names = list(stage.settable())
+    for a in (stage.assignee, *stage.approvers):
+        if a is not None and a.field is not None:
+            names.append(a.field)
+        elif a is not None and a.of not in (None, "initiator", "assignee"):
+            names.append(a.of or "")
+    for branch in stage.branches:
+        try:
+            names += sorted(field_names(_condition(branch.when)))
+        except ConditionError:  # a condition that does not parse: lint reports it
+            pass
+    if stage.wait_until is not None:
+        names.append(stage.wait_until)
+    names += [parent for _, parent in stage.inputs]
+    return tuple(dict.fromkeys(names))
+
+
+def _check_settable(process: Process, values: Mapping[str, Any], allowed: tuple[str, ...],
+                    where: str, short: str) -> None:
+    """Refuse a declared field that may not be set here (an undeclared one is
+    left to _parse_values): a stage changes only the fields it declares, so a
+    value a decision or an approver already judged cannot be changed later."""
+    refused = [n for n in values if n not in allowed and process.field(n) is not None]
+    if not refused:
+        return
+    what = ", ".join(f"'{n}'" for n in refused)
+    plural = "s" if len(refused) > 1 else ""
+    raise FieldNotSettable(
+        f"field{plural} {what} cannot be set {where}; fields that may be set {short}:"
+        f" {', '.join(allowed) or 'none'}",
+        hint="a stage sets only the fields its definition declares (fields: required,"
+        " optional, or the result's fields); drop the --set",
+        fields=tuple(refused),
+    )
+
+
 def _apply_values(run: Run, stage: Stage, values: Mapping[str, Any]) -> None:
     parsed = _parse_values(run.process, values, run.ctx.org)
     record = dict(run.inst.record)
@@ -1290,6 +1398,10 @@ def reassign(run: Run, cmd: Reassign) -> None:
     target = user_principal(cmd.user)
     if inst.assignees == (target,):
         raise Refused(f"{cmd.user} is already the assignee of '{stage.id}'")
+    why = excluded(inst, stage, cmd.user)
+    if why is not None:
+        raise NotPermitted(f"cannot reassign '{stage.id}' to {cmd.user}: {why}",
+                           hint="reassign it to someone else")
     as_admin = _authorize(run, stage, "reassign", inst.assignees)
     data: dict[str, Any] = {"from": list(inst.assignees), "to": target}
     if cmd.comment:
@@ -1415,6 +1527,7 @@ def dump_state(inst: Instance) -> dict[str, Any]:
         "paused_from": inst.paused_from,
         "paused_at": inst.paused_at,
         "suspended": [asdict(t) for t in inst.suspended],
+        "approved": [list(a) for a in inst.approved],
         "attachments": [asdict(a) for a in inst.attachments],
     }
 
@@ -1462,5 +1575,6 @@ def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Insta
         paused_from=state.get("paused_from"),
         paused_at=state.get("paused_at"),
         suspended=_timers(state.get("suspended"), columns["version"]),
+        approved=tuple((a[0], a[1]) for a in state.get("approved") or ()),
         attachments=tuple(AttachmentRef(**a) for a in state.get("attachments") or ()),
     )

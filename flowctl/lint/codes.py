@@ -74,6 +74,9 @@ _ALL = [
     Rule("FL224", "duplicate-process", "Two files define the same process id."),
     Rule("FL225", "bad-relation", "An assignee relation names something it cannot follow."),
     Rule("FL226", "bad-calendar", "The business-hours calendar is not valid."),
+    Rule("FL235", "decided-field-changed",
+         "A field a decision reads can be changed after it without deciding again.", _W),
+    Rule("FL236", "approver-excluded", "A stage's only possible approver is excluded from it."),
     # conditions
     Rule("FL301", "condition-syntax", "A condition does not parse."),
     Rule("FL302", "condition-construct", "A condition uses a construct the language lacks."),

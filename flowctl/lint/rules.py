@@ -381,6 +381,124 @@ def check_approvals(ctx: Context) -> None:
                      at_key=True)
 
 
+def _reach_avoiding(graph: dict[str, list[str]], roots: Iterable[str], avoid: str) -> set[str]:
+    """The stages reachable from ``roots`` on ways that do not pass ``avoid``."""
+    return _reach({k: [t for t in v if t != avoid] for k, v in graph.items()},
+                  [r for r in roots if r != avoid])
+
+
+def _fields_read(s: Stage) -> set[str]:
+    names: set[str] = set()
+    for b in s.branches:
+        try:
+            names |= conditions.field_names(conditions.parse(b.when))
+        except conditions.ConditionError:
+            continue  # FL301 reports it
+    return names
+
+
+def _field_path(s: Stage, result: str, name: str) -> Path:
+    """Where stage ``s`` declares field ``name`` (its own fields first)."""
+    for key, names in (("required", s.required_fields), ("optional", s.optional_fields)):
+        if name in names:
+            return (*s.path, "fields", key, names.index(name))
+    r = s.result(result)
+    assert r is not None
+    return (*r.path, "fields", "required", r.required.index(name))
+
+
+def check_decided_fields(ctx: Context) -> None:
+    """A field a decision read, changed at a later stage (by one of its results)
+    from where the instance can no longer pass the decision again, yet can end
+    other than rejected or cancelled: the decision's verdict no longer holds
+    for the record (an approval it asked for can be bypassed)."""
+    proc = ctx.proc
+    stages = {s.id: s for s in proc.stages}
+    if any(t not in stages for s in proc.stages for t, _ in s.targets()):
+        return  # FL204 first
+    graph = _edges(proc)
+    for d in proc.stages:
+        read = _fields_read(d) if d.kind is StageKind.DECISION else set()
+        if not read:
+            continue
+        after = _reach_avoiding(graph, [t for t, _ in d.targets()], d.id)
+        reported: set[tuple[str, str]] = set()
+        for s in proc.stages:
+            if s.id not in after or s.kind not in (StageKind.TASK, StageKind.APPROVAL):
+                continue
+            for r in s.results:
+                changed = [n for n in s.settable(r.name) if n in read]
+                if not changed:
+                    continue
+                onward = _reach(graph, [r.to])
+                ends = [] if d.id in onward else [
+                    e for e in onward if stages[e].kind is StageKind.END
+                    and stages[e].outcome not in ("rejected", "cancelled")]
+                for name in changed:
+                    if not ends or (s.id, name) in reported:
+                        continue
+                    reported.add((s.id, name))
+                    end = sorted(ends, key=list(stages).index)[0]
+                    ctx.emit("FL235", _field_path(s, r.name, name),
+                             f"field '{name}' read by decision '{d.id}' can be changed at "
+                             f"stage '{s.id}' after that decision, and the instance cannot "
+                             f"pass '{d.id}' again: it can end at '{end}' on a verdict that "
+                             f"no longer holds; set it before '{d.id}', or lead '{s.id}' "
+                             f"back through '{d.id}'")
+
+
+def _only_user(approvers: Iterable[Assignee]) -> str | None:
+    users = {a.user for a in approvers}
+    return next(iter(users)) if len(users) == 1 and None not in users else None
+
+
+def check_excluded_approvers(ctx: Context) -> None:
+    """A stage whose every possible approver (assignee) is excluded from it:
+    nobody but an admin could ever act there."""
+    proc = ctx.proc
+    stages = {s.id: s for s in proc.stages}
+    graph = _edges(proc)
+    starts = proc.start_stages
+    st = proc.starters
+    only_starter = st.users[0] if (len(st.users) == 1 and not st.departments
+                                   and not st.roles) else None
+    for s in proc.stages:
+        if s.kind not in (StageKind.TASK, StageKind.APPROVAL):
+            continue
+        who = s.approvers if s.kind is StageKind.APPROVAL else (
+            (s.assignee,) if s.assignee is not None else ())
+        if not who:
+            continue
+        where = (*s.path, "approvers" if s.kind is StageKind.APPROVAL else "assignee")
+        why = ("an approval excludes its initiator unless it says `allow_initiator: true`"
+               if "initiator" not in s.exclude else "it says `exclude: [initiator]`")
+        user = _only_user(who)
+        if s.excludes_initiator and all(a.initiator for a in who):
+            ctx.emit("FL236", where, f"stage '{s.id}' can only be decided by the initiator, "
+                     f"whom it excludes ({why}); name another approver, or allow the "
+                     "initiator", at_key=True)
+            continue
+        if s.excludes_initiator and user is not None and user == only_starter:
+            ctx.emit("FL236", where, f"stage '{s.id}' can only be decided by {user}, the only "
+                     f"user who may start '{proc.id}', whom it excludes ({why})", at_key=True)
+            continue
+        if "previous-approvers" not in s.exclude or user is None or len(starts) != 1:
+            continue
+        for a in proc.stages:
+            approve = a.result("approve")
+            if (a.id == s.id or a.kind is not StageKind.APPROVAL or approve is None
+                    or _only_user(a.approvers) != user):
+                continue
+            cut = {k: list(v) for k, v in graph.items()}
+            others = [r.to for r in a.results if r.name != "approve"]
+            cut[a.id] = [t for t in cut.get(a.id, []) if t != approve.to or t in others]
+            if s.id not in _reach(cut, [starts[0].id]) and approve.to in stages:
+                ctx.emit("FL236", where, f"stage '{s.id}' can only be decided by {user}, who "
+                         f"always approved '{a.id}' before it, and it says "
+                         "`exclude: [previous-approvers]`", at_key=True)
+                break
+
+
 def check_escalations(ctx: Context) -> None:
     for s in ctx.proc.stages:
         if s.sla is None:
@@ -654,6 +772,8 @@ PROCESS_RULES = (
     check_durations,
     check_waits,
     check_approvals,
+    check_decided_fields,
+    check_excluded_approvers,
     check_escalations,
     check_assignee_fields,
     check_org_refs,
