@@ -636,8 +636,9 @@ def test_journal_verify_intact_and_broken(cli: Cli) -> None:
     conn.close()
     result = cli("journal", "verify", code=1)
     lines = result.stdout.splitlines()
-    assert lines[0] == "journal BROKEN: 1 problem(s) in 6 entries"
-    assert lines[1].startswith("  entry 3")
+    assert lines[0] == "journal BROKEN: 2 problem(s) in 6 entries"
+    assert lines[1].startswith("  the append-only trigger journal_no_update is missing")
+    assert lines[2].startswith("  entry 3")
 
 
 # --------------------------------------------------------------- help

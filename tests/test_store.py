@@ -737,16 +737,25 @@ def tampered(store: SqliteStore, db: Path) -> tuple[SqliteStore, sqlite3.Connect
     advance(store, "expense-3")  # seq 1..6: e1 e2 e3 e1 e2 e3
     assert store.verify_journal().ok
     conn = raw(db)
-    for trigger in ("journal_no_update", "journal_no_delete", "journal_append_only",
-                    "journal_tail_forward", "journal_tail_no_delete"):
+    for trigger in TRIGGERS:
         conn.execute(f"DROP TRIGGER {trigger}")
     return store, conn
 
 
+TRIGGERS = ("journal_no_update", "journal_no_delete", "journal_append_only",
+            "journal_tail_forward", "journal_tail_no_delete")
+TRIGGERS_MISSING = tuple(
+    f"the append-only trigger {t} is missing: the journal is not protected against changes "
+    "(restore it with `flowctl db repair`)" for t in TRIGGERS
+)
+
+
 def problems(store: SqliteStore) -> tuple[str, ...]:
+    """The problems verify reports after the triggers they dropped (reported first)."""
     report = store.verify_journal()
     assert report.ok is (not report.problems)
-    return report.problems
+    assert report.problems[:len(TRIGGERS)] == TRIGGERS_MISSING
+    return report.problems[len(TRIGGERS):]
 
 
 def test_verify_names_an_edited_entry(tampered: tuple[SqliteStore, sqlite3.Connection]) -> None:
@@ -779,6 +788,8 @@ def test_verify_names_a_removed_entry(tampered: tuple[SqliteStore, sqlite3.Conne
     assert problems(store) == (
         "entry 3 missing: the journal jumps from entry 2 (instance expense-2) to entry 4 "
         "(instance expense-1)",
+        "instance expense-3: its first journal entry is 'note', not 'started' (its first "
+        "entries were removed)",
     )
     assert store.verify_journal().entries == 5
 
@@ -790,6 +801,10 @@ def test_verify_names_entries_removed_at_the_start(
     conn.execute("DELETE FROM journal WHERE seq <= 2")
     assert problems(store) == (
         "entries 1..2 missing: the journal jumps from the start to entry 3 (instance expense-3)",
+        "instance expense-1: its first journal entry is 'note', not 'started' (its first "
+        "entries were removed)",
+        "instance expense-2: its first journal entry is 'note', not 'started' (its first "
+        "entries were removed)",
     )
 
 
@@ -801,6 +816,10 @@ def test_verify_names_entries_removed_at_the_end(
     assert problems(store) == (
         "entries 5..6 missing at the end of the journal after entry 4 (instance expense-1): "
         "the journal was written up to entry 6",
+        "instance expense-2 is at version 2, but its journal ends at version 1 (entries "
+        "removed, or the instance changed outside flowctl)",
+        "instance expense-3 is at version 2, but its journal ends at version 1 (entries "
+        "removed, or the instance changed outside flowctl)",
     )
 
 
@@ -811,6 +830,8 @@ def test_verify_names_a_whole_journal_removed(
     conn.execute("DELETE FROM journal")
     assert problems(store) == (
         "entries 1..6 missing at the end of the journal: the journal was written up to entry 6",
+        *(f"instance expense-{n} is at version 2 (active), but the journal holds no entry for "
+          "it (its entries were removed)" for n in (1, 2, 3)),
     )
 
 
@@ -864,10 +885,14 @@ def test_appends_after_a_tail_truncation_keep_it_visible(
 ) -> None:
     store, conn = tampered
     conn.execute("DELETE FROM journal WHERE seq = 6")
+    for sql in schema.JOURNAL_TRIGGERS.values():  # put back: writes are refused without them
+        conn.execute(sql)
     advance(store, "expense-1")
-    assert problems(store) == (
+    assert store.verify_journal().problems == (
         "entry 6 missing: the journal jumps from entry 5 (instance expense-2) to entry 7 "
         "(instance expense-1)",
+        "instance expense-3 is at version 2, but its journal ends at version 1 (entries "
+        "removed, or the instance changed outside flowctl)",
     )
 
 

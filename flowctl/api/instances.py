@@ -47,6 +47,7 @@ from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.base import (
     AttachmentRow,
+    Checkpoint,
     ConflictError,
     Definition,
     InstanceFilter,
@@ -222,6 +223,25 @@ def opened_store(db: str | None, store: Store | None, *, create: bool = False) -
     setting = workspace.resolve(db=db).store
     try:
         opened = SqliteStore.open(setting.value, create=create, discard_unused=True)
+    except StoreMissing:
+        raise StoreMissing(
+            f"no store at {workspace.describe(setting)}: nothing was started with it yet",
+            hint="`flowctl start PROCESS` creates it; to use another one pass --db PATH, set "
+                 "FLOWCTL_DB or `store` in flowctl.toml (`flowctl config` shows what is used)",
+        ) from None
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@contextmanager
+def readonly_store(db: str | None, *, live: bool = False) -> Iterator[SqliteStore]:
+    """The store, opened only to read it (nothing is written beside it; see
+    :meth:`SqliteStore.open_readonly`); ``live`` reads a store others write to."""
+    setting = workspace.resolve(db=db).store
+    try:
+        opened = SqliteStore.open_readonly(setting.value, immutable=False if live else None)
     except StoreMissing:
         raise StoreMissing(
             f"no store at {workspace.describe(setting)}: nothing was started with it yet",
@@ -1240,10 +1260,24 @@ def _stream(
         yield from heapq.merge(*(st.journal(f) for f in flts), key=lambda e: e.seq or 0)
 
 
-def verify_journal(*, db: str | None = None, store: Store | None = None) -> VerifyReport:
-    """Check the journal's hash chain: ``ok``, or the problems and where they are."""
-    with opened_store(db, store) as st:
-        return with_attachments(st.verify_journal(), st)
+def verify_journal(
+    *,
+    db: str | None = None,
+    store: Store | None = None,
+    checkpoints: Sequence[tuple[int, Checkpoint]] = (),
+    key: bytes | None = None,
+) -> VerifyReport:
+    """Check the journal: ``ok``, or the problems and where they are (see
+    :meth:`flowctl.store.base.Store.verify_journal`). The store is opened only to
+    read (:func:`readonly_store`): a copy in a read-only folder can be verified."""
+    if store is not None:
+        return with_attachments(store.verify_journal(checkpoints, key), store)
+    for live in (False, True):
+        with readonly_store(db, live=live) as st:
+            report = with_attachments(st.verify_journal(checkpoints, key), st)
+            if live or not st.changed_since_open():
+                return report
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def with_attachments(report: VerifyReport, st: Store) -> VerifyReport:

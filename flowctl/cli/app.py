@@ -105,6 +105,9 @@ COMMANDS: dict[str, CommandEntry] = {
         "flowctl.cli.timers",
         "Notifications: list your unread ones, newest first (--all: read ones too); `read` "
         "marks them read; `deliver` sends them."),
+    "db": CommandEntry(
+        "flowctl.cli.db",
+        "Look after the store: `db repair` restores the journal's append-only triggers."),
 }
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from flowctl.api import instances, timers
+from flowctl.api import audit, instances, timers
 from flowctl.api.identity import choose
 from flowctl.api.records import JournalEntry
 from flowctl.cli import options as opt
@@ -249,38 +249,110 @@ def _write_entries(entries: Iterator[JournalEntry], fmt: JournalFormat) -> None:
     out.flush()
 
 
+def _checkpoint_file() -> Any:
+    return typer.Option(
+        "--checkpoint", metavar="FILE",
+        help="Also check the journal against the checkpoints in FILE "
+             "(from `flowctl journal checkpoint --append FILE`).",
+        show_default=False,
+    )
+
+
+def _key_file(what: str) -> Any:
+    return typer.Option("--key", metavar="FILE", help=what, show_default=False)
+
+
 def verify(
+    checkpoint_file: Annotated[str | None, _checkpoint_file()] = None,
+    key_file: Annotated[str | None, _key_file(
+        "Check each checkpoint's HMAC-SHA256 with the key in FILE.")] = None,
     json_out: Annotated[bool, opt.json_out()] = False,
     db: Annotated[str | None, opt.db()] = None,
 ) -> None:
-    """Verify the journal's hash chain: no entry changed, removed or inserted.
+    """Verify the journal: its hash chain, its append-only triggers, each instance against it.
 
-    Exit 0 when the chain is intact, 1 when it is broken (saying where).
+    The chain: no entry changed, removed or inserted; with `--checkpoint`,
+    also the chain's head as recorded outside the store.
+
+    Exit 0 when all holds, 1 when something does not (one BROKEN line each,
+    saying where). The store is only read: a copy in a read-only folder can be
+    verified. Without a checkpoint, someone who can write the database file can
+    rewrite the journal and its hashes unseen (see docs/journal.md).
 
     Examples:
 
         flowctl journal verify
 
         flowctl journal verify --json --db /srv/flowctl/copy.db
+
+        flowctl journal verify --checkpoint ~/audit/checkpoints.jsonl --key ~/audit/key
     """
     with handle_errors():
-        _verify(db, json_out)
+        _verify(db, json_out, checkpoint_file, key_file)
 
 
-def _verify(db: str | None, json_out: bool) -> None:
-    report = instances.verify_journal(db=db)
+def _verify(
+    db: str | None, json_out: bool, checkpoint_file: str | None, key_file: str | None
+) -> None:
+    report = audit.verify(db=db, checkpoint_file=checkpoint_file, key_file=key_file)
     if json_out:
-        echo(f.to_json(
-            {"ok": report.ok, "entries": report.entries, "problems": list(report.problems)}
-        ))
+        data: dict[str, Any] = {
+            "ok": report.ok, "entries": report.entries, "problems": list(report.problems),
+        }
+        if checkpoint_file is not None:
+            data["checkpoints"] = report.checkpoints
+        echo(f.to_json(data))
     elif report.ok:
-        echo(f"journal intact: {report.entries} entries, hash chain verified")
+        against = ""
+        if checkpoint_file is not None:
+            against = f"; matches {report.checkpoints} checkpoint(s) in {checkpoint_file}"
+        echo(f"journal intact: {report.entries} entries, hash chain verified{against}")
     else:
         echo(f"journal BROKEN: {len(report.problems)} problem(s) in {report.entries} entries")
         for p in report.problems:
             echo(f"  {p}")
     if not report.ok:
         raise SystemExit(1)
+
+
+def checkpoint(
+    append: Annotated[str | None, typer.Option(
+        "--append", metavar="FILE",
+        help="Append the checkpoint to FILE (one JSON line), kept away from the store.",
+        show_default=False)] = None,
+    key_file: Annotated[str | None, _key_file(
+        "Sign the checkpoint with HMAC-SHA256 under the key in FILE.")] = None,
+    json_out: Annotated[bool, opt.json_out()] = False,
+    db: Annotated[str | None, opt.db()] = None,
+) -> None:
+    """Print the head of the journal's chain (entry, hash, time), to keep elsewhere.
+
+    The journal is verified first; a broken one gets no checkpoint (exit 1).
+    `flowctl journal verify --checkpoint FILE` then detects a journal
+    truncated, wiped or rewritten up to the checkpoint, even by someone who
+    recomputed every hash. Keep FILE where the store's writers cannot change
+    it (a git repository, another machine); with `--key` only the key's
+    holder can make a checkpoint that verifies.
+
+    Examples:
+
+        flowctl journal checkpoint
+
+        flowctl journal checkpoint --append ~/audit/checkpoints.jsonl --key ~/audit/key
+    """
+    with handle_errors():
+        result = audit.checkpoint(db=db, append=append, key_file=key_file)
+        if json_out:
+            echo(result.line)
+            return
+        point = result.checkpoint
+        signed = " (HMAC-SHA256 signed)" if point.hmac else ""
+        echo(f"journal head: entry {point.seq}, hash {point.hash or '(empty journal)'}, "
+             f"at {point.at}{signed}")
+        if result.appended_to is not None:
+            echo(f"checkpoint appended to {result.appended_to}")
+        else:
+            echo(result.line)
 
 
 def register(app: typer.Typer) -> None:
@@ -292,7 +364,8 @@ def register(app: typer.Typer) -> None:
         help="""Print the journal, oldest first, streamed; or verify its hash chain.
 
         `flowctl journal [INSTANCE] [OPTIONS]` prints entries (the `entries`
-        subcommand, the default); `flowctl journal verify` checks the chain.
+        subcommand, the default); `flowctl journal verify` checks the chain;
+        `flowctl journal checkpoint` prints its head to keep elsewhere.
 
         Examples:
 
@@ -301,9 +374,12 @@ def register(app: typer.Typer) -> None:
             flowctl journal --process contract-approval --format csv
 
             flowctl journal verify
+
+            flowctl journal checkpoint --append ~/audit/checkpoints.jsonl
         """,
         rich_markup_mode=None,
     )
     journal_app.command("entries")(journal)
     journal_app.command("verify")(verify)
+    journal_app.command("checkpoint")(checkpoint)
     app.add_typer(journal_app, name="journal")

@@ -10,7 +10,7 @@ implement this same protocol later.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
@@ -151,10 +151,31 @@ class JournalFilter(Struct, frozen=True):
     until: str | None = None
 
 
+class Checkpoint(Struct, frozen=True):
+    """The head of the journal's chain at a moment, kept outside the store: entry
+    ``seq`` (0: the journal was empty) had ``hash`` when the checkpoint was taken
+    (``at``). ``hmac``: HMAC-SHA256 of seq, hash and at under a key kept elsewhere."""
+
+    seq: int
+    hash: str
+    at: str
+    hmac: str | None = None
+
+
+class RepairReport(Struct, frozen=True):
+    """What ``db repair`` found and did (``entry``: its journal entry, if it wrote one)."""
+
+    problems: tuple[str, ...]
+    entry: JournalEntry | None = None
+
+
 class VerifyReport(Struct, frozen=True):
     ok: bool
     entries: int
     problems: tuple[str, ...] = ()  # "entry 1234 (instance ...): hash does not match its content"
+    head_seq: int = 0  # the last entry read (0: none)
+    head_hash: str = ""
+    checkpoints: int = 0  # how many checkpoints it was checked against
 
 
 class Transaction(Protocol):
@@ -234,7 +255,17 @@ class Store(Protocol):
         """Oldest first, streamed (never the whole journal in memory)."""
         ...
 
-    def verify_journal(self) -> VerifyReport: ...
+    def verify_journal(
+        self, checkpoints: Sequence[tuple[int, Checkpoint]] = (), key: bytes | None = None
+    ) -> VerifyReport:
+        """The chain, the append-only triggers, each instance against its journal,
+        and the journal against ``checkpoints`` (line number, checkpoint), whose
+        HMACs are checked with ``key`` when given."""
+        ...
+
+    def repair_journal(self, *, actor: str, at: str) -> RepairReport:
+        """Restore the journal's append-only triggers (journalled); nothing when in place."""
+        ...
 
     def attachments(self, instance_id: str) -> list[AttachmentRow]:
         """An instance's attachments, oldest first."""

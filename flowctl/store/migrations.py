@@ -19,6 +19,51 @@ from collections.abc import Callable
 
 Migration = Callable[[sqlite3.Connection], None]
 
+# The journal's append-only triggers (created by v1; `flowctl db repair` puts
+# back any that are missing or changed, and every write refuses to run
+# without them). Append-only, whatever the connection's settings. UPDATE and
+# DELETE abort; the INSERT guard stops INSERT OR REPLACE / REPLACE INTO over
+# an existing entry (with recursive_triggers off, REPLACE's implicit delete
+# does not fire the DELETE trigger) and any insert that does not extend the
+# journal. The tail (the last entry written) only moves forward.
+JOURNAL_NO_UPDATE = """CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal is append-only: entries cannot be changed');
+    END"""
+
+JOURNAL_NO_DELETE = """CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal is append-only: entries cannot be deleted');
+    END"""
+
+JOURNAL_APPEND_ONLY = """CREATE TRIGGER journal_append_only BEFORE INSERT ON journal
+    WHEN NEW.seq IS NULL OR NEW.seq <= (SELECT coalesce(max(seq), 0) FROM journal)
+    BEGIN
+        SELECT RAISE(ABORT,
+            'the journal is append-only: a new entry must come after the last one');
+    END"""
+
+JOURNAL_TAIL_FORWARD = """CREATE TRIGGER journal_tail_forward BEFORE UPDATE ON journal_tail
+    WHEN NEW.seq <= OLD.seq OR NEW.id IS NOT OLD.id
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal tail only moves forward');
+    END"""
+
+JOURNAL_TAIL_NO_DELETE = """CREATE TRIGGER journal_tail_no_delete BEFORE DELETE ON journal_tail
+    BEGIN
+        SELECT RAISE(ABORT, 'the journal tail cannot be deleted');
+    END"""
+
+JOURNAL_TRIGGERS: dict[str, str] = {
+    "journal_no_update": JOURNAL_NO_UPDATE,
+    "journal_no_delete": JOURNAL_NO_DELETE,
+    "journal_append_only": JOURNAL_APPEND_ONLY,
+    "journal_tail_forward": JOURNAL_TAIL_FORWARD,
+    "journal_tail_no_delete": JOURNAL_TAIL_NO_DELETE,
+}
+JOURNAL_TABLES = ("journal", "journal_tail")
+
+
 _V1_STATEMENTS: tuple[str, ...] = (
     # Definitions are content-addressed: an instance points at the exact text it runs on.
     """CREATE TABLE definitions (
@@ -88,20 +133,9 @@ _V1_STATEMENTS: tuple[str, ...] = (
     # the INSERT guard stops INSERT OR REPLACE / REPLACE INTO over an existing
     # entry (with recursive_triggers off, REPLACE's implicit delete does not fire
     # the DELETE trigger) and any insert that does not extend the journal.
-    """CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal
-    BEGIN
-        SELECT RAISE(ABORT, 'the journal is append-only: entries cannot be changed');
-    END""",
-    """CREATE TRIGGER journal_no_delete BEFORE DELETE ON journal
-    BEGIN
-        SELECT RAISE(ABORT, 'the journal is append-only: entries cannot be deleted');
-    END""",
-    """CREATE TRIGGER journal_append_only BEFORE INSERT ON journal
-    WHEN NEW.seq IS NULL OR NEW.seq <= (SELECT coalesce(max(seq), 0) FROM journal)
-    BEGIN
-        SELECT RAISE(ABORT,
-            'the journal is append-only: a new entry must come after the last one');
-    END""",
+    JOURNAL_NO_UPDATE,
+    JOURNAL_NO_DELETE,
+    JOURNAL_APPEND_ONLY,
     # The last entry written (seq and hash), updated in the same transaction as
     # the append, so that removing entries at the end of the journal is detected.
     """CREATE TABLE journal_tail (
@@ -109,15 +143,8 @@ _V1_STATEMENTS: tuple[str, ...] = (
         seq INTEGER NOT NULL,
         hash TEXT NOT NULL
     )""",
-    """CREATE TRIGGER journal_tail_forward BEFORE UPDATE ON journal_tail
-    WHEN NEW.seq <= OLD.seq OR NEW.id IS NOT OLD.id
-    BEGIN
-        SELECT RAISE(ABORT, 'the journal tail only moves forward');
-    END""",
-    """CREATE TRIGGER journal_tail_no_delete BEFORE DELETE ON journal_tail
-    BEGIN
-        SELECT RAISE(ABORT, 'the journal tail cannot be deleted');
-    END""",
+    JOURNAL_TAIL_FORWARD,
+    JOURNAL_TAIL_NO_DELETE,
 )
 
 

@@ -24,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from flowctl.store import migrations as schema
 from flowctl.store.attachments import check_attachments, recorded_attachment
 from flowctl.store.base import (
     AttachmentRow,
+    Checkpoint,
     ConflictError,
     Definition,
     InstanceFilter,
@@ -41,17 +42,21 @@ from flowctl.store.base import (
     JournalEntry,
     JournalFilter,
     NotificationRow,
+    RepairReport,
     StoreError,
     StoreMissing,
     TimerRow,
     VerifyReport,
 )
 from flowctl.store.chain import (
+    STORE_ENTRY_ID,
+    BadText,
     StoredEntry,
     Tail,
     canonical_json,
+    describe_value,
     entry_hash_text,
-    verify_entries,
+    new_checker,
 )
 
 BUSY_TIMEOUT_MS = 5000
@@ -635,6 +640,7 @@ class SqliteStore:
         # discard an unused new store: removed on close unless a write committed.
         self._created: list[str] = []
         self._committed = False
+        self._stamp: tuple[int, int, int] | None = None  # see open_readonly
 
     # -- opening -------------------------------------------------------------
 
@@ -694,6 +700,56 @@ class SqliteStore:
             store.close()
             raise
         return store
+
+    @classmethod
+    def open_readonly(
+        cls, path: str | os.PathLike[str], *, immutable: bool | None = None
+    ) -> SqliteStore:
+        """Open an existing store only to read it, writing nothing beside it.
+
+        When no write-ahead log with changes lies beside the file (a copy, or a
+        store nobody has open), SQLite opens it ``immutable``: no ``-wal`` or
+        ``-shm`` file is made and no lock taken, so a copy in a read-only
+        folder can be read. Otherwise ``mode=ro``, which reads the log too.
+        :meth:`changed_since_open` says whether a writer came meanwhile (then
+        read it again: the immutable read may have missed their changes);
+        ``immutable=False`` asks for ``mode=ro`` whatever lies beside it."""
+        from urllib.parse import quote
+
+        name = os.fspath(path)
+        if not os.path.exists(name):
+            raise StoreMissing(f"no store at {name}")
+        if os.path.isdir(name):
+            raise StoreError(f"{name} is a directory, not a database file")
+        _check_header(name)
+        stamp = _stamp(name)
+        if immutable is None:
+            immutable = stamp[2] == 0
+        uri = f"file:{quote(os.path.abspath(name))}?" + ("immutable=1" if immutable else "mode=ro")
+        try:
+            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+            version = schema.read_version(conn)
+            tables = schema.has_tables(conn)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot open database {name} to read it: {exc}",
+                hint=f"{name}-wal holds changes not yet in {name}: copy the database with its "
+                     "-wal file into a folder you can write, or let flowctl (or "
+                     "`sqlite3 DB 'PRAGMA wal_checkpoint'`) write them back before copying",
+            ) from None
+        store = cls(conn, name, lock_deadline_s=LOCK_DEADLINE_S)
+        store._stamp = stamp if immutable else None
+        if version > schema.SCHEMA_VERSION:
+            store.close()
+            raise store._newer(version, schema.SCHEMA_VERSION)
+        if version == 0 and tables:
+            store.close()
+            raise StoreError(f"{name} is a SQLite database but not a flowctl one")
+        return store
+
+    def changed_since_open(self) -> bool:
+        """For a store opened immutable: whether the file or its log changed since."""
+        return self._stamp is not None and _stamp(self.path) != self._stamp
 
     def _prepare(
         self, migrations: tuple[schema.Migration, ...], busy_timeout_ms: int, synchronous: str
@@ -795,8 +851,18 @@ class SqliteStore:
             )
         try:
             self._begin()
+            unprotected = trigger_problems(conn)
         except sqlite3.Error as exc:
+            self._rollback()
             raise self._store_error(exc) from None
+        if unprotected:
+            self._rollback()
+            raise StoreError(
+                f"database {self.path}: {'; '.join(unprotected)}: the journal is not protected "
+                "against changes, so flowctl writes nothing to it",
+                hint="restore the triggers with `flowctl db repair` (it is journalled), then "
+                     "check what happened meanwhile with `flowctl journal verify`",
+            )
         tx = SqliteTransaction(conn, self.path)
         try:
             yield tx
@@ -876,13 +942,88 @@ class SqliteStore:
         for row in self._stream(sql, params):
             yield _row_to_entry(row)
 
-    def verify_journal(self) -> VerifyReport:
-        """Recompute the hash chain over the whole journal, streaming."""
-        tail_row = self._query("SELECT seq, hash FROM journal_tail WHERE id = 1", ()).fetchone()
-        tail = None if tail_row is None else Tail(seq=int(tail_row[0]), hash=str(tail_row[1]))
-        rows = self._stream(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq", [])
-        entries = (StoredEntry(*row) for row in rows)
-        return verify_entries(entries, tail)
+    def verify_journal(
+        self, checkpoints: Sequence[tuple[int, Checkpoint]] = (), key: bytes | None = None
+    ) -> VerifyReport:
+        """Recompute the hash chain over the whole journal, streaming; check the
+        append-only triggers, each instance against its journal, and the
+        journal against ``checkpoints`` (see :func:`flowctl.store.chain.new_checker`).
+
+        A tampered row never stops it: a value of the wrong type is reported,
+        and text that is not UTF-8 is read again with escapes and reported."""
+        conn = self._conn
+        try:
+            return self._verify(checkpoints, key)
+        except sqlite3.OperationalError as exc:
+            if "decode" not in str(exc):
+                raise self._store_error(exc) from None
+        conn.text_factory = _tolerant_text
+        try:
+            return self._verify(checkpoints, key)
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
+        finally:
+            conn.text_factory = str
+
+    def _verify(
+        self, checkpoints: Sequence[tuple[int, Checkpoint]], key: bytes | None
+    ) -> VerifyReport:
+        conn = self._conn
+        checker = new_checker(checkpoints, key)
+        tables = {str(r[0]) for r in conn.execute(
+            "SELECT name FROM sqlite_schema WHERE type = 'table'")}
+        for table in ("journal", "journal_tail", "instances"):
+            if table not in tables:
+                checker.problem(f"the {table} table is missing (dropped outside flowctl)")
+        for text in trigger_problems(conn):
+            checker.problem(f"{text}: the journal is not protected against changes "
+                            "(restore it with `flowctl db repair`)")
+        tail = None
+        if "journal_tail" in tables:
+            for row in conn.execute("SELECT id, seq, hash FROM journal_tail ORDER BY id"):
+                if row[0] == 1 and type(row[1]) is int and type(row[2]) is str:
+                    tail = Tail(seq=row[1], hash=row[2])
+                else:
+                    checker.problem(
+                        "the record of the journal's last entry holds "
+                        + ", ".join(describe_value(v) for v in row) + " (changed outside flowctl)")
+        if "journal" in tables:
+            cursor = conn.execute(f"SELECT {_JOURNAL_COLUMNS} FROM journal ORDER BY seq")
+            try:
+                for row in _fetch_stream(cursor):
+                    checker.check(StoredEntry(*row))
+            finally:
+                cursor.close()
+        if "instances" in tables:
+            checker.check_instances(
+                conn.execute("SELECT id, version, status, stage FROM instances"))
+        return checker.finish(tail)
+
+    def repair_journal(self, *, actor: str, at: str) -> RepairReport:
+        """Put back the journal's append-only triggers that are missing or changed
+        (and drop any other trigger on the journal), then journal the repair (an
+        entry of the store itself, kind ``store_repaired``), in one transaction.
+        Nothing is written when they are in place."""
+        conn = self._conn
+        try:
+            conn.execute("PRAGMA foreign_keys = OFF")  # the entry is the store's, no instance's
+            self._begin()
+            try:
+                problems = trigger_problems(conn)
+                if not problems:
+                    conn.execute("ROLLBACK")
+                    return RepairReport(problems=())
+                entry = _restore_triggers(conn, problems, actor=actor, at=at)
+                conn.execute("COMMIT")
+                self._committed = True
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
+        return RepairReport(problems=tuple(problems), entry=entry)
 
     def attachments(self, instance_id: str) -> list[AttachmentRow]:
         rows = self._query(
@@ -979,6 +1120,99 @@ class SqliteStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _tolerant_text(raw: bytes) -> str:
+    """A stored text as Python text; one that is not UTF-8 as :class:`BadText`."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return BadText(raw.decode("utf-8", "backslashreplace"))
+
+
+def _normal_sql(sql: object) -> str:
+    return " ".join(str(sql).split())
+
+
+def trigger_problems(conn: sqlite3.Connection) -> list[str]:
+    """What is wrong with the journal's append-only triggers: missing, changed,
+    or another trigger on the journal tables; ``[]`` when they are as created."""
+    marks = ", ".join("?" * len(schema.JOURNAL_TABLES))
+    found = {
+        str(name): sql for name, sql in conn.execute(
+            f"SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' AND tbl_name IN ({marks})",
+            schema.JOURNAL_TABLES,
+        )
+    }
+    out: list[str] = []
+    for name, sql in schema.JOURNAL_TRIGGERS.items():
+        have = found.pop(name, None)
+        if have is None:
+            out.append(f"the append-only trigger {name} is missing")
+        elif _normal_sql(have) != _normal_sql(sql):
+            out.append(f"the append-only trigger {name} was changed")
+    out += [f"an unexpected trigger {name} is on the journal" for name in sorted(found)]
+    return out
+
+
+def _restore_triggers(
+    conn: sqlite3.Connection, problems: list[str], *, actor: str, at: str
+) -> JournalEntry:
+    marks = ", ".join("?" * len(schema.JOURNAL_TABLES))
+    for (name,) in conn.execute(
+        f"SELECT name FROM sqlite_schema WHERE type = 'trigger' AND tbl_name IN ({marks})",
+        schema.JOURNAL_TABLES,
+    ).fetchall():
+        quoted = str(name).replace('"', '""')
+        conn.execute(f'DROP TRIGGER "{quoted}"')
+    for sql in schema.JOURNAL_TRIGGERS.values():
+        conn.execute(sql)
+    last = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
+    tail = conn.execute("SELECT seq, hash FROM journal_tail WHERE id = 1").fetchone()
+    seq, prev = (0, "") if last is None else (int(last[0]), str(last[1]))
+    if tail is not None and int(tail[0]) > seq:  # entries missing at the end: verify says so
+        seq, prev = int(tail[0]), str(tail[1])
+    seq += 1
+    data = {"triggers_restored": list(schema.JOURNAL_TRIGGERS), "found": problems}
+    data_text = canonical_json(data)
+    digest = entry_hash_text(seq, STORE_ENTRY_ID, at, actor, "store_repaired", 0, None, None,
+                             data_text, prev)
+    conn.execute(
+        f"INSERT INTO journal ({_JOURNAL_COLUMNS}, process_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (seq, STORE_ENTRY_ID, at, actor, "store_repaired", 0, None, None, data_text, prev,
+         digest, ""),
+    )
+    conn.execute(
+        "INSERT INTO journal_tail (id, seq, hash) VALUES (1, ?, ?) "
+        "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        (seq, digest),
+    )
+    return JournalEntry(instance_id=STORE_ENTRY_ID, at=at, actor=actor, kind="store_repaired",
+                        version=0, data=data, seq=seq, prev_hash=prev, hash=digest)
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    """The file's modification time and size, and the size of its -wal (0: none)."""
+    info = os.stat(path)
+    try:
+        wal = os.stat(path + "-wal").st_size
+    except OSError:
+        wal = 0
+    return info.st_mtime_ns, info.st_size, wal
+
+
+def _check_header(path: str) -> None:
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"cannot read database {path}: {exc.strerror}") from None
+    if head and head != _SQLITE_HEADER:
+        raise StoreError(
+            f"{path} is not a flowctl database: it is not a SQLite file",
+            hint="point flowctl at a new file or at an existing flowctl database",
+        )
 
 
 def _check_file(path: str) -> list[str]:
