@@ -331,10 +331,25 @@ class OrgDirectory(Struct, frozen=True, dict=True):
             dept_id = d.parent if d is not None else None
         return False
 
+    def headed(self, dept_id: str | None) -> Department | None:
+        """The department that answers for ``dept_id``: itself when it has a
+        head, else the nearest department above it that has one."""
+        seen: set[str] = set()
+        while dept_id is not None and dept_id not in seen:
+            seen.add(dept_id)
+            d = self.department(dept_id)
+            if d is None:
+                return None
+            if d.head:
+                return d
+            dept_id = d.parent
+        return None
+
     def department_head(self, user_id: str) -> str | None:
-        """Head of the department the user belongs to."""
+        """Head of the department the user belongs to (of the nearest department
+        above it that has a head, when it has none)."""
         u = self.user(user_id)
-        d = self.department(u.department) if u and u.department else None
+        d = self.headed(u.department) if u and u.department else None
         return d.head if d else None
 
     def manager(self, user_id: str) -> str | None:

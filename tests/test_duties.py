@@ -287,3 +287,27 @@ def test_exact_departments_leave_sub_departments_out() -> None:
     with pytest.raises(Refused) as exc:
         _start(exact, "erin", org)
     assert exc.value.message == "erin may not start 'inline'; it is started by: department sales"
+
+
+def test_a_department_without_a_head_answers_through_the_one_above() -> None:
+    org = build_org({"departments": [
+        {"id": "sales", "head": "carol"},
+        {"id": "sales-east", "parent": "sales"},
+    ], "users": [
+        {"id": "carol", "department": "sales"},
+        {"id": "alice", "department": "sales-east"},
+    ]})
+    p = _inline([
+        {"id": "a", "kind": "task", "start": True, "assignee": "initiator",
+         "results": {"done": "b"}},
+        {"id": "b", "kind": "approval",
+         "approvers": [{"relation": "department-head", "of": "initiator"}],
+         "results": {"approve": "c", "reject": "a"}},
+        {"id": "c", "kind": "task", "assignee": {"department": "sales-east"},
+         "results": {"done": "z"}},
+        {"id": "z", "kind": "end"},
+    ])
+    inst = engine.apply(p, _start(p, "alice", org), Advance("done"), _ctx("alice", org)).instance
+    assert (inst.assignees, dict(inst.labels)) == (("user:carol",), {"user:carol": "head of sales"})
+    inst = engine.apply(p, inst, Advance("approve"), _ctx("carol", org)).instance
+    assert (inst.assignees, dict(inst.labels)) == (("user:carol",), {"user:carol": "head of sales"})

@@ -1103,11 +1103,11 @@ def resolve(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
     if a.field is not None:
         return user_principal(_subject(run, stage, a.field)), f"record.{a.field}"
     if a.department is not None:
-        d = org.department(a.department)
+        d = org.headed(a.department)
         if d is None or not d.head:
             raise NoAssignee(
                 f"cannot find who handles stage '{stage.id}': department '{a.department}'"
-                " has no head in the org directory",
+                " has no head in the org directory, nor has any department above it",
                 hint="set the department's head in the org directory",
             )
         return user_principal(d.head), f"head of {d.id}"
@@ -1119,8 +1119,9 @@ def _resolve_relation(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
     who = _subject(run, stage, a.of or "initiator")
     user = org.user(who)
     if a.relation == "department-head":
-        head = org.department_head(who)
-        label = f"head of {user.department}" if user and user.department else ""
+        d = org.headed(user.department) if user and user.department else None
+        head = d.head if d else None
+        label = f"head of {d.id}" if d else ""
     else:
         head = org.manager(who)
         label = f"manager of {who}"

@@ -76,7 +76,9 @@ _ALL = [
     Rule("FL226", "bad-calendar", "The business-hours calendar is not valid."),
     Rule("FL235", "decided-field-changed",
          "A field a decision reads can be changed after it without deciding again.", _W),
-    Rule("FL236", "approver-excluded", "A stage's only possible approver is excluded from it."),
+    Rule("FL236", "approver-excluded",
+         "A stage's only possible approver is excluded from it, or it allows and excludes"
+         " the initiator at once."),
     # conditions
     Rule("FL301", "condition-syntax", "A condition does not parse."),
     Rule("FL302", "condition-construct", "A condition uses a construct the language lacks."),

@@ -473,6 +473,9 @@ def check_excluded_approvers(ctx: Context) -> None:
         why = ("an approval excludes its initiator unless it says `allow_initiator: true`"
                if "initiator" not in s.exclude else "it says `exclude: [initiator]`")
         user = _only_user(who)
+        if s.allow_initiator and "initiator" in s.exclude:
+            ctx.emit("FL236", (*s.path, "allow_initiator"), f"approval '{s.id}' says both "
+                     "`allow_initiator: true` and `exclude: [initiator]`; drop one", at_key=True)
         if s.excludes_initiator and all(a.initiator for a in who):
             ctx.emit("FL236", where, f"stage '{s.id}' can only be decided by the initiator, "
                      f"whom it excludes ({why}); name another approver, or allow the "
