@@ -26,6 +26,7 @@ from typer.testing import Result
 
 from flowctl.store import migrations as schema
 from flowctl.store.chain import entry_hash_text
+from flowctl.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = str(ROOT / "processes")
@@ -485,3 +486,11 @@ def test_checkpoint_files_and_keys_are_checked(cli: Cli) -> None:
     assert result.stderr.splitlines()[0] == (
         "flowctl: error: --key checks the HMACs of checkpoints, and no --checkpoint FILE was "
         "given")
+
+
+def test_verify_reads_a_store_of_an_older_schema_without_upgrading_it(cli: Cli) -> None:
+    """Opened only to read, an older store is not upgraded: verify must not
+    expect the tables later versions add (attachments)."""
+    SqliteStore.open(cli.db, migrations=schema.MIGRATIONS[:3]).close()
+    assert cli.out("journal", "verify") == ["journal intact: 0 entries, hash chain verified"]
+    assert cli.rows("PRAGMA user_version") == [(3,)]

@@ -959,17 +959,19 @@ class SqliteStore:
                 raise self._store_error(exc) from None
         conn.text_factory = _tolerant_text
         try:
-            return self._verify(checkpoints, key)
+            return self._verify(checkpoints, key, careful=True)
         except sqlite3.Error as exc:
             raise self._store_error(exc) from None
         finally:
             conn.text_factory = str
 
     def _verify(
-        self, checkpoints: Sequence[tuple[int, Checkpoint]], key: bytes | None
+        self, checkpoints: Sequence[tuple[int, Checkpoint]], key: bytes | None,
+        *, careful: bool = False,
     ) -> VerifyReport:
         conn = self._conn
         checker = new_checker(checkpoints, key)
+        checker.careful = careful
         tables = {str(r[0]) for r in conn.execute(
             "SELECT name FROM sqlite_schema WHERE type = 'table'")}
         for table in ("journal", "journal_tail", "instances"):
@@ -1040,7 +1042,11 @@ class SqliteStore:
 
     def verify_attachments(self) -> tuple[int, tuple[str, ...]]:
         """Each attachment's bytes re-hashed, and compared with the journal's
-        ``attached`` entry (streamed: one file's bytes in memory at a time)."""
+        ``attached`` entry (streamed: one file's bytes in memory at a time).
+        A store from before attachments (opened read-only, so not upgraded) has none."""
+        if self._query("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = "
+                       "'attachments'", ()).fetchone() is None:
+            return 0, ()
         recorded: dict[tuple[str, str, int], tuple[str, int]] = {}
         for instance_id, data in self._stream(
             "SELECT instance_id, data FROM journal WHERE kind = 'attached' ORDER BY seq", []
