@@ -108,6 +108,7 @@ class Result(Struct, frozen=True):
     path: Path  # path of the result's key in ``results``
     required: tuple[str, ...] = ()  # fields required when reporting it
     label: str | None = None
+    optional: tuple[str, ...] = ()  # fields that may be set when reporting it
 
 
 class Branch(Struct, frozen=True):
@@ -195,11 +196,12 @@ class Stage(Struct, frozen=True):
 
     def settable(self, result: str | None = None) -> tuple[str, ...]:
         """The fields that may be set here: the stage's ``fields`` (required and
-        optional), and the ``fields`` of ``result`` (of every result when None)."""
+        optional), and the ``fields`` of ``result`` (of every result when None;
+        required and optional)."""
         names = [*self.required_fields, *self.optional_fields]
         for r in self.results:
             if result is None or r.name == result:
-                names += r.required
+                names += [*r.required, *r.optional]
         return tuple(dict.fromkeys(names))
 
     def targets(self) -> list[tuple[str, Path]]:

@@ -311,3 +311,21 @@ def test_a_department_without_a_head_answers_through_the_one_above() -> None:
     assert (inst.assignees, dict(inst.labels)) == (("user:carol",), {"user:carol": "head of sales"})
     inst = engine.apply(p, inst, Advance("approve"), _ctx("carol", org)).instance
     assert (inst.assignees, dict(inst.labels)) == (("user:carol",), {"user:carol": "head of sales"})
+
+
+def test_a_result_may_declare_optional_fields() -> None:
+    p = _inline([
+        {"id": "review", "kind": "approval", "start": True, "approvers": [{"user": "carol"}],
+         "results": {"approve": {"to": "z", "fields": {"optional": ["remark"]}},
+                     "reject": "z"}},
+        {"id": "z", "kind": "end"},
+    ], fields={"remark": {"type": "string"}})
+    inst = _start(p, "alice")
+    with pytest.raises(Refused) as exc:
+        engine.apply(p, inst, Advance("reject", {"remark": "no"}), _ctx("carol"))
+    assert exc.value.message == (
+        "field 'remark' cannot be set at stage 'review' with result 'reject'; fields that may be"
+        " set there: none"
+    )
+    done = engine.apply(p, inst, Advance("approve", {"remark": "fine"}), _ctx("carol"))
+    assert done.instance.record == {"remark": "fine"}

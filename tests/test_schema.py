@@ -511,7 +511,7 @@ stages:
                 11,
                 13,
                 "'results.skip' of task stage 'work' must be one of: <stage id>; "
-                "{to: <stage id>, label, fields: {required}}; got integer 7",
+                "{to: <stage id>, label, fields: {required, optional}}; got integer 7",
             ),
         ],
     ),

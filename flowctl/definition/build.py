@@ -69,6 +69,7 @@ def _results(value: Any, path: Path) -> tuple[Result, ...]:
                     path=rpath,
                     required=_strs((spec.get("fields") or {}).get("required")),
                     label=spec.get("label"),
+                    optional=_strs((spec.get("fields") or {}).get("optional")),
                 )
             )
     return tuple(out)

@@ -294,9 +294,10 @@ def check_fields(ctx: Context) -> None:
             for i, n in enumerate(names):
                 need(n, (*s.path, "fields", key, i), f"stage '{s.id}' {key} field")
         for r in s.results:
-            for i, n in enumerate(r.required):
-                need(n, (*s.path, "results", r.name, "fields", "required", i),
-                     f"result '{r.name}' required field")
+            for key, names in (("required", r.required), ("optional", r.optional)):
+                for i, n in enumerate(names):
+                    need(n, (*s.path, "results", r.name, "fields", key, i),
+                         f"result '{r.name}' {key} field")
         if s.wait_until is not None:
             need(s.wait_until, (*s.path, "until"), "wait field")
             f = fields.get(s.wait_until)
@@ -404,7 +405,9 @@ def _field_path(s: Stage, result: str, name: str) -> Path:
             return (*s.path, "fields", key, names.index(name))
     r = s.result(result)
     assert r is not None
-    return (*r.path, "fields", "required", r.required.index(name))
+    if name in r.required:
+        return (*r.path, "fields", "required", r.required.index(name))
+    return (*r.path, "fields", "optional", r.optional.index(name))
 
 
 def check_decided_fields(ctx: Context) -> None:
