@@ -494,3 +494,18 @@ def test_verify_reads_a_store_of_an_older_schema_without_upgrading_it(cli: Cli) 
     SqliteStore.open(cli.db, migrations=schema.MIGRATIONS[:3]).close()
     assert cli.out("journal", "verify") == ["journal intact: 0 entries, hash chain verified"]
     assert cli.rows("PRAGMA user_version") == [(3,)]
+
+
+def test_a_writer_during_an_immutable_read_is_noticed(cli: Cli) -> None:
+    """An immutable read takes no lock; a write meanwhile changes the file, and
+    verify then reads it again the way a live store is read (mode=ro)."""
+    four_versions(cli)
+    store = SqliteStore.open_readonly(cli.db)
+    try:
+        assert not store.changed_since_open()
+        cli("note", K1, "meanwhile")
+        assert store.changed_since_open()
+    finally:
+        store.close()
+    with SqliteStore.open_readonly(cli.db, immutable=False) as live:
+        assert live.verify_journal().entries == 9
