@@ -168,6 +168,8 @@ def test_a_head_cannot_approve_his_own_request(sub_cli: Cli) -> None:
         "flowctl: hint: who else may act: an admin (grace)\n"
     )
     assert sub_cli.journal(k1) == before
+    # his inbox does not offer what he may not decide
+    assert sub_cli("inbox", "--json", user="dave").stdout.strip() == "[]"
     # an admin may decide it, and cannot hand it back to dave
     result = sub_cli("reassign", k1, "dave", user="grace", code=1)
     assert "dave is already the assignee" in result.stderr

@@ -219,6 +219,9 @@ from flowctl.engine.steps import (
     enter as enter,
 )
 from flowctl.engine.steps import (
+    excluded as excluded,
+)
+from flowctl.engine.steps import (
     holds as holds,
 )
 from flowctl.engine.steps import (
