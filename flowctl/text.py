@@ -84,12 +84,17 @@ def display_width(text: str) -> int:
 
 
 def is_unsafe(ch: str) -> bool:
-    """A control character (other than tab) or a bidi override."""
-    return (ch != "\t" and unicodedata.category(ch) == "Cc") or ch in _BIDI
+    """A control character (other than tab), a bidi override, or a lone surrogate
+    (a byte of a command line or file name that is not UTF-8, which no
+    terminal can be sent as it is)."""
+    category = unicodedata.category(ch)
+    return (ch != "\t" and category == "Cc") or ch in _BIDI or category == "Cs"
 
 
 # what ``is_unsafe`` reports, as one search: C0 but tab, DEL, C1, the bidi controls
-_UNSAFE_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f" + "".join(sorted(_BIDI)) + "]")
+_UNSAFE_RE = re.compile(
+    "[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff" + "".join(sorted(_BIDI)) + "]"
+)
 
 
 def find_unsafe(text: str, *, allow: str = "\n") -> int:
@@ -103,7 +108,12 @@ def find_unsafe(text: str, *, allow: str = "\n") -> int:
 
 def describe_char(ch: str) -> str:
     """``U+001B (a control character)``, ``U+202E (a bidi override)``: for messages."""
-    kind = "a bidi control" if ch in _BIDI else "a control character"
+    if ch in _BIDI:
+        kind = "a bidi control"
+    elif "\ud800" <= ch <= "\udfff":
+        kind = "a byte that is not UTF-8"
+    else:
+        kind = "a control character"
     return f"U+{ord(ch):04X} ({kind})"
 
 

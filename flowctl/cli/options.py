@@ -65,12 +65,20 @@ def sets() -> Any:
     )
 
 
+def _version(value: int | None) -> int | None:
+    # versions count from 1: anything less is a usage error (2), not a conflict (5)
+    if value is not None and value < 1:
+        raise typer.BadParameter(f"{value} is not a version: an instance's versions count from 1")
+    return value
+
+
 def expect_version() -> Any:
     return typer.Option(
         "--expect-version",
         metavar="N",
         help="Refuse (exit 5, nothing written) unless the instance is at version N.",
         show_default=False,
+        callback=_version,
     )
 
 

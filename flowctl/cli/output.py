@@ -58,10 +58,11 @@ def _one_line(text: str) -> str:
 
 
 def fail(message: str, *, hint: str | None = None, code: int = 1) -> NoReturn:
-    """Print ``flowctl: error: ...`` (and the hint) on stderr and exit with ``code``."""
-    print(f"flowctl: error: {message}", file=sys.stderr)
+    """Print ``flowctl: error: ...`` (and the hint) on stderr and exit with ``code``;
+    control characters in them (from what was typed) are shown escaped."""
+    print(f"flowctl: error: {sanitize(message)}", file=sys.stderr)
     if hint:
-        print(f"flowctl: hint: {hint}", file=sys.stderr)
+        print(f"flowctl: hint: {sanitize(hint)}", file=sys.stderr)
     raise SystemExit(code)
 
 

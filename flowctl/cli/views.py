@@ -10,6 +10,7 @@ from flowctl.api.instances import InstanceCard, InstanceView, StepResult
 from flowctl.api.records import JournalEntry, NotificationRow
 from flowctl.api.timers import Overdue, TaskView, TickReport
 from flowctl.cli.output import Cell, Table, echo, print_table, table_lines
+from flowctl.text import sanitize
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one, reused: journal streams call it per entry
 
@@ -187,7 +188,7 @@ def summary(e: JournalEntry) -> str:
     text = fn(e) if fn else _value(dict(e.data))
     if e.data.get("as_admin"):
         text += " [as admin]"
-    return text
+    return sanitize(text, keep="")  # one line, nothing that drives a terminal
 
 
 def history_line(e: JournalEntry) -> str:
@@ -304,7 +305,7 @@ def card_lines(card: InstanceCard) -> list[str]:
     lines += [f"  {attachment_line(a)}" for a in v.attachments] or ["  -"]
     lines.append("history:")
     lines += [f"  {history_line(e)}" for e in card.history]
-    return lines
+    return [sanitize(line, keep="") for line in lines]  # shown escaped: "\x1b", "\u202e"
 
 
 # ----------------------------------------------------------------- tables

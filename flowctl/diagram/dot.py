@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from flowctl.diagram import theme
 from flowctl.diagram.ir import Cluster, Edge, EdgeKind, Graph, Mark, Node, NodeKind
+from flowctl.text import sanitize
 
 
 class Html(str):
@@ -46,11 +47,15 @@ _EDGE_STYLES: dict[EdgeKind, Attrs] = {
 
 
 def quote(text: str) -> str:
-    """A DOT double-quoted string."""
+    """A DOT double-quoted string; control characters shown escaped (``\\x1b``)."""
+    text = sanitize(text)  # keeps line breaks, as before
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def html_escape(text: str) -> str:
+    """Text for an HTML-like label; control characters shown escaped (``\\x1b``):
+    Graphviz refuses them, and they must not reach a terminal through the SVG."""
+    text = sanitize(text)  # keeps line breaks, as before
     return (
         text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
     )

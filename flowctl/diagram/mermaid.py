@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from flowctl.diagram import theme
 from flowctl.diagram.ir import Edge, EdgeKind, Graph, Mark, Node, NodeKind
+from flowctl.text import sanitize
 
 _ENTITIES = {
     "#": "#35;",  # first: every other code starts with '#'
@@ -64,8 +65,10 @@ _MARK_STYLES: dict[Mark, str] = {
 
 
 def escape(text: str) -> str:
-    """Text for a quoted Mermaid label: special characters as entity codes."""
-    return _ESCAPE.sub(lambda m: _ENTITIES[m.group(0)], " ".join(text.split()))
+    """Text for a quoted Mermaid label: special characters as entity codes,
+    control characters shown escaped (``\\x1b``)."""
+    text = sanitize(" ".join(text.split()), keep="")
+    return _ESCAPE.sub(lambda m: _ENTITIES[m.group(0)], text)
 
 
 def _word(text: str) -> str:
@@ -195,7 +198,7 @@ def over_limits(text: str) -> list[str]:
 def render_mermaid(graph: Graph) -> str:
     """The whole graph as a Mermaid flowchart, ending with a newline."""
     ids = _Ids(graph)
-    title = " ".join(graph.title) + f" ({graph.id})"
+    title = sanitize(" ".join(graph.title) + f" ({graph.id})", keep="")
     out = ["---", f"title: {json.dumps(title, ensure_ascii=False)}", "---", "flowchart TD"]
     nodes = {n.id: n for n in graph.nodes}
     body: list[str] = [_node_line(n, ids) for n in graph.loose_nodes if n.kind is NodeKind.START]

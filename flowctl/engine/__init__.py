@@ -274,6 +274,7 @@ from flowctl.model import Process
 
 def apply(process: Process, instance: Instance, command: Command, ctx: Context) -> Transition:
     """Apply one command to an instance; raise Refused/InvalidValue if not allowed."""
+    steps.check_command_text(command)
     run = steps.Run(process, instance, ctx)
     if isinstance(command, Advance):
         steps.advance(run, command)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property, lru_cache
@@ -54,6 +55,7 @@ from flowctl.model import (
     Stage,
     StageKind,
 )
+from flowctl.text import describe_char, find_unsafe
 
 # instance status
 ACTIVE = "active"  # a stage waits for a person
@@ -438,30 +440,106 @@ def _duration(text: str) -> timedelta:
 # -------------------------------------------------------------- values
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+# The engine compares numbers as floats: a number beyond the largest one has
+# no value there (and an integer of that size has at most 309 digits).
+_LARGEST = sys.float_info.max
+_LARGEST_DIGITS = 309
+
+
+def _shown(raw: Any) -> str:
+    """``raw`` for a message: its repr, cut short when long."""
+    if isinstance(raw, int) and raw.bit_length() > 128:  # repr of a huge int: slow or refused
+        return f"an integer of about {int(raw.bit_length() * math.log10(2)) + 1:,} digits"
+    text = repr(raw)
+    if len(text) <= 40 or not isinstance(raw, str):
+        return text
+    return f"{raw[:24] + '...'!r} ({len(raw):,} characters)"
+
+
+def _ascii_digits(fd: FieldDef, raw: Any, what: str) -> None:
+    if isinstance(raw, str) and not raw.isascii():
+        raise InvalidValue(
+            f"field '{fd.name}' must be {what} written with the ASCII digits 0-9; "
+            f"got {_shown(raw)}"
+        )
+
+
+def _comparable(fd: FieldDef, raw: Any, value: int | float) -> int | float:
+    if abs(value) > _LARGEST:
+        what = "an integer" if fd.type is FieldType.INTEGER else "a number"
+        raise InvalidValue(
+            f"field '{fd.name}' must be {what} flowctl can compare, at most about 1.8e308 "
+            f"either side of zero; got {_shown(raw)}"
+        )
+    return value
+
+
+def _integer_text(fd: FieldDef, raw: str) -> int:
+    text = raw.strip()
+    if len(text.lstrip("+-").lstrip("0")) > _LARGEST_DIGITS:  # int() would refuse or be slow
+        _comparable(fd, raw, math.inf)
+    return int(_comparable(fd, raw, int(text)))
+
+
+# What people type into a command may reach other people's terminals (show,
+# journal, inbox) and diagrams: a control character there could move the
+# cursor, retitle the window or reorder a line. Free text (notes, comments,
+# reasons, text fields) may hold tabs and line breaks; everything else is one line.
+_FREE_TEXT = frozenset({"text", "comment", "reason", "note"})
+_TEXT_WHAT = {"text": "the note", "note": "the note", "comment": "the comment",
+              "reason": "the reason", "kind": "the link kind", "ref": "the link reference",
+              "name": "the name"}
+
+
+def check_text(what: str, text: str, *, multiline: bool) -> None:
+    """Refuse ``text`` if it holds a control character (but tab, and a line
+    break when ``multiline``) or a bidi control, naming ``what`` and the character."""
+    at = find_unsafe(text, allow="\n" if multiline else "")
+    if at < 0:
+        return
+    allowed = "tab and line break" if multiline else "tab"
+    raise InvalidValue(
+        f"{what} holds {describe_char(text[at])} at character {at + 1}: control characters "
+        f"(other than {allowed}) and bidi controls are refused, as they would reach the "
+        "terminal of whoever reads the instance",
+        hint="remove it; to quote a terminal's output, paste it without its colour codes",
+    )
+
+
+def check_command_text(command: Any) -> None:
+    """``check_text`` on every text a command carries (a note, a comment, a reason,
+    a link, a name); field values are checked when they are read (``coerce``)."""
+    for name in getattr(command, "__struct_fields__", ()):
+        value = getattr(command, name)
+        if isinstance(value, str):
+            what = _TEXT_WHAT.get(name, f"the {name.replace('_', ' ')}")
+            check_text(what, value, multiline=name in _FREE_TEXT)
 
 
 def _as_integer(fd: FieldDef, raw: Any) -> int:
     if isinstance(raw, int) and not isinstance(raw, bool):
-        return raw
+        return int(_comparable(fd, raw, raw))
+    _ascii_digits(fd, raw, "an integer")
     if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-        return int(raw)
-    raise InvalidValue(f"field '{fd.name}' must be an integer; got {raw!r}")
+        return _integer_text(fd, raw)
+    raise InvalidValue(f"field '{fd.name}' must be an integer; got {_shown(raw)}")
 
 
 def _as_number(fd: FieldDef, raw: Any) -> int | float:
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         value: int | float = raw
-    elif isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-        value = int(raw)
     else:
+        _ascii_digits(fd, raw, "a number")
+        if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
+            return _integer_text(fd, raw)
         try:
             value = float(raw)
         except (TypeError, ValueError):
-            raise InvalidValue(f"field '{fd.name}' must be a number; got {raw!r}") from None
+            raise InvalidValue(f"field '{fd.name}' must be a number; got {_shown(raw)}") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidValue(f"field '{fd.name}' must be a finite number; got {raw!r}")
-    return value
+        raise InvalidValue(f"field '{fd.name}' must be a finite number; got {_shown(raw)}")
+    return _comparable(fd, raw, value)
 
 
 def _as_boolean(fd: FieldDef, raw: Any) -> bool:
@@ -514,6 +592,8 @@ def _as_user(fd: FieldDef, raw: Any, org: OrgDirectory) -> str:
 
 def _as_text(fd: FieldDef, raw: Any) -> str:
     if isinstance(raw, str):
+        multiline = fd.type is FieldType.TEXT
+        check_text(f"field '{fd.name}'", raw, multiline=multiline)
         return raw
     raise InvalidValue(f"field '{fd.name}' must be text; got {raw!r}")
 
@@ -735,6 +815,7 @@ def start(
     A child process (``parent_id`` given) is started by the parent's stage, not
     by a person: the starters are not checked, and ``initiator`` (the parent's
     initiator) becomes its initiator."""
+    check_command_text(command)
     if parent_id is None:
         _check_starter(process, ctx)
     starts = process.start_stages
