@@ -509,3 +509,32 @@ def test_a_writer_during_an_immutable_read_is_noticed(cli: Cli) -> None:
         store.close()
     with SqliteStore.open_readonly(cli.db, immutable=False) as live:
         assert live.verify_journal().entries == 9
+
+
+def test_verify_reads_a_copy_whose_wal_holds_changes_in_a_read_only_folder(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """A copy taken while the store was open: the latest commits are only in its
+    -wal, and reading them needs a -shm file, which the folder cannot take. Verify
+    reads a private copy of both instead, and still writes nothing there."""
+    cli("start", KEY, "--set", "owner=alice")
+    holder = sqlite3.connect(cli.db)  # keeps the -wal from being folded in and removed
+    holder.execute("SELECT count(*) FROM journal").fetchall()
+    try:
+        cli("advance", K1, "-r", "done", "--set", "level=key")
+        folder = tmp_path / "audit"
+        folder.mkdir()
+        shutil.copyfile(cli.db, folder / "copy.db")
+        shutil.copyfile(cli.db + "-wal", folder / "copy.db-wal")
+    finally:
+        holder.close()
+    assert (folder / "copy.db-wal").stat().st_size > 0
+    files = [folder / "copy.db", folder / "copy.db-wal"]
+    if not _chattr("+i", *files, folder):
+        pytest.skip("chattr +i is not available here: root could write the folder anyway")
+    try:
+        assert cli.out("journal", "verify", "--db", str(folder / "copy.db")) == [
+            "journal intact: 6 entries, hash chain verified"]
+        assert sorted(os.listdir(folder)) == ["copy.db", "copy.db-wal"]
+    finally:
+        _chattr("-i", *files, folder)

@@ -641,6 +641,7 @@ class SqliteStore:
         self._created: list[str] = []
         self._committed = False
         self._stamp: tuple[int, int, int] | None = None  # see open_readonly
+        self._temp: str | None = None  # a private copy open_readonly read instead
 
     # -- opening -------------------------------------------------------------
 
@@ -726,19 +727,19 @@ class SqliteStore:
         if immutable is None:
             immutable = stamp[2] == 0
         uri = f"file:{quote(os.path.abspath(name))}?" + ("immutable=1" if immutable else "mode=ro")
+        temp = None
         try:
-            conn = sqlite3.connect(uri, uri=True, isolation_level=None)
-            version = schema.read_version(conn)
-            tables = schema.has_tables(conn)
+            conn, version, tables = _connect_readonly(uri)
         except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot open database {name} to read it: {exc}",
-                hint=f"{name}-wal holds changes not yet in {name}: copy the database with its "
-                     "-wal file into a folder you can write, or let flowctl (or "
-                     "`sqlite3 DB 'PRAGMA wal_checkpoint'`) write them back before copying",
-            ) from None
+            if immutable:
+                raise StoreError(f"cannot open database {name} to read it: {exc}") from None
+            # mode=ro needs a -shm file beside a database whose -wal holds
+            # changes, which a read-only folder cannot take: read a private copy
+            # of the database and its -wal instead.
+            temp, conn, version, tables = _read_a_copy(name, exc)
         store = cls(conn, name, lock_deadline_s=LOCK_DEADLINE_S)
         store._stamp = stamp if immutable else None
+        store._temp = temp
         if version > schema.SCHEMA_VERSION:
             store.close()
             raise store._newer(version, schema.SCHEMA_VERSION)
@@ -1120,6 +1121,11 @@ class SqliteStore:
         if self._created and not self._committed:
             _remove(self._created)
         self._created = []
+        if self._temp is not None:
+            import shutil
+
+            shutil.rmtree(self._temp, ignore_errors=True)
+            self._temp = None
 
     def __enter__(self) -> SqliteStore:
         return self
@@ -1196,6 +1202,42 @@ def _restore_triggers(
     )
     return JournalEntry(instance_id=STORE_ENTRY_ID, at=at, actor=actor, kind="store_repaired",
                         version=0, data=data, seq=seq, prev_hash=prev, hash=digest)
+
+
+def _connect_readonly(uri: str) -> tuple[sqlite3.Connection, int, bool]:
+    """A read-only connection, the schema version and whether it has tables."""
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        return conn, schema.read_version(conn), schema.has_tables(conn)
+    except BaseException:
+        conn.close()
+        raise
+
+
+def _read_a_copy(
+    name: str, first: sqlite3.Error
+) -> tuple[str, sqlite3.Connection, int, bool]:
+    """Copy the database and its -wal into a private folder and open the copy
+    read-only there (SQLite makes its -shm beside the copy, not the original)."""
+    import shutil
+    import tempfile
+    from urllib.parse import quote
+
+    temp = tempfile.mkdtemp(prefix="flowctl-read-")
+    copy = os.path.join(temp, "copy.db")
+    try:
+        shutil.copyfile(name, copy)
+        shutil.copyfile(name + "-wal", copy + "-wal")
+        conn, version, tables = _connect_readonly(f"file:{quote(copy)}?mode=ro")
+    except (OSError, sqlite3.Error) as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise StoreError(
+            f"cannot open database {name} to read it: {first}; nor a copy of it: {exc}",
+            hint=f"{name}-wal holds changes not yet in {name}: copy the database with its "
+                 "-wal file into a folder you can write, or open the store with flowctl once "
+                 "where it is written (that folds the -wal in) before copying it",
+        ) from None
+    return temp, conn, version, tables
 
 
 def _stamp(path: str) -> tuple[int, int, int]:
