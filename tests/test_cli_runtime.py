@@ -645,7 +645,8 @@ def test_journal_verify_intact_and_broken(cli: Cli) -> None:
 
 COMMANDS = ["start", "advance", "begin", "reassign", "note", "link", "cancel", "show", "inbox",
             "list", "journal", "tick", "overdue", "pause", "resume", "task done", "task list",
-            "notifications", "notifications read", "notifications deliver"]
+            "notifications", "notifications read", "notifications deliver", "journal verify",
+            "journal checkpoint", "db", "db repair"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
