@@ -331,3 +331,27 @@ def test_a_result_may_declare_optional_fields() -> None:
     )
     done = engine.apply(p, inst, Advance("approve", {"remark": "fine"}), _ctx("carol"))
     assert done.instance.record == {"remark": "fine"}
+
+
+def test_an_escalation_does_not_hand_an_approval_to_its_initiator() -> None:
+    p = _inline([
+        {"id": "ask", "kind": "task", "start": True, "assignee": "initiator",
+         "results": {"done": "review"}},
+        {"id": "review", "kind": "approval", "approvers": [{"department": "sales"}],
+         "results": {"approve": "z", "reject": "ask"},
+         "sla": {"within": "2h", "escalations": [
+             {"after": "1h", "action": "reassign",
+              "to": {"relation": "manager", "of": "assignee"}}]}},
+        {"id": "z", "kind": "end"},
+    ])
+    inst = _adv(p, _start(p, "grace"), "grace", "done")  # carol's manager is grace
+    assert inst.assignees == ("user:carol",)
+    (timer,) = [t for t in inst.timers if t.kind == "escalation"]
+    tr = engine.apply(p, inst, engine.Fire(timer.key),
+                      Context(engine.SYSTEM_ACTOR, ORG, engine.parse_time("2026-11-23T10:00:00Z")))
+    assert tr.instance.assignees == ("user:carol",)
+    (failed,) = [e for e in tr.events if e.kind == "timer_failed"]
+    assert failed.data["error"] == (
+        "an escalation cannot reassign 'review' to grace: grace started inline-1, and an"
+        " approval excludes its initiator unless it says allow_initiator: true"
+    )

@@ -46,6 +46,7 @@ from flowctl.engine.steps import (
     describe_principal,
     describe_principals,
     enter,
+    excluded,
     holds,
     iso,
     later,
@@ -143,6 +144,10 @@ def _reassign(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> 
         raise Refused(f"stage '{stage.id}' needs every approver's signature; it cannot be"
                       " reassigned by an escalation")
     who, label = _target(run, stage, esc)
+    kind, _, user = who.partition(":")
+    why = excluded(inst, stage, user) if kind == "user" else None
+    if why is not None:
+        raise Refused(f"an escalation cannot reassign '{stage.id}' to {user}: {why}")
     previous = inst.assignees
     run.set(assignees=(who,), labels={who: f"escalated: {label}" if label else "escalated"})
     run.emit("escalation", stage=stage.id, data={**data, "from": list(previous), "to": [who]})
