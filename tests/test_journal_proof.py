@@ -538,3 +538,25 @@ def test_verify_reads_a_copy_whose_wal_holds_changes_in_a_read_only_folder(
         assert sorted(os.listdir(folder)) == ["copy.db", "copy.db-wal"]
     finally:
         _chattr("-i", *files, folder)
+
+
+def test_db_repair_makes_a_dropped_tail_table_again(cli: Cli) -> None:
+    cli("start", KEY, "--set", "owner=alice")
+    cli.sql("DROP TABLE journal_tail")
+    assert cli.out("journal", "verify", code=1) == [
+        "journal BROKEN: 4 problem(s) in 2 entries",
+        "  the journal_tail table is missing (dropped outside flowctl)",
+        f"  the append-only trigger journal_tail_forward is missing: {UNPROTECTED}",
+        f"  the append-only trigger journal_tail_no_delete is missing: {UNPROTECTED}",
+        "  the record of the journal's last entry is missing, but the journal holds entries "
+        "up to 2",
+    ]
+    cli("note", K1, "x", code=4)
+    assert cli.out("db", "repair")[:4] == [
+        "found:",
+        "  the append-only trigger journal_tail_forward is missing",
+        "  the append-only trigger journal_tail_no_delete is missing",
+        "  the journal_tail table is missing",
+    ]
+    assert cli.out("journal", "verify") == ["journal intact: 3 entries, hash chain verified"]
+    cli("note", K1, "x")

@@ -54,6 +54,13 @@ JOURNAL_TAIL_NO_DELETE = """CREATE TRIGGER journal_tail_no_delete BEFORE DELETE 
         SELECT RAISE(ABORT, 'the journal tail cannot be deleted');
     END"""
 
+# The last entry written (db repair makes it again when it was dropped).
+JOURNAL_TAIL_TABLE = """CREATE TABLE journal_tail (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+    )"""
+
 JOURNAL_TRIGGERS: dict[str, str] = {
     "journal_no_update": JOURNAL_NO_UPDATE,
     "journal_no_delete": JOURNAL_NO_DELETE,
@@ -138,11 +145,7 @@ _V1_STATEMENTS: tuple[str, ...] = (
     JOURNAL_APPEND_ONLY,
     # The last entry written (seq and hash), updated in the same transaction as
     # the append, so that removing entries at the end of the journal is detected.
-    """CREATE TABLE journal_tail (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        seq INTEGER NOT NULL,
-        hash TEXT NOT NULL
-    )""",
+    JOURNAL_TAIL_TABLE,
     JOURNAL_TAIL_FORWARD,
     JOURNAL_TAIL_NO_DELETE,
 )

@@ -1026,7 +1026,7 @@ class SqliteStore:
             raise self._store_error(exc) from None
         finally:
             conn.execute("PRAGMA foreign_keys = ON")
-        return RepairReport(problems=tuple(problems), entry=entry)
+        return RepairReport(problems=tuple(entry.data["found"]), entry=entry)
 
     def attachments(self, instance_id: str) -> list[AttachmentRow]:
         rows = self._query(
@@ -1177,6 +1177,10 @@ def _restore_triggers(
     ).fetchall():
         quoted = str(name).replace('"', '""')
         conn.execute(f'DROP TRIGGER "{quoted}"')
+    if conn.execute("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = "
+                    "'journal_tail'").fetchone() is None:
+        problems = [*problems, "the journal_tail table is missing"]
+        conn.execute(schema.JOURNAL_TAIL_TABLE)
     for sql in schema.JOURNAL_TRIGGERS.values():
         conn.execute(sql)
     last = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
