@@ -106,6 +106,16 @@ def find_unsafe(text: str, *, allow: str = "\n") -> int:
     return -1
 
 
+def json_safe(text: str) -> str:
+    """Compact JSON text with every character ``is_unsafe`` reports written as a
+    ``\\uXXXX`` escape: the same JSON value, nothing raw for a terminal (JSON
+    escapes C0 controls itself, but not C1, bidi controls or lone surrogates).
+    Not for indented JSON: its line breaks would be escaped too."""
+    if text.isprintable():
+        return text
+    return _UNSAFE_RE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def describe_char(ch: str) -> str:
     """``U+001B (a control character)``, ``U+202E (a bidi override)``: for messages."""
     if ch in _BIDI:

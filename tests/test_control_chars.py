@@ -245,6 +245,12 @@ def test_text_stored_before_is_shown_escaped(
     assert lines[lines.index("note:") + 1] == "  \\x1b]0;PWNED\\x07 \\u202eevil"
     out, _ = ws("journal", "values-1")
     assert out.splitlines()[-1].endswith("note  set: \\x1b]0;PWNED\\x07 \\u202eevil")
+    out, _ = ws("journal", "values-1", "--json")  # escaped as JSON, the same value
+    assert find_unsafe(out) == -1
+    assert json.loads(out)[-1]["data"]["text"] == "\x1b]0;PWNED\x07 \u202eevil"
+    out, _ = ws("show", "values-1", "--json")
+    assert find_unsafe(out) == -1
+    assert json.loads(out)["instance"]["note"] == "\x1b]0;PWNED\x07 \u202eevil"
 
 
 def test_an_error_message_never_echoes_a_control_character(ws: Workspace) -> None:

@@ -10,13 +10,13 @@ from flowctl.api.instances import InstanceCard, InstanceView, StepResult
 from flowctl.api.records import JournalEntry, NotificationRow
 from flowctl.api.timers import Overdue, TaskView, TickReport
 from flowctl.cli.output import Cell, Table, echo, print_table, table_lines
-from flowctl.text import sanitize
+from flowctl.text import json_safe, sanitize
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False)  # one, reused: journal streams call it per entry
 
 
 def to_json(value: Any) -> str:
-    return _ENCODER.encode(value)
+    return json_safe(_ENCODER.encode(value))  # C1, bidi: as \u escapes, never raw
 
 
 def plain(value: Any) -> Any:
