@@ -94,6 +94,22 @@ def test_an_integer_beyond_what_the_engine_compares_fails_lint(tmp_path: Path) -
     assert _lint(tmp_path, largest) == (0, [])
 
 
+def test_an_integer_in_a_condition_beyond_what_the_engine_compares_fails_lint(
+    tmp_path: Path,
+) -> None:
+    text = PROCESS.replace(
+        "stages:", "fields:\n  x:\n    type: number\nstages:"
+    ).replace(
+        "      done: finish\n",
+        "      done: check\n  - id: check\n    kind: decision\n    branches:\n"
+        "      - when: record.x * 1" + "0" * 400 + " > 5\n        to: finish\n"
+        "      - when: record.x > 5\n        to: work\n    default: finish\n",
+    ).format(name="P", description="x")
+    assert _lint(tmp_path, text) == (1, [
+        "p.yaml:18:26: FL302 the number is too large to compare (above 1.8e308)",
+    ])
+
+
 # ------------------------------------------------ the commands that take text
 
 VALUES = """\

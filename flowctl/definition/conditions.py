@@ -29,6 +29,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -427,6 +428,8 @@ class _Builder:
                 _problem(start, NOT_ALLOWED, "a string cannot span lines")
             return Literal(v, start, end)
         if isinstance(v, int):
+            if abs(v) > sys.float_info.max:  # the engine compares numbers as floats
+                _problem(start, NOT_ALLOWED, "the number is too large to compare (above 1.8e308)")
             return Literal(v, start, end)
         if isinstance(v, float):
             if not math.isfinite(v):
