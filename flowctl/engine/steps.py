@@ -489,7 +489,7 @@ def _integer_text(fd: FieldDef, raw: str) -> int:
 _FREE_TEXT = frozenset({"text", "comment", "reason", "note"})
 _TEXT_WHAT = {"text": "the note", "note": "the note", "comment": "the comment",
               "reason": "the reason", "kind": "the link kind", "ref": "the link reference",
-              "name": "the name"}
+              "name": "the attachment name"}
 
 
 def check_text(what: str, text: str, *, multiline: bool) -> None:
