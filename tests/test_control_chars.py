@@ -236,6 +236,18 @@ def test_text_with_control_characters_is_refused(
     assert ws.journal() == [(1, "started"), (1, "stage_entered")]  # nothing was written
 
 
+def test_a_file_name_with_a_control_character_is_refused(ws: Workspace, tmp_path: Path) -> None:
+    ws("start", "values")
+    path = tmp_path / "scan\x1b[2J.pdf"
+    path.write_bytes(b"%PDF")
+    out, err = ws("attach", "values-1", str(path), code=2)
+    assert (out, err) == ("", (
+        "flowctl: error: the attachment name holds U+001B (a control character) at character 5: "
+        f"{REFUSED_TEXT.format(allowed='tab')}\nflowctl: hint: name it with --name NAME\n"))
+    ws("attach", "values-1", str(path), "--name", "scan.pdf")
+    assert ws.journal()[-1] == (2, "attached")
+
+
 def test_free_text_keeps_its_tabs_and_line_breaks(ws: Workspace) -> None:
     ws("start", "values", "--set", "body=line one\n\tline two")
     ws("note", "values-1", "call back\n\tFriday")

@@ -492,7 +492,7 @@ _TEXT_WHAT = {"text": "the note", "note": "the note", "comment": "the comment",
               "name": "the attachment name"}
 
 
-def check_text(what: str, text: str, *, multiline: bool) -> None:
+def check_text(what: str, text: str, *, multiline: bool, hint: str | None = None) -> None:
     """Refuse ``text`` if it holds a control character (but tab, and a line
     break when ``multiline``) or a bidi control, naming ``what`` and the character."""
     at = find_unsafe(text, allow="\n" if multiline else "")
@@ -503,7 +503,7 @@ def check_text(what: str, text: str, *, multiline: bool) -> None:
         f"{what} holds {describe_char(text[at])} at character {at + 1}: control characters "
         f"(other than {allowed}) and bidi controls are refused, as they would reach the "
         "terminal of whoever reads the instance",
-        hint="remove it; to quote a terminal's output, paste it without its colour codes",
+        hint=hint or "remove it; to quote a terminal's output, paste it without its colour codes",
     )
 
 
@@ -514,7 +514,8 @@ def check_command_text(command: Any) -> None:
         value = getattr(command, name)
         if isinstance(value, str):
             what = _TEXT_WHAT.get(name, f"the {name.replace('_', ' ')}")
-            check_text(what, value, multiline=name in _FREE_TEXT)
+            hint = "name it with --name NAME" if name == "name" else None
+            check_text(what, value, multiline=name in _FREE_TEXT, hint=hint)
 
 
 def _as_integer(fd: FieldDef, raw: Any) -> int:
