@@ -43,3 +43,16 @@ def invoke(
     return Result(runner=runner, stdout_bytes=stdout, stderr_bytes=stderr, output_bytes=output,
                   return_value=None, exit_code=code, exception=exception,
                   exc_info=exc_info)  # type: ignore[arg-type]
+
+
+TRUST_WORKSPACE = 'identity = "trust"\n'
+
+
+def trust_workspace(folder: object) -> None:
+    """Make ``folder`` a workspace that believes --as and FLOWCTL_USER (identity =
+    "trust"), as a test that acts as several people needs; the default, "login",
+    believes only the operating-system login name."""
+    import os
+
+    with open(os.path.join(str(folder), "flowctl.toml"), "w", encoding="utf-8") as fh:
+        fh.write(TRUST_WORKSPACE)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import invoke
+from clirun import invoke, trust_workspace
 from typer.testing import Result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,6 +286,7 @@ def test_the_database_is_created_under_the_current_folder(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    trust_workspace(tmp_path)
     cli.env["FLOWCTL_DB"] = None
     cli("start", KEY)
     assert (tmp_path / ".flowctl" / "flowctl.db").is_file()

@@ -436,6 +436,7 @@ def test_default_database_is_created_under_the_current_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "flowctl.toml").write_text('identity = "trust"\n')
     monkeypatch.delenv("FLOWCTL_DB", raising=False)
     runtime.start(KEY, as_user="alice", processes_dir=PROCESSES, now=NOW)
     assert (tmp_path / ".flowctl" / "flowctl.db").is_file()
@@ -482,6 +483,7 @@ def test_the_python_example_in_the_operators_guide_runs(
     (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     monkeypatch.chdir(tmp_path)
     shutil.copytree(PROCESSES, tmp_path / "processes")
+    shutil.copy(ROOT / "flowctl.toml", tmp_path)  # the bundled demo workspace: trust
     exec(compile(code, "docs/operators.md", "exec"), {})
     assert capsys.readouterr().out.splitlines() == [
         "at 'change-owner', waiting for carol (head of sales)",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from clirun import invoke
+from clirun import invoke, trust_workspace
 
 from flowctl.api import instances as runtime
 from flowctl.api import timers as timework
@@ -333,6 +333,7 @@ def test_dry_run_lists_and_writes_nothing(store: SqliteStore) -> None:
 
 def test_tick_and_overdue_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
+    trust_workspace(tmp_path)
     monkeypatch.setenv("FLOWCTL_PROCESSES", PROCESSES)
     monkeypatch.delenv("FLOWCTL_NOTIFY_COMMAND", raising=False)
 

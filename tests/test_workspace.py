@@ -89,7 +89,8 @@ def test_an_unknown_key_or_a_bad_value_is_refused(tmp_path: Path,
     assert result.stderr == (
         "flowctl: error: flowctl.toml: unknown setting 'procesess'; the settings are: "
         "processes (the folder of process definitions); org (the org directory (a YAML file)); "
-        "store (the store: a SQLite file)\n"
+        "store (the store: a SQLite file); "
+        "identity (how the acting user is established: \"login\" or \"trust\")\n"
         "flowctl: hint: remove it, or check its spelling\n")
     (tmp_path / "flowctl.toml").write_text("store = 3\n")
     result = run("config")
@@ -113,6 +114,8 @@ def test_config_shows_each_value_and_where_it_came_from(
         "processes  defs    from flowctl.toml  [does not exist]",
         "org        o.yaml  from --org  [does not exist]",
         "store      x.db    from $FLOWCTL_DB  [does not exist]",
+        "identity   login   from default: you are your operating-system login name; only "
+        "admins may act for someone else with --as",
     ]
     data = json.loads(run("config", "--json").stdout)
     assert data["workspace"] == "flowctl.toml"

@@ -20,7 +20,8 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from flowctl import engine
-from flowctl.api.identity import choose
+from flowctl.api import workspace
+from flowctl.api.identity import Identity, choose, login_name
 from flowctl.api.instances import clock, opened_store, verify_journal
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.store.base import Checkpoint, RepairReport, VerifyReport
@@ -136,9 +137,11 @@ def _append_line(path: str, line: str) -> None:
 
 def repair(*, db: str | None = None, now: datetime | None = None) -> RepairReport:
     """Restore the journal's append-only triggers, journalled as ``store_repaired``
-    (by the user running it: $FLOWCTL_USER, else the login name); nothing is
-    written when they are in place."""
-    me = choose(None)
+    (by the user running it: the login name; under identity = "trust" also
+    $FLOWCTL_USER); nothing is written when they are in place."""
+    trusted = workspace.resolve().identity.value == workspace.IDENTITY_TRUST
+    login = login_name()
+    me = choose(None) if trusted else (Identity(login, "login name") if login else None)
     if me is None:
         raise UsageError(
             "cannot tell who is repairing the store: no login name",

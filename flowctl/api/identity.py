@@ -3,6 +3,17 @@
 The user must be in the org directory; otherwise the command is refused with
 the id probably meant (``Linda`` -> ``linda``, then close spellings), else the
 known users.
+
+How far a claim is believed is the workspace's identity policy
+(``identity`` in flowctl.toml, :mod:`flowctl.api.workspace`):
+
+- ``login`` (the default): the acting user is the operating-system login name,
+  the org user with that id. ``--as USER`` (or FLOWCTL_USER, the same claim)
+  naming someone else is accepted only from a user with the admin role: the
+  command then acts for USER and its journal entries record both, the entry's
+  actor (USER) and ``by`` (the admin) in its data. Anyone else is refused.
+- ``trust``: ``--as`` and FLOWCTL_USER are believed, as said (a demo, the tests,
+  a single-user machine); only when the workspace file says so.
 """
 
 from __future__ import annotations
@@ -12,11 +23,27 @@ from collections.abc import Mapping
 
 from msgspec import Struct
 
-from flowctl.errors import UsageError
+from flowctl.api.workspace import IDENTITY_LOGIN, IDENTITY_TRUST
+from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory
 
 USER_ENV = "FLOWCTL_USER"
 SHOW_AT_MOST = 8
+ADMIN_ROLE = "admin"
+
+
+class ActingForOthersRefused(FlowctlError):
+    """A user who is not an admin asked to act for someone else (exit 1)."""
+
+    exit_code = 1
+
+
+class Acting(Struct, frozen=True):
+    """Whom a command acts for (``user``), and who asked, when that is someone
+    else (``by``: an admin acting for ``user`` under the login policy)."""
+
+    user: str
+    by: str | None = None
 
 
 class UnknownUser(UsageError):
@@ -107,3 +134,52 @@ def _how(source: str, user: str) -> str:
 
 def _refuse(message: str) -> str:
     raise UnknownUser(message, hint=f"say who you are with --as USER or {USER_ENV}=USER")
+
+
+def resolve_acting(
+    explicit: str | None,
+    org: OrgDirectory,
+    *,
+    policy: str = IDENTITY_LOGIN,
+    environ: Mapping[str, str] | None = None,
+) -> Acting:
+    """The acting user under the workspace's identity ``policy`` (see the module doc).
+
+    ``UnknownUser`` (exit 2) when the user is not in ``org``;
+    ``ActingForOthersRefused`` (exit 1) when someone who is not an admin claims
+    to be someone else under the login policy.
+    """
+    if policy == IDENTITY_TRUST:
+        return Acting(resolve_user(explicit, org, environ=environ))
+    env = os.environ if environ is None else environ
+    login = login_name()
+    where = f" {org.source}" if org.source else ""
+    if not login:
+        raise UnknownUser(
+            "cannot tell who you are: the workspace establishes identity by the login "
+            "name (identity = \"login\"), and there is none",
+            hint="run flowctl under your own login",
+        )
+    me = org.user(login)
+    if me is None:
+        raise UnknownUser(
+            f"your login name '{login}' is not a user of the org directory{where}; the "
+            "workspace establishes identity by the login name (identity = \"login\")",
+            hint="ask an admin to add you to the org directory with that id",
+        )
+    claim = Identity(explicit, "--as") if explicit else (
+        Identity(env[USER_ENV], USER_ENV) if env.get(USER_ENV) else None)
+    if claim is None or claim.user == me.id:
+        return Acting(me.id)
+    admins = [u.id for u in org.members(ADMIN_ROLE)]
+    if ADMIN_ROLE not in me.roles:
+        shown = "--as" if claim.source == "--as" else USER_ENV
+        raise ActingForOthersRefused(
+            f"{me.id} asked to act as {claim.user} ({shown} {claim.user}): only users with "
+            f"the admin role may act for someone else here (identity = \"login\"); "
+            f"admins: {_known(admins)}",
+            hint="run the command as yourself (without "
+                 + ("--as" if claim.source == "--as" else USER_ENV) + ")",
+        )
+    user = resolve_user(claim.user, org, environ={})
+    return Acting(user, by=me.id)

@@ -42,7 +42,7 @@ from msgspec.structs import replace
 from flowctl import engine
 from flowctl.api import workspace
 from flowctl.api.definitions import DefinitionError, load_org, load_process_text, load_stored
-from flowctl.api.identity import resolve_user
+from flowctl.api.identity import resolve_acting
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.base import (
@@ -342,6 +342,12 @@ class CallContext(Struct):
     processes_dir: str | None  # as given: resolved where it is used
     org_path: str
     loaded: Loaded | None = None
+    by: str | None = None  # an admin acting for ``user`` (identity = "login", --as)
+
+
+def acting_for(s: CallContext) -> tuple[str, str] | None:
+    """(user, admin) when an admin acts for ``user`` in this call, else None."""
+    return (s.user, s.by) if s.by else None
 
 
 @contextmanager
@@ -363,9 +369,10 @@ def acting(*, create: bool = False, **context: Unpack[Context]) -> Iterator[Call
         else:
             folder = context.get("processes_dir")
             directory, path = org_directory(context.get("org"), folder)
-        user = resolve_user(context.get("as_user"), directory)
+        policy = workspace.resolve().identity.value
+        who = resolve_acting(context.get("as_user"), directory, policy=policy)
         moment = clock(context.get("now"))
-        yield CallContext(st, directory, user, moment, folder, path, loaded)
+        yield CallContext(st, directory, who.user, moment, folder, path, loaded, who.by)
 
 
 # ------------------------------------------------------------ definitions
@@ -464,7 +471,10 @@ def from_row(row: InstanceRow) -> engine.Instance:
     return engine.load_instance(columns, row.state)
 
 
-def _entries(inst: engine.Instance, events: tuple[engine.Event, ...]) -> list[JournalEntry]:
+def _entries(inst: engine.Instance, events: tuple[engine.Event, ...],
+             by: tuple[str, str] | None = None) -> list[JournalEntry]:
+    """The journal entries of ``events``; ``by`` (user, admin): the entries that
+    ``user`` acted in carry ``by``, the admin who acted for them."""
     return [
         JournalEntry(
             instance_id=inst.id,
@@ -474,7 +484,7 @@ def _entries(inst: engine.Instance, events: tuple[engine.Event, ...]) -> list[Jo
             version=inst.version,
             stage=e.stage,
             result=e.result,
-            data=dict(e.data),
+            data={**e.data, "by": by[1]} if by is not None and e.actor == by[0] else dict(e.data),
         )
         for e in events
     ]
@@ -628,7 +638,8 @@ class Writer:
     cancelled instance are cancelled. ``written`` collects the journal entries."""
 
     def __init__(self, tx: Transaction, store: Store, org: OrgDirectory, now: datetime,
-                 procs: Definitions) -> None:
+                 procs: Definitions, by: tuple[str, str] | None = None) -> None:
+        self.by = by  # (user, admin): an admin acting for user; their entries say so
         self.tx = tx
         self.store = store
         self.org = org
@@ -659,7 +670,7 @@ class Writer:
 
     def _journal(self, step: engine.Transition) -> None:
         inst = step.instance
-        self.written += self.tx.append_journal(_entries(inst, step.events))
+        self.written += self.tx.append_journal(_entries(inst, step.events, self.by))
         if step.notices:
             self.tx.add_notifications([
                 NotificationRow(inst.id, n.user, n.kind, n.message, engine.iso(self.now),
@@ -758,7 +769,7 @@ def start(
         with s.store.transaction() as tx:
             instance_id = tx.new_instance_id(definition.id)
             step = engine.start(definition, command, ctx, instance_id=instance_id, digest=digest)
-            writer = Writer(tx, s.store, s.org, s.now, procs)
+            writer = Writer(tx, s.store, s.org, s.now, procs, acting_for(s))
             final = writer.insert(definition, step)
         return StepResult(view(final, definition, s.org, s.now), tuple(writer.written))
 
@@ -839,7 +850,7 @@ def _step(
             hint=f"look at it again (flowctl show {row.id}) and retry",
         )
     step = engine.apply(process, from_row(row), command, ctx)
-    writer = Writer(tx, s.store, s.org, s.now, procs)
+    writer = Writer(tx, s.store, s.org, s.now, procs, acting_for(s))
     final = writer.update(process, step, row.version)
     if content is not None:
         store_attachments(tx, step, content)

@@ -12,6 +12,10 @@ Every command resolves these three the same way, first found wins:
    there is no workspace file): ``processes/``, ``<processes>/org.yaml``,
    ``.flowctl/flowctl.db``.
 
+The workspace file also says how the acting user is established (``identity``:
+``"login"``, the default, or ``"trust"``; see :mod:`flowctl.api.identity`). It
+comes from the workspace file only: no flag or variable sets a policy.
+
 ``flowctl config`` prints what :func:`resolve` found and where each value came
 from; ``flowctl init`` writes a new workspace (:func:`init`).
 """
@@ -32,6 +36,14 @@ KEYS = {
     "processes": "the folder of process definitions",
     "org": "the org directory (a YAML file)",
     "store": "the store: a SQLite file",
+    "identity": 'how the acting user is established: "login" or "trust"',
+}
+IDENTITY_LOGIN = "login"  # the operating-system login; --as only for admins
+IDENTITY_TRUST = "trust"  # anyone may say --as (a demo, a test, a single-user machine)
+IDENTITY_POLICIES = {
+    IDENTITY_LOGIN: "you are your operating-system login name; only admins may act "
+                    "for someone else with --as",
+    IDENTITY_TRUST: "anyone may say who they are with --as or FLOWCTL_USER",
 }
 FLAGS = {"processes": "--processes", "org": "--org", "store": "--db"}
 ENV = {"processes": "FLOWCTL_PROCESSES", "org": "FLOWCTL_ORG", "store": "FLOWCTL_DB"}
@@ -56,8 +68,11 @@ class Workspace(Struct, frozen=True):
     processes: Setting
     org: Setting
     store: Setting
+    # "login" or "trust": from the workspace file only (a variable is no policy)
+    identity: Setting = Setting(IDENTITY_LOGIN, "default", False)
 
     def settings(self) -> dict[str, Setting]:
+        """The paths (``identity`` is not a path: see :attr:`identity`)."""
         return {"processes": self.processes, "org": self.org, "store": self.store}
 
 
@@ -123,6 +138,15 @@ def _check(path: str, table: Any) -> dict[str, str]:
         )
     out: dict[str, str] = {}
     for key, value in table.items():
+        if key == "identity":
+            if value not in IDENTITY_POLICIES:
+                allowed = "; ".join(f'"{k}" ({what})' for k, what in IDENTITY_POLICIES.items())
+                raise WorkspaceError(
+                    f"{where}: 'identity' must be one of: {allowed}; got {value!r}",
+                    hint=f'e.g. identity = "{IDENTITY_LOGIN}"',
+                )
+            out[key] = value
+            continue
         if not isinstance(value, str) or not value.strip():
             raise WorkspaceError(
                 f"{where}: '{key}' must be a non-empty string (a path); "
@@ -168,8 +192,10 @@ def resolve(
     org_setting = pick("org") or Setting(_default_org(procs.value), "default: in the processes "
                                          "folder", False)
     store = pick("store") or Setting(_shown(os.path.join(root, DEFAULT_STORE)), "default", False)
+    policy = (Setting(file_values["identity"], file_label, True) if "identity" in file_values
+              else Setting(IDENTITY_LOGIN, "default", False))
     return Workspace(root=_shown(root), file=_shown(file_path) if file_path else None,
-                     processes=procs, org=org_setting, store=store)
+                     processes=procs, org=org_setting, store=store, identity=policy)
 
 
 def _default_org(processes: str) -> str:
@@ -196,6 +222,11 @@ WORKSPACE_TEXT = """\
 processes = "processes"
 org = "processes/org.yaml"
 store = ".flowctl/flowctl.db"
+# Who is acting: "login" = your operating-system login name is your user id in
+# the org directory, and only users with the admin role may act for someone
+# else (--as USER, journalled with both names). "trust" = anyone may say who
+# they are with --as or FLOWCTL_USER: only for a demo or a single-user machine.
+identity = "login"
 """
 
 EXAMPLE_ID = "purchase-request"

@@ -40,8 +40,8 @@ COMMANDS: dict[str, CommandEntry] = {
         "org.yaml."),
     "config": CommandEntry(
         "flowctl.cli.workspace",
-        "Show the processes folder, org directory and store used here, and where each "
-        "came from."),
+        "Show the processes, org directory, store and identity policy used here, and their "
+        "source."),
     "lint": CommandEntry("flowctl.cli.lint", "Lint process definitions and the org directory."),
     "schema": CommandEntry(
         "flowctl.cli.schema",

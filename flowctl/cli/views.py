@@ -185,18 +185,25 @@ def _seconds(total: int) -> str:
 def summary(e: JournalEntry) -> str:
     """One line saying what the entry records."""
     fn = _SUMMARIES.get(e.kind)
-    text = fn(e) if fn else _value(dict(e.data))
+    text = fn(e) if fn else _value({k: v for k, v in e.data.items() if k != "by"})
     if e.data.get("as_admin"):
         text += " [as admin]"
     return sanitize(text, keep="")  # one line, nothing that drives a terminal
 
 
+def acted(e: JournalEntry) -> str:
+    """Who acted: ``carol``, or ``carol (by root)`` when an admin acted for carol
+    (the entry's ``by``, identity = "login" and --as)."""
+    by = e.data.get("by")
+    return e.actor + (sanitize(f" (by {by})", keep="") if isinstance(by, str) and by else "")
+
+
 def history_line(e: JournalEntry) -> str:
-    return f"{e.at}  v{e.version}  {e.actor}  {e.kind}  {summary(e)}"
+    return f"{e.at}  v{e.version}  {acted(e)}  {e.kind}  {summary(e)}"
 
 
 def journal_line(e: JournalEntry) -> str:
-    return f"{e.seq}  {e.at}  {e.instance_id}  v{e.version}  {e.actor}  {e.kind}  {summary(e)}"
+    return f"{e.seq}  {e.at}  {e.instance_id}  v{e.version}  {acted(e)}  {e.kind}  {summary(e)}"
 
 
 # ----------------------------------------------------------------- steps

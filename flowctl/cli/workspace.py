@@ -37,6 +37,9 @@ def init(
         for path in written:
             echo(f"wrote {path}")
         user = workspace.login_id(me)
+        # you are your login name (identity = "login"); as the admin you may act
+        # for sam, journalled as by you
+        as_me = "" if user == me else f" --as {user}"
         example = workspace.EXAMPLE_ID
         echo("")
         echo("next:")
@@ -45,8 +48,8 @@ def init(
         for line in ("flowctl lint",
                      f"flowctl start {example} --as sam --set item=Laptop --set amount=1200",
                      f"flowctl advance {example}-1 --as sam --result submit",
-                     f"flowctl inbox --as {user}",
-                     f"flowctl advance {example}-1 --as {user} --result approve"):
+                     f"flowctl inbox{as_me}",
+                     f"flowctl advance {example}-1{as_me} --result approve"):
             echo(f"  {line}")
 
 
@@ -56,12 +59,14 @@ def config(
     db: Annotated[str | None, opt.db()] = None,
     json_out: Annotated[bool, opt.json_out()] = False,
 ) -> None:
-    """Show the processes folder, org directory and store used here, and where each came from.
+    """Show the processes, org directory, store and identity policy used here, and their source.
 
     Each is taken from its flag, else its environment variable, else the
     workspace file (flowctl.toml, or [tool.flowctl] in pyproject.toml, found
     in this folder or above), else the default. `flowctl config` with a flag
-    shows what a command given that flag would use.
+    shows what a command given that flag would use. The identity policy
+    (identity = "login", the default, or "trust") comes from the workspace
+    file only.
 
     Examples:
 
@@ -80,13 +85,18 @@ def config(
                 "root": ws.root,
                 **{name: {"value": s.value, "source": s.source, "exists": os.path.exists(s.value)}
                    for name, s in rows.items()},
+                "identity": {"value": ws.identity.value, "source": ws.identity.source,
+                             "meaning": workspace.IDENTITY_POLICIES[ws.identity.value]},
             }, indent=2, ensure_ascii=False))
             return
         echo(f"workspace  {ws.file or 'none (no flowctl.toml here or above; defaults apply)'}")
-        width = max(len(s.value) for s in rows.values())
+        width = max(len(s.value) for s in [*rows.values(), ws.identity])
         for name, s in rows.items():
             missing = "" if os.path.exists(s.value) else "  [does not exist]"
             echo(f"{name:<10} {s.value:<{width}}  from {s.source}{missing}")
+        policy = ws.identity
+        echo(f"{'identity':<10} {policy.value:<{width}}  from {policy.source}: "
+             f"{workspace.IDENTITY_POLICIES[policy.value]}")
 
 
 def register(app: typer.Typer) -> None:
