@@ -97,7 +97,8 @@ def test_attach_keeps_the_bytes_journals_them_and_show_lists_them(cli: Cli) -> N
     assert cli("attachment", "list", K1).stdout == (
         f"signed contract.pdf  v1  24 bytes  sha256 {SHA[:12]}  by alice, {NOW}\n"
     )
-    # the name defaults to the file's name; anyone of the org directory may attach
+    # the name defaults to the file's name; anyone who may see the instance may attach
+    cli("share", K1, "bob")
     cli("attach", K1, scan(cli, b"other", "notes.txt"), user="bob")
     assert [(a["name"], a["by"]) for a in json.loads(
         cli("attachment", "list", K1, "--json").stdout)] == [

@@ -50,7 +50,9 @@ class Cli:
         return result.stderr
 
     def journal(self, instance: str) -> list[dict[str, Any]]:
-        entries: list[dict[str, Any]] = json.loads(self("journal", instance, "--json").stdout)
+        # grace: an admin sees every instance
+        entries: list[dict[str, Any]] = json.loads(
+            self("journal", instance, "--json", user="grace").stdout)
         return entries
 
     def kinds(self, instance: str) -> list[tuple[str, str | None, str | None]]:
@@ -189,7 +191,8 @@ def test_key_reject_goes_back_to_edit_customer(cli: Cli) -> None:
         ("result", "level-approval", "reject"), ("stage_entered", "edit-customer", None),
     ]
     cli("advance", K1, "-r", "done", "--set", "level=normal", user="bob")
-    assert json.loads(cli("show", K1, "--json").stdout)["instance"]["status"] == "completed"
+    assert json.loads(cli("show", K1, "--json", user="bob").stdout)["instance"]["status"] \
+        == "completed"
 
 
 def test_key_without_owner_is_refused_at_the_approval(cli: Cli) -> None:
@@ -528,7 +531,7 @@ def test_goods_delivery_documents_then_waits_for_the_ship_date(cli: Cli) -> None
 
 def test_note_link_cancel_and_show(cli: Cli) -> None:
     cli("start", KEY, "--note", "met at the fair")
-    assert cli.out("note", K1, "call back Friday", "--append", user="carol") == [
+    assert cli.out("note", K1, "call back Friday", "--append", user="grace") == [
         f"{K1}: note appended: call back Friday",
         f"{K1}: at 'edit-customer', waiting for alice (initiator)",
     ]
@@ -560,7 +563,9 @@ def test_list_filters_and_json(cli: Cli) -> None:
     cli("advance", K1, "-r", "done", "--set", "level=key", now="2026-11-20T09:00:00Z")
     cli("start", KEY, user="bob", now="2026-11-22T09:00:00Z")
     cli("start", "contract-approval", now="2026-11-23T09:00:00Z")
-    assert cli.out("list") == [
+    # alice sees what she started; bob's instance is not hers to see
+    assert [line.split()[0] for line in cli.out("list")[1:]] == ["contract-approval-1", K1]
+    assert cli.out("list", user="grace") == [  # an admin sees every instance
         "INSTANCE                       STATUS  STAGE           WAITING FOR / OUTCOME"
         "  DUE                           STARTED",
         "contract-approval-1            active  submit          alice (initiator)"
@@ -571,7 +576,7 @@ def test_list_filters_and_json(cli: Cli) -> None:
         "  2026-11-21T09:00:00Z OVERDUE  2026-11-20T09:00:00Z",
     ]
     assert cli.out("list", "--assignee", "carol")[1].startswith(K1)
-    assert len(cli.out("list", "--since", "2026-11-22")) == 3
+    assert len(cli.out("list", "--since", "2026-11-22", user="grace")) == 3
     assert len(cli.out("list", "--process", KEY, "-n", "1")) == 2
     assert cli.out("list", "--status", "completed") == ["no instances"]
     data = json.loads(cli("list", "--json", "--process", "contract-approval").stdout)

@@ -299,6 +299,7 @@ def _ids(result: Any) -> list[str]:
 def test_list_with_several_processes_shows_each_of_them(tmp_path: Path) -> None:
     env = _started(tmp_path)
     both = ["--process", "contract-approval", "--process", "lost-customer-recovery"]
+    env = {**env, "FLOWCTL_USER": "grace"}  # an admin sees every instance
     assert _ids(invoke(["list", *both, "--json"], env=env)) == [
         "contract-approval-2", "lost-customer-recovery-1", "contract-approval-1"]
     assert _ids(invoke(["list", *both, "-n", "2", "--json"], env=env)) == [
@@ -311,7 +312,7 @@ def test_list_with_several_processes_shows_each_of_them(tmp_path: Path) -> None:
 
 
 def test_journal_with_several_processes_and_actors(tmp_path: Path) -> None:
-    env = _started(tmp_path)
+    env = {**_started(tmp_path), "FLOWCTL_USER": "grace"}  # an admin sees every instance
     result = invoke(["journal", "--process", "lost-customer-recovery", "--process", KEY,
                      "--actor", "bob", "--actor", "alice", "--json"], env=env)
     assert result.exit_code == 0, result.output

@@ -311,7 +311,7 @@ def test_progress_waits_before_showing_short_work(monkeypatch: pytest.MonkeyPatc
 
 
 def test_commands_print_no_progress_when_piped(store: dict[str, str | None]) -> None:
-    result = invoke(["journal", "--format", "json"], env=store)
+    result = invoke(["journal", "--format", "json"], env={**store, "FLOWCTL_USER": "grace"})
     assert result.exit_code == 0
     assert result.stderr == ""
     assert invoke(["tick"], env=store).stderr == ""

@@ -317,7 +317,7 @@ def test_begin_reassign_note_link_cancel(store: FakeStore) -> None:
 
 def test_show_has_fields_and_history(store: FakeStore) -> None:
     iid = key_at_approval(store)
-    card = runtime.show(iid, **kw(store, "bob"))
+    card = runtime.show(iid, **kw(store, "carol"))  # who holds its approval sees it
     assert card.instance.process_name == "大客户备案审批流程 (Key Account Filing Approval)"
     assert [(f.name, f.label, f.value) for f in card.fields] == [
         ("level", "Customer level", "key"), ("type", "Customer type", None),
@@ -326,7 +326,7 @@ def test_show_has_fields_and_history(store: FakeStore) -> None:
     assert [e.kind for e in card.history] == [
         "started", "stage_entered", "field_changed", "result", "decision", "stage_entered",
     ]
-    assert runtime.get(iid, **kw(store, "bob")) == card.instance
+    assert runtime.get(iid, **kw(store, "carol")) == card.instance
 
 
 def test_inbox_direct_and_through_a_role_oldest_first(store: FakeStore) -> None:
@@ -350,10 +350,12 @@ def test_list_filters(store: FakeStore) -> None:
     runtime.advance(b, result="done", values={"level": "normal"}, **kw(store, "bob", at(9)))
     c = runtime.start(KEY, **kw(store, "bob", at(10))).instance.id
 
-    def ids(**f: Any) -> list[str]:
-        return [v.id for v in runtime.list_instances(**f, **kw(store, "alice"))]
+    def ids(user: str = "grace", **f: Any) -> list[str]:  # an admin sees all
+        return [v.id for v in runtime.list_instances(**f, **kw(store, user))]
 
     assert ids() == [c, b, a]
+    assert ids("alice") == [a]  # bob's instances are not hers to see
+    assert ids("bob", limit=1) == [c]
     assert ids(status=["completed"]) == [b]
     assert ids(status=["active"], limit=1) == [c]
     assert ids(assignee="carol") == [a]

@@ -40,7 +40,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from flowctl import engine
-from flowctl.api import workspace
+from flowctl.api import access, workspace
 from flowctl.api.definitions import DefinitionError, load_org, load_process_text, load_stored
 from flowctl.api.identity import resolve_acting
 from flowctl.errors import FlowctlError, UsageError
@@ -62,7 +62,7 @@ from flowctl.store.base import (
     Transaction,
     VerifyReport,
 )
-from flowctl.store.chain import sha256_hex
+from flowctl.store.chain import STORE_ENTRY_ID, sha256_hex
 from flowctl.store.sqlite import SqliteStore
 
 NOW_ENV = "FLOWCTL_NOW"
@@ -806,8 +806,10 @@ def _act(
     *,
     expect_version: int | None = None,
     content: bytes | None = None,
+    see: bool = False,
     **context: Unpack[Context],
 ) -> StepResult:
+    """``see``: the command needs the user to see the instance (note, link, attach)."""
     with acting(**context) as s:
         procs = Definitions(s.processes_dir, s.org_path, s.loaded)
         ctx = engine.Context(s.user, s.org, s.now)
@@ -817,6 +819,8 @@ def _act(
                 row = tx.get_instance(instance_id)
                 if row is None:
                     raise _unknown(instance_id, s.store)
+                if see:
+                    check_visible(s, row)
                 process = _PROCESSES.get(row.definition_digest)
                 if process is not None and (
                     prepared == row.definition_digest or not Definitions.has_related(row, process)
@@ -923,7 +927,7 @@ def note(
 ) -> StepResult:
     """Replace the running note (or append a line to it with ``append``)."""
     return _act(
-        instance, engine.Note(text, append), expect_version=expect_version, **context
+        instance, engine.Note(text, append), expect_version=expect_version, see=True, **context
     )
 
 
@@ -937,7 +941,7 @@ def link(
 ) -> StepResult:
     """Link the instance to a document: ``kind`` (invoice, order...) and ``ref``."""
     return _act(
-        instance, engine.Link(kind, ref), expect_version=expect_version, **context
+        instance, engine.Link(kind, ref), expect_version=expect_version, see=True, **context
     )
 
 
@@ -998,7 +1002,31 @@ def attach(
     command = engine.Attach(
         name if name is not None else os.path.basename(path), len(content), sha256_hex(content)
     )
-    return _act(instance, command, expect_version=expect_version, content=content, **context)
+    return _act(instance, command, expect_version=expect_version, content=content, see=True,
+                **context)
+
+
+def share(
+    instance: str,
+    user: str,
+    *,
+    expect_version: int | None = None,
+    **context: Unpack[Context],
+) -> StepResult:
+    """Let ``user`` see the instance (a watcher, told its outcome too): by its
+    initiator or an admin, journalled as ``shared``."""
+    return _act(instance, engine.Share(user), expect_version=expect_version, **context)
+
+
+def unshare(
+    instance: str,
+    user: str,
+    *,
+    expect_version: int | None = None,
+    **context: Unpack[Context],
+) -> StepResult:
+    """Take back a share: ``user`` is no longer a watcher (journalled as ``unshared``)."""
+    return _act(instance, engine.Unshare(user), expect_version=expect_version, **context)
 
 
 def attachment(
@@ -1014,6 +1042,7 @@ def attachment(
         row = s.store.get_instance(instance)
         if row is None:
             raise _unknown(instance, s.store)
+        check_visible(s, row)
         rows = s.store.attachments(instance)
         same = [a for a in rows if a.name == name]
         if not same:
@@ -1120,6 +1149,7 @@ def show(
         row = s.store.get_instance(instance)
         if row is None:
             raise _unknown(instance, s.store)
+        check_visible(s, row)
         return _card(s, row)
 
 
@@ -1155,6 +1185,20 @@ def definition(
         if row is None:
             raise _unknown(instance, st)
         return stored_process(st, row.definition_digest)
+
+
+def may_see(s: CallContext, row: InstanceRow) -> bool:
+    """Whether the acting user may see the instance (:mod:`flowctl.api.access`)."""
+    if access.by_row(s.user, row, s.org):
+        return True
+    return access.by_journal(s.user, list(s.store.journal(JournalFilter(instance_id=row.id))),
+                             s.org)
+
+
+def check_visible(s: CallContext, row: InstanceRow) -> None:
+    """Refuse (exit 1) an instance the acting user may not see, naming who may share it."""
+    if not may_see(s, row):
+        raise access.refusal(s.user, row, s.org)
 
 
 def views_of(s: CallContext, flt: InstanceFilter) -> list[InstanceView]:
@@ -1216,19 +1260,23 @@ def list_instances(
             if s.org.user(user) is None:
                 raise UsageError(f"--assignee {user}: no such user in the org directory")
             principals += engine.principals_of(user, s.org)
+        everything = access.sees_all(s.user, s.org)
         flt = InstanceFilter(
             status=tuple(status),
             process_id=processes[0] if len(processes) == 1 else None,
             principals=tuple(dict.fromkeys(principals)),
             started_since=parse_since(since),
-            limit=limit,
+            limit=limit if everything else None,  # others: cut after leaving out the unseen
         )
-        if len(processes) < 2:
+        if len(processes) < 2 and everything:
             return views_of(s, flt)
         # one query per process (each on its index, cut at the limit), merged
-        rows = [row for p in processes
-                for row in s.store.list_instances(replace(flt, process_id=p))]
-        rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        rows = [row for p in processes or (None,)
+                for row in s.store.list_instances(replace(flt, process_id=p or flt.process_id))]
+        if len(processes) > 1:
+            rows.sort(key=lambda r: (r.started_at, r.id), reverse=True)
+        if not everything:
+            rows = [row for row in rows if may_see(s, row)]
         return [
             view(from_row(row), stored_process(s.store, row.definition_digest), s.org, s.now)
             for row in rows[:limit]
@@ -1242,14 +1290,18 @@ def journal(
     actor: str | Sequence[str] | None = None,
     since: str | None = None,
     until: str | None = None,
-    db: str | None = None,
-    store: Store | None = None,
+    as_viewer: bool = False,
+    **context: Unpack[Context],
 ) -> Iterator[JournalEntry]:
     """Journal entries, oldest first, streamed from the store.
 
     ``since`` and ``until`` are ISO-8601 dates or times (``until`` exclusive).
     ``process`` and ``actor`` may each be several: an entry matches any of them.
-    Iterate it to the end (or close it) to release the database.
+    With ``as_viewer`` (what ``flowctl journal`` does), only the entries of
+    instances the acting user may see (admins and auditors: all), and an
+    ``instance`` they may not see is refused (:mod:`flowctl.api.access`);
+    without it, every entry (the program calling it reads the store itself), and
+    no user is needed. Iterate it to the end (or close it) to release the database.
     """
     base = JournalFilter(
         instance_id=instance,
@@ -1261,22 +1313,56 @@ def journal(
         for p in _several(process) or (None,)
         for a in _several(actor) or (None,)
     ]
-    return _stream(flts, db, store, instance)
+    if not as_viewer:
+        return _stream_all(flts, instance, context.get("db"), context.get("store"))
+    return _stream(flts, instance, context)
 
 
-def _stream(
-    flts: list[JournalFilter], db: str | None, store: Store | None, instance: str | None
+def _merged(st: Store, flts: list[JournalFilter]) -> Iterator[JournalEntry]:
+    if len(flts) == 1:
+        return st.journal(flts[0])
+    # an entry has one process and one actor: the streams do not overlap
+    import heapq
+
+    return heapq.merge(*(st.journal(f) for f in flts), key=lambda e: e.seq or 0)
+
+
+def _stream_all(
+    flts: list[JournalFilter], instance: str | None, db: str | None, store: Store | None
 ) -> Iterator[JournalEntry]:
     with opened_store(db, store) as st:
         if instance is not None and st.get_instance(instance) is None:
             raise _unknown(instance, st)
-        if len(flts) == 1:
-            yield from st.journal(flts[0])
-            return
-        # an entry has one process and one actor: the streams do not overlap
-        import heapq
+        yield from _merged(st, flts)
 
-        yield from heapq.merge(*(st.journal(f) for f in flts), key=lambda e: e.seq or 0)
+
+def _stream(
+    flts: list[JournalFilter], instance: str | None, context: Context
+) -> Iterator[JournalEntry]:
+    with acting(**context) as s:
+        st = s.store
+        everything = access.sees_all(s.user, s.org)
+        if instance is not None:
+            row = st.get_instance(instance)
+            if row is None:
+                raise _unknown(instance, st)
+            check_visible(s, row)
+            everything = True  # every entry of an instance they may see
+        entries = _merged(st, flts)
+        if everything:
+            yield from entries
+            return
+        seen: dict[str, bool] = {}
+        for e in entries:
+            if e.instance_id == STORE_ENTRY_ID:  # about the store (db repair): for everyone
+                yield e
+                continue
+            visible = seen.get(e.instance_id)
+            if visible is None:
+                row = st.get_instance(e.instance_id)
+                visible = seen[e.instance_id] = row is not None and may_see(s, row)
+            if visible:
+                yield e
 
 
 def verify_journal(

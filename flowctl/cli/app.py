@@ -65,6 +65,12 @@ COMMANDS: dict[str, CommandEntry] = {
     "link": CommandEntry(
         "flowctl.cli.steps",
         "Link the instance to a document elsewhere (invoice, order, contract...)."),
+    "share": CommandEntry(
+        "flowctl.cli.steps",
+        "Let USER see an instance (show, journal, note...): by its initiator or an admin."),
+    "unshare": CommandEntry(
+        "flowctl.cli.steps",
+        "Take back what `flowctl share` gave USER: by the instance's initiator or an admin."),
     "attach": CommandEntry(
         "flowctl.cli.steps",
         "Attach a file to the instance: its bytes are kept in the store, by their SHA-256."),

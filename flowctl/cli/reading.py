@@ -185,12 +185,16 @@ def journal(
         ),
     ] = JournalFormat.table,
     json_out: Annotated[bool, opt.json_out()] = False,
+    as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
     """Print journal entries, oldest first, streamed (what `flowctl journal` does).
 
     `--format json` (or `--json`) prints one JSON array with one entry per
-    line, written as it is read.
+    line, written as it is read. You see the entries of the instances you may
+    see (admins and auditors: all of them).
 
     Examples:
 
@@ -204,7 +208,8 @@ def journal(
     """
     with handle_errors():
         entries = instances.journal(
-            instance, process=process, actor=actor, since=since, until=until, db=db
+            instance, process=process, actor=actor, since=since, until=until, as_viewer=True,
+            as_user=as_user, db=db, org=org, processes_dir=processes,
         )
         fmt = JournalFormat.json if json_out else out_format
         _write_journal(entries, fmt)

@@ -269,6 +269,55 @@ def cancel(
         _print_step(step)
 
 
+def share(
+    instance: Annotated[str, opt.instance()],
+    user: Annotated[str, typer.Argument(metavar="USER", help="Who may see it now.")],
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
+) -> None:
+    """Let USER see an instance (show, journal, note...): by its initiator or an admin.
+
+    An instance is seen by its initiator, those who held or decided one of its
+    stages, admins and auditors, and those it is shared with: they become its
+    watchers, and are told its outcome too. Journalled as `shared`.
+
+    Examples:
+
+        flowctl share contract-approval-4 linda
+
+        flowctl share key-account-filing-approval-1 bob --as alice
+    """
+    with handle_errors():
+        step = instances.share(instance, user, as_user=as_user, db=db, org=org,
+                               processes_dir=processes)
+        _print_step(step)
+
+
+def unshare(
+    instance: Annotated[str, opt.instance()],
+    user: Annotated[str, typer.Argument(metavar="USER", help="Who may no longer see it.")],
+    as_user: Annotated[str | None, opt.as_user()] = None,
+    db: Annotated[str | None, opt.db()] = None,
+    org: Annotated[str | None, opt.org()] = None,
+    processes: Annotated[str | None, opt.processes()] = None,
+) -> None:
+    """Take back what `flowctl share` gave USER: by the instance's initiator or an admin.
+
+    USER is no longer a watcher; they still see the instance if they held or
+    decided one of its stages. Journalled as `unshared`.
+
+    Examples:
+
+        flowctl unshare contract-approval-4 linda
+    """
+    with handle_errors():
+        step = instances.unshare(instance, user, as_user=as_user, db=db, org=org,
+                                 processes_dir=processes)
+        _print_step(step)
+
+
 def register(app: typer.Typer) -> None:
-    for fn in (start, advance, begin, reassign, note, link, attach, cancel):
+    for fn in (start, advance, begin, reassign, note, link, attach, share, unshare, cancel):
         app.command(fn.__name__)(fn)

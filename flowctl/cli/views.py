@@ -156,6 +156,8 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
         + (f" -> result {e.data['result']}" if e.data.get("result") else "")
         + (" (no result for it: a person decides)" if e.data.get("mapped") is False else "")
     ),
+    "shared": lambda e: f"with {e.data.get('user')}: they may see it now",
+    "unshared": lambda e: f"with {e.data.get('user')}: taken back",
     "notification_failed": lambda e: (
         f"to {e.data.get('user')} (attempt {e.data.get('attempt')}): {e.data.get('error')}"
         + ("; gave up" if e.data.get("gave_up") else "")
@@ -231,7 +233,7 @@ def step_lines(step: StepResult, *, started: bool = False) -> list[str]:
 _STEP_KINDS = (
     "result", "decision", "vote", "reassigned", "note", "link", "attached", "began", "event",
     "task_created", "task_scheduled", "task_done", "paused", "resumed", "child_started",
-    "child_ended", "escalation",
+    "child_ended", "escalation", "shared", "unshared",
 )
 _OTHER_KINDS = ("started", "completed", "cancelled", "result", "child_started", "child_ended")
 

@@ -165,6 +165,9 @@ from flowctl.engine.steps import (
     Run as Run,
 )
 from flowctl.engine.steps import (
+    Share as Share,
+)
+from flowctl.engine.steps import (
     Start as Start,
 )
 from flowctl.engine.steps import (
@@ -184,6 +187,9 @@ from flowctl.engine.steps import (
 )
 from flowctl.engine.steps import (
     Transition as Transition,
+)
+from flowctl.engine.steps import (
+    Unshare as Unshare,
 )
 from flowctl.engine.steps import (
     Vote as Vote,
@@ -290,6 +296,10 @@ def apply(process: Process, instance: Instance, command: Command, ctx: Context) 
         steps.cancel(run, command)
     elif isinstance(command, Attach):
         steps.attach(run, command)
+    elif isinstance(command, Share):
+        steps.share(run, command)
+    elif isinstance(command, Unshare):
+        steps.unshare(run, command)
     else:
         _apply_more(run, command)
     return run.done()

@@ -282,6 +282,7 @@ class Instance(Struct, frozen=True):
     suspended: tuple[Timer, ...] = ()  # the timers a pause holds back
     approved: tuple[tuple[str, str], ...] = ()  # (stage, user): who approved which stage
     attachments: tuple[AttachmentRef, ...] = ()
+    watchers: tuple[str, ...] = ()  # users it was shared with: they see it, hear its outcome
 
     @property
     def finished(self) -> bool:
@@ -364,6 +365,18 @@ class Attach(Struct, frozen=True):
     sha256: str
 
 
+class Share(Struct, frozen=True):
+    """Let ``user`` see the instance (a watcher: they hear its outcome too)."""
+
+    user: str
+
+
+class Unshare(Struct, frozen=True):
+    """Take back what Share gave ``user``."""
+
+    user: str
+
+
 class Cancel(Struct, frozen=True):
     reason: str | None = None
     by_parent: str | None = None  # the parent instance whose cancel cancels this one
@@ -404,7 +417,7 @@ class ChildEnded(Struct, frozen=True):
 
 Command = (
     Advance | Begin | Reassign | Note | Link | Cancel | Fire | Pause | Resume | TaskDone
-    | ChildStarted | ChildEnded | Attach
+    | ChildStarted | ChildEnded | Attach | Share | Unshare
 )
 
 
@@ -942,7 +955,8 @@ def tell_outcome(run: Run, kind: str, message: str, stage: str | None) -> None:
     """The initiator hears how the instance ended (not when they ended it
     themselves; a child process's outcome goes to its parent instead)."""
     if run.inst.parent_id is None:
-        run.notify([user_principal(run.inst.initiator)], kind, message, stage)
+        run.notify([user_principal(u) for u in (run.inst.initiator, *run.inst.watchers)],
+                   kind, message, stage)
 
 
 def _reason(run: Run) -> str:
@@ -1542,6 +1556,50 @@ def attach(run: Run, cmd: Attach) -> None:
     })
 
 
+def _check_sharer(run: Run, doing: str) -> bool:
+    """Only the initiator or an admin shares an instance; True: as an admin."""
+    inst = run.inst
+    if run.ctx.actor == inst.initiator:
+        return False
+    if not run.ctx.is_admin:
+        raise NotPermitted(
+            f"only {inst.initiator} (initiator) or an admin can {doing} {inst.id}",
+            hint=ask_instead(run.ctx, f"{inst.initiator} (initiator)"),
+            allowed=(user_principal(inst.initiator), f"role:{ADMIN_ROLE}"),
+        )
+    return True
+
+
+def share(run: Run, cmd: Share) -> None:
+    as_admin = _check_sharer(run, "share")
+    inst = run.inst
+    if run.ctx.org.user(cmd.user) is None:
+        raise InvalidValue(f"cannot share {inst.id} with '{cmd.user}': no such user in the "
+                           "org directory")
+    if cmd.user in inst.watchers:
+        raise Refused(f"{inst.id} is already shared with {cmd.user}")
+    run.set(watchers=(*inst.watchers, cmd.user))
+    data: dict[str, Any] = {"user": cmd.user}
+    if as_admin:
+        data["as_admin"] = True
+    run.emit("shared", stage=inst.stage, data=data)
+    run.notify([user_principal(cmd.user)], "shared",
+               f"{inst.id}: {run.ctx.actor} shared it with you", inst.stage)
+
+
+def unshare(run: Run, cmd: Unshare) -> None:
+    as_admin = _check_sharer(run, "unshare")
+    inst = run.inst
+    if cmd.user not in inst.watchers:
+        shared = ", ".join(inst.watchers) or "nobody"
+        raise Refused(f"{inst.id} is not shared with {cmd.user}; it is shared with: {shared}")
+    run.set(watchers=tuple(u for u in inst.watchers if u != cmd.user))
+    data: dict[str, Any] = {"user": cmd.user}
+    if as_admin:
+        data["as_admin"] = True
+    run.emit("unshared", stage=inst.stage, data=data)
+
+
 def cancel(run: Run, cmd: Cancel) -> None:
     inst = run.inst
     if inst.finished:
@@ -1612,6 +1670,7 @@ def dump_state(inst: Instance) -> dict[str, Any]:
         "suspended": [asdict(t) for t in inst.suspended],
         "approved": [list(a) for a in inst.approved],
         "attachments": [asdict(a) for a in inst.attachments],
+        **({"watchers": list(inst.watchers)} if inst.watchers else {}),
     }
 
 
@@ -1660,4 +1719,5 @@ def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Insta
         suspended=_timers(state.get("suspended"), columns["version"]),
         approved=tuple((a[0], a[1]) for a in state.get("approved") or ()),
         attachments=tuple(AttachmentRef(**a) for a in state.get("attachments") or ()),
+        watchers=tuple(state.get("watchers") or ()),
     )
