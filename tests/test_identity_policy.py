@@ -103,6 +103,15 @@ def test_an_admin_may_act_for_someone_and_the_journal_says_both(login: Login) ->
     assert login("grace", "journal", "verify").exit_code == 0
 
 
+def test_an_admin_acting_for_an_unknown_user_is_told_the_id_meant(login: Login) -> None:
+    result = login("grace", "start", KEY, "--as", "Alice", "--set", "owner=alice")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "flowctl: error: grace asked to act for 'Alice' (from --as): not a user of the org "
+        f"directory {PROCESSES}/org.yaml; did you mean 'alice'?\n"
+        "flowctl: hint: name a user of the org directory (user ids are lowercase)\n")
+
+
 def test_a_login_name_that_is_not_in_the_org_is_refused(login: Login) -> None:
     result = login("mallory", "start", KEY, "--as", "alice", "--set", "owner=alice")
     assert result.exit_code == 2

@@ -181,5 +181,12 @@ def resolve_acting(
             hint="run the command as yourself (without "
                  + ("--as" if claim.source == "--as" else USER_ENV) + ")",
         )
-    user = resolve_user(claim.user, org, environ={})
-    return Acting(user, by=me.id)
+    if org.user(claim.user) is None:
+        close = _close_ids(claim.user, [u.id for u in org.users])
+        meant = " or ".join(f"'{c}'" for c in close)
+        raise UnknownUser(
+            f"{me.id} asked to act for '{claim.user}' (from {claim.source}): not a user of "
+            f"the org directory{where}" + (f"; did you mean {meant}?" if close else ""),
+            hint="name a user of the org directory (user ids are lowercase)",
+        )
+    return Acting(claim.user, by=me.id)

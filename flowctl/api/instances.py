@@ -257,7 +257,9 @@ def readonly_store(db: str | None, *, live: bool = False) -> Iterator[SqliteStor
 class Context(TypedDict, total=False):
     """Where and as whom a runtime call acts. Every key is optional:
 
-    - ``as_user``: else $FLOWCTL_USER, else the login name (must be in the org directory)
+    - ``as_user``: else $FLOWCTL_USER, else the login name (must be in the org
+      directory); under the workspace's ``identity = "login"`` (the default)
+      someone other than the login name only for an admin (:mod:`flowctl.api.identity`)
     - ``db``: else $FLOWCTL_DB, else .flowctl/flowctl.db
     - ``org``: else $FLOWCTL_ORG, else <processes>/org.yaml
     - ``processes_dir``: else $FLOWCTL_PROCESSES, else processes
