@@ -114,7 +114,9 @@ def test_share_lets_hr_see_and_note_and_unshare_takes_it_back(cli: Cli) -> None:
     ]
     assert cli("share", C1, "hana", code=1).stderr == (
         f"flowctl: error: {C1} is already shared with hana\n")
-    assert cli("show", C1, user="hana").stdout.splitlines()[0] == C1
+    card = cli("show", C1, user="hana").stdout.splitlines()
+    assert (card[0], card[9]) == (C1, "  shared with: hana")
+    assert json.loads(cli("show", C1, "--json").stdout)["instance"]["watchers"] == ["hana"]
     assert cli("note", C1, "--append", "HR saw it", user="hana").stdout.splitlines()[0] == (
         f"{C1}: note appended: HR saw it")
     assert [e["kind"] for e in json.loads(cli("journal", C1, "--json", user="hana").stdout)

@@ -114,6 +114,7 @@ class InstanceView(Struct, frozen=True):
     tasks: tuple[engine.Task, ...] = ()
     paused_at: str | None = None
     attachments: tuple[engine.AttachmentRef, ...] = ()  # oldest first, every version
+    watchers: tuple[str, ...] = ()  # whom it was shared with (flowctl share)
 
     @property
     def where(self) -> str:
@@ -543,6 +544,7 @@ def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: dateti
         tasks=inst.tasks,
         paused_at=inst.paused_at,
         attachments=inst.attachments,
+        watchers=inst.watchers,
     )
 
 

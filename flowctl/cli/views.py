@@ -294,6 +294,8 @@ def card_lines(card: InstanceCard) -> list[str]:
         ("parent", v.parent_id or "-"),
     ]
     lines = [f"{v.id}"] + [f"  {k + ':':<13}{val}" for k, val in rows]
+    if v.watchers:
+        lines.append(f"  {'shared with:':<13}{', '.join(v.watchers)}")
     live = {c.id: c for c in card.children}
     for c in v.children:
         how = "waited for" if c.wait else "runs on its own"
