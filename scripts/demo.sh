@@ -52,5 +52,5 @@ flowctl advance "$id" --as carol --result done --set owner=bob
 echo
 echo "== the instance card and the journal"
 flowctl show "$id" --as carol
-flowctl journal "$id"
+flowctl journal "$id" --as carol
 flowctl journal verify
