@@ -215,7 +215,6 @@ class Transaction(Protocol):
         attachment; both append-only."""
         ...
 
-
     def claim_notifications(
         self, *, now: str, lease_until: str, max_attempts: int, limit: int
     ) -> list[NotificationRow]:
@@ -279,7 +278,6 @@ class Store(Protocol):
         """Every attachment's bytes against its SHA-256, size and journal entry:
         (how many were checked, the problems)."""
         ...
-
 
     def due_timers(self, now: str, *, limit: int | None = None) -> list[TimerRow]:
         """Pending timers due at or before ``now``, earliest first (then instance, key)."""
