@@ -100,6 +100,8 @@ _UNSAFE_RE = re.compile(
 def find_unsafe(text: str, *, allow: str = "\n") -> int:
     """Index of the first character of ``text`` that ``is_unsafe`` reports, other
     than those in ``allow`` (a newline by default), or -1 if there is none."""
+    if text.isprintable():  # every unsafe character is unprintable: the common case, in C
+        return -1
     for m in _UNSAFE_RE.finditer(text):
         if m.group() not in allow:
             return m.start()

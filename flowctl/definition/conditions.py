@@ -158,8 +158,12 @@ class Condition(Struct, frozen=True, dict=True):
 # --- public functions -------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def parse(text: str) -> Condition:
-    """Parse ``text``; raise ``ConditionError`` at the first refused spot."""
+    """Parse ``text``; raise ``ConditionError`` at the first refused spot.
+
+    Remembered by text (a condition is immutable): lint's rules and the
+    engine read the same conditions several times."""
     root = _Builder(text).build()
     _refuse_comments(text, root)
     return Condition(text, root, frozenset(_fields(root)))

@@ -420,6 +420,7 @@ def check_decided_fields(ctx: Context) -> None:
     if any(t not in stages for s in proc.stages for t, _ in s.targets()):
         return  # FL204 first
     graph = _edges(proc)
+    reach: dict[str, set[str]] = {}  # from a result's target: one walk per target
     for d in proc.stages:
         read = _fields_read(d) if d.kind is StageKind.DECISION else set()
         if not read:
@@ -433,7 +434,9 @@ def check_decided_fields(ctx: Context) -> None:
                 changed = [n for n in s.settable(r.name) if n in read]
                 if not changed:
                     continue
-                onward = _reach(graph, [r.to])
+                onward = reach.get(r.to)
+                if onward is None:
+                    onward = reach[r.to] = _reach(graph, [r.to])
                 ends = [] if d.id in onward else [
                     e for e in onward if stages[e].kind is StageKind.END
                     and stages[e].outcome not in ("rejected", "cancelled")]
