@@ -148,6 +148,22 @@ def test_unknown_user_suggests_the_id_meant(
     assert (result.exit_code, result.stdout, result.stderr) == (2, "", expected)
 
 
+@pytest.mark.parametrize(
+    ("value", "hint"),
+    [("Alice", "did you mean 'alice'? (user ids are lowercase)"),
+     ("alise", "did you mean 'alice'?"),
+     ("zzzz", "known users: grace, carol, alice, bob, frank and 3 more")],
+    ids=["case", "spelling", "unknown"],
+)
+def test_a_user_field_value_suggests_the_id_meant(tmp_path: Path, value: str, hint: str) -> None:
+    result = invoke(["start", KEY, "--as", "alice", "--set", f"owner={value}"],
+                    env=_env(tmp_path))
+    assert (result.exit_code, result.stderr) == (2, (
+        f"flowctl: error: field 'owner' must be a user of the org directory; '{value}' is not "
+        f"one\nflowctl: hint: {hint}\n"))
+    assert not (tmp_path / "f.db").exists()
+
+
 def test_refusals_say_whom_to_ask_and_never_to_act_as_someone_else(tmp_path: Path) -> None:
     env = _env(tmp_path)
     assert invoke(["start", KEY, "--as", "alice", "--set", "owner=alice"], env=env).exit_code == 0

@@ -22,6 +22,7 @@ produces (who is concerned, and why).
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 import sys
@@ -598,9 +599,17 @@ def _as_enum(fd: FieldDef, raw: Any) -> str:
 def _as_user(fd: FieldDef, raw: Any, org: OrgDirectory) -> str:
     if isinstance(raw, str) and org.user(raw) is not None:
         return raw
+    ids = [u.id for u in org.users]
+    meant = [i for i in ids if isinstance(raw, str) and i.casefold() == raw.casefold()]
+    if not meant and isinstance(raw, str):
+        meant = difflib.get_close_matches(raw, ids, n=1)
+    hint = (f"did you mean '{meant[0]}'? (user ids are lowercase)"
+            if meant and isinstance(raw, str) and meant[0].casefold() == raw.casefold()
+            else f"did you mean '{meant[0]}'?" if meant
+            else f"known users: {names_list(ids)}")
     raise InvalidValue(
         f"field '{fd.name}' must be a user of the org directory; {raw!r} is not one",
-        hint=f"known users: {names_list([u.id for u in org.users])}",
+        hint=hint,
     )
 
 
