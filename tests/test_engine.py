@@ -872,3 +872,11 @@ def test_any_command_sequence_keeps_the_invariants() -> None:
 
     run()
     assert seen >= {"active", "completed", "cancelled"}  # the sequences went somewhere
+
+
+def test_every_command_has_a_handler() -> None:
+    import typing
+
+    from flowctl.engine import _HANDLERS
+
+    assert set(_HANDLERS) == set(typing.get_args(engine.Command))
