@@ -22,8 +22,8 @@ from flowctl.lint.run import LintResult
 from flowctl.model import OrgDirectory, Process
 
 __all__ = ["SCHEMA_KINDS", "DefinitionError", "DefinitionSet", "LintResult", "expand_paths",
-           "find_process", "lint_paths", "load_org", "load_process", "load_process_text",
-           "load_stored", "schema_text"]
+           "find_process", "lint_paths", "load_org", "load_org_setting", "load_process",
+           "load_process_text", "load_stored", "schema_text"]
 
 
 class DefinitionError(FlowctlError):
@@ -168,14 +168,23 @@ def load_org(path: str | None = None, *, processes_dir: str | None = None) -> Or
     """The org directory: ``path``, else the workspace's (see
     :mod:`flowctl.api.workspace`), remembered like ``load_process``."""
     if path is None:
-        setting = workspace.resolve(processes=processes_dir).org
-        path = setting.value
-        if not os.path.isfile(path):
-            raise UsageError(
-                f"no org directory: {workspace.describe(setting)} does not exist",
-                hint="run `flowctl init` to make a workspace, create it (see `flowctl schema "
-                     "org`), or pass --org PATH (`flowctl config` shows what is used)",
-            )
+        return load_org_setting(workspace.resolve(processes=processes_dir).org)
+    return _load_org(path)
+
+
+def load_org_setting(setting: workspace.Setting) -> OrgDirectory:
+    """The org directory a resolved workspace setting names; a missing file is
+    refused saying where the setting came from."""
+    if not setting.explicit and not os.path.isfile(setting.value):
+        raise UsageError(
+            f"no org directory: {workspace.describe(setting)} does not exist",
+            hint="run `flowctl init` to make a workspace, create it (see `flowctl schema "
+                 "org`), or pass --org PATH (`flowctl config` shows what is used)",
+        )
+    return _load_org(setting.value)
+
+
+def _load_org(path: str) -> OrgDirectory:
     raw = read_source(path, path)
     memory = _Remembered("org", raw)
     data = memory.get()

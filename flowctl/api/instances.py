@@ -41,7 +41,12 @@ from msgspec.structs import replace
 
 from flowctl import engine
 from flowctl.api import access, workspace
-from flowctl.api.definitions import DefinitionError, load_org, load_process_text, load_stored
+from flowctl.api.definitions import (
+    DefinitionError,
+    load_org_setting,
+    load_process_text,
+    load_stored,
+)
 from flowctl.api.identity import resolve_acting
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
@@ -206,14 +211,28 @@ def org_path(org: str | None = None, processes_dir: str | None = None) -> str:
     return workspace.resolve(processes=processes_dir, org=org).org.value
 
 
-def org_directory(org: str | None, processes_dir: str | None) -> tuple[OrgDirectory, str]:
-    """The org directory every part of a call uses, and its path."""
-    path = org_path(org, processes_dir)
-    return load_org(org, processes_dir=processes_dir), path
+def org_directory(
+    org: str | None, processes_dir: str | None, ws: workspace.Workspace | None = None
+) -> tuple[OrgDirectory, str]:
+    """The org directory every part of a call uses, and its path (from ``ws``
+    when the caller has resolved the workspace already)."""
+    setting = (ws or workspace.resolve(processes=processes_dir, org=org)).org
+    return load_org_setting(setting), setting.value
+
+
+def _no_store(setting: workspace.Setting) -> StoreMissing:
+    return StoreMissing(
+        f"no store at {workspace.describe(setting)}: nothing was started with it yet",
+        hint="`flowctl start PROCESS` creates it; to use another one pass --db PATH, set "
+             "FLOWCTL_DB or `store` in flowctl.toml (`flowctl config` shows what is used)",
+    )
 
 
 @contextmanager
-def opened_store(db: str | None, store: Store | None, *, create: bool = False) -> Iterator[Store]:
+def opened_store(
+    db: str | None, store: Store | None, *, create: bool = False,
+    ws: workspace.Workspace | None = None,
+) -> Iterator[Store]:
     """The store, opened for one call. Only a call that starts an instance
     creates a missing one (``create``); the others refuse, saying where they
     looked: reading an empty folder leaves it empty."""
@@ -221,15 +240,11 @@ def opened_store(db: str | None, store: Store | None, *, create: bool = False) -
         yield store
         return
 
-    setting = workspace.resolve(db=db).store
+    setting = (ws or workspace.resolve(db=db)).store
     try:
         opened = SqliteStore.open(setting.value, create=create, discard_unused=True)
     except StoreMissing:
-        raise StoreMissing(
-            f"no store at {workspace.describe(setting)}: nothing was started with it yet",
-            hint="`flowctl start PROCESS` creates it; to use another one pass --db PATH, set "
-                 "FLOWCTL_DB or `store` in flowctl.toml (`flowctl config` shows what is used)",
-        ) from None
+        raise _no_store(setting) from None
     try:
         yield opened
     finally:
@@ -244,11 +259,7 @@ def readonly_store(db: str | None, *, live: bool = False) -> Iterator[SqliteStor
     try:
         opened = SqliteStore.open_readonly(setting.value, immutable=False if live else None)
     except StoreMissing:
-        raise StoreMissing(
-            f"no store at {workspace.describe(setting)}: nothing was started with it yet",
-            hint="`flowctl start PROCESS` creates it; to use another one pass --db PATH, set "
-                 "FLOWCTL_DB or `store` in flowctl.toml (`flowctl config` shows what is used)",
-        ) from None
+        raise _no_store(setting) from None
     try:
         yield opened
     finally:
@@ -365,14 +376,15 @@ def acting(*, create: bool = False, **context: Unpack[Context]) -> Iterator[Call
     if loaded is not None:
         if context.get("org") is not None or context.get("processes_dir") is not None:
             raise TypeError("pass either 'loaded' or 'org'/'processes_dir', not both")
+    folder = context.get("processes_dir")
+    ws = workspace.resolve(processes=folder, org=context.get("org"), db=context.get("db"))
     # the store first: a command in the wrong folder says there is no store there
-    with opened_store(context.get("db"), context.get("store"), create=create) as st:
+    with opened_store(context.get("db"), context.get("store"), create=create, ws=ws) as st:
         if loaded is not None:
             directory, folder, path = loaded.org, loaded.processes_dir, loaded.org_path
         else:
-            folder = context.get("processes_dir")
-            directory, path = org_directory(context.get("org"), folder)
-        policy = workspace.resolve().identity.value
+            directory, path = org_directory(context.get("org"), folder, ws)
+        policy = ws.identity.value
         who = resolve_acting(context.get("as_user"), directory, policy=policy)
         moment = clock(context.get("now"))
         yield CallContext(st, directory, who.user, moment, folder, path, loaded, who.by)
