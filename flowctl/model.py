@@ -61,6 +61,19 @@ class FieldDef(Struct, frozen=True):
     values: tuple[str, ...] = ()  # enum only
     minimum: float | None = None
     maximum: float | None = None
+    pattern: str | None = None  # string/text: a regular expression the whole value matches
+    format: str | None = None  # string: email | phone | url | date
+    earliest: str | None = None  # date/datetime ``minimum``: "today", "today-30d", "2027-01-01"
+    latest: str | None = None  # date/datetime ``maximum``: "today+1y", a date
+
+
+class Check(Struct, frozen=True):
+    """A cross-field rule (``validate:``): ``condition`` must hold, else the
+    command is refused with ``message``."""
+
+    condition: str  # condition source text
+    message: str
+    path: Path  # path of the rule mapping; the condition is at path + ("condition",)
 
 
 class Assignee(Struct, frozen=True):
@@ -109,6 +122,8 @@ class Result(Struct, frozen=True):
     required: tuple[str, ...] = ()  # fields required when reporting it
     label: str | None = None
     optional: tuple[str, ...] = ()  # fields that may be set when reporting it
+    must_change: tuple[str, ...] = ()  # fields this result needs changed since the stage began
+    validate: tuple[Check, ...] = ()  # rules checked when reporting it
 
 
 class Branch(Struct, frozen=True):
@@ -175,6 +190,8 @@ class Stage(Struct, frozen=True):
     outcome: str | None = None  # end: completed / approved / rejected / cancelled
     exclude: tuple[str, ...] = ()  # task, approval: "initiator", "previous-approvers"
     allow_initiator: bool = False  # approval: the initiator may decide it
+    must_change: tuple[str, ...] = ()  # fields every result needs changed since entering
+    validate: tuple[Check, ...] = ()  # rules checked for every result reported here
 
     @property
     def label(self) -> str:
@@ -185,6 +202,15 @@ class Stage(Struct, frozen=True):
             if r.name == name:
                 return r
         return None
+
+    def must_change_for(self, result: str | None = None) -> tuple[str, ...]:
+        """The fields that must have changed since the stage was entered to
+        report ``result`` (any result when None): the stage's and the result's."""
+        names = list(self.must_change)
+        for r in self.results:
+            if result is None or r.name == result:
+                names += r.must_change
+        return tuple(dict.fromkeys(names))
 
     @property
     def excludes_initiator(self) -> bool:

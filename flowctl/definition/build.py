@@ -15,6 +15,7 @@ from flowctl.model import (
     Assignee,
     Branch,
     Calendar,
+    Check,
     Department,
     Escalation,
     EscalationAction,
@@ -55,6 +56,13 @@ def build_assignee(value: Any, path: Path) -> Assignee:
     )
 
 
+def _checks(value: Any, path: Path) -> tuple[Check, ...]:
+    return tuple(
+        Check(condition=c["condition"], message=c["message"], path=(*path, i))
+        for i, c in enumerate(value or [])
+    )
+
+
 def _results(value: Any, path: Path) -> tuple[Result, ...]:
     out: list[Result] = []
     for name, spec in (value or {}).items():
@@ -70,6 +78,8 @@ def _results(value: Any, path: Path) -> tuple[Result, ...]:
                     required=_strs((spec.get("fields") or {}).get("required")),
                     label=spec.get("label"),
                     optional=_strs((spec.get("fields") or {}).get("optional")),
+                    must_change=_strs(spec.get("must_change")),
+                    validate=_checks(spec.get("validate"), (*rpath, "validate")),
                 )
             )
     return tuple(out)
@@ -155,6 +165,28 @@ def _stage(s: dict[str, Any], path: Path) -> Stage:
         outcome=s.get("outcome"),
         exclude=_strs(s.get("exclude")),
         allow_initiator=bool(s.get("allow_initiator", False)),
+        must_change=_strs(s.get("must_change")),
+        validate=_checks(s.get("validate"), (*path, "validate")),
+    )
+
+
+def _field(name: str, f: dict[str, Any]) -> FieldDef:
+    """A field; on a date or datetime field ``minimum``/``maximum`` are date
+    limits (``today``, ``today+1y``, a date), kept as text for the engine."""
+    dated = f["type"] in (FieldType.DATE, FieldType.DATETIME)
+    low, high = f.get("minimum"), f.get("maximum")
+    return FieldDef(
+        name=name,
+        type=FieldType(f["type"]),
+        path=("fields", name),
+        label=f.get("label"),
+        values=_strs(f.get("values")),
+        minimum=None if dated else low,
+        maximum=None if dated else high,
+        pattern=f.get("pattern"),
+        format=f.get("format"),
+        earliest=low if dated else None,
+        latest=high if dated else None,
     )
 
 
@@ -182,18 +214,7 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
             users=_strs(starters.get("users")),
             exact=bool(starters.get("exact", False)),
         ),
-        fields=tuple(
-            FieldDef(
-                name=name,
-                type=FieldType(f["type"]),
-                path=("fields", name),
-                label=f.get("label"),
-                values=_strs(f.get("values")),
-                minimum=f.get("minimum"),
-                maximum=f.get("maximum"),
-            )
-            for name, f in (data.get("fields") or {}).items()
-        ),
+        fields=tuple(_field(name, f) for name, f in (data.get("fields") or {}).items()),
         phases=tuple(
             Phase(id=p["id"], name=p.get("name", p["id"]), path=("phases", i))
             for i, p in enumerate(data.get("phases") or [])

@@ -53,6 +53,7 @@ from flowctl.model import (
     FieldType,
     OrgDirectory,
     Process,
+    Result,
     Stage,
     StageKind,
 )
@@ -154,6 +155,18 @@ class TasksOpen(Refused):
                  tasks: tuple[str, ...] = ()) -> None:
         super().__init__(message, hint=hint)
         self.tasks = tasks
+
+
+class RuleBroken(Refused):
+    """A value breaks a rule of the definition: a field's pattern, format or date
+    limit, a ``validate`` rule, a ``must_change`` field left unchanged."""
+
+    def __init__(self, message: str, *, hint: str | None = None, field: str | None = None,
+                 rule: str = "", value: Any = None) -> None:
+        super().__init__(message, hint=hint)
+        self.field = field  # the field named (the first a rule reads)
+        self.rule = rule  # "pattern", "format", "minimum", "must_change" or a condition
+        self.value = value  # the value refused (a rule's: the values it read)
 
 
 class TimerVoid(Refused):
@@ -284,6 +297,8 @@ class Instance(Struct, frozen=True):
     approved: tuple[tuple[str, str], ...] = ()  # (stage, user): who approved which stage
     attachments: tuple[AttachmentRef, ...] = ()
     watchers: tuple[str, ...] = ()  # users it was shared with: they see it, hear its outcome
+    baseline: Mapping[str, Any] = msgspec.field(default_factory=dict)  # must_change fields'
+    #                                   values when the current stage was entered
 
     @property
     def finished(self) -> bool:
@@ -918,6 +933,7 @@ def enter(run: Run, stage_id: str) -> None:
         run.set(
             stage=stage.id, stage_state=NOT_STARTED, entered_at=run.ctx.at, due_at=None,
             assignees=(), labels={}, approvers=(), votes=(), timers=(), wake_at=None, tasks=(),
+            baseline={n: run.inst.record.get(n) for n in stage.must_change_for()},
         )
         if stage.kind is StageKind.END:
             _complete(run, stage)
@@ -1343,6 +1359,8 @@ def advance(run: Run, cmd: Advance) -> None:
                     f"at stage '{stage.id}' with result '{result.name}'", "there")
     _apply_values(run, stage, cmd.values)
     _check_required(run, stage, (*stage.required_fields, *result.required))
+    _check_changed(run, stage, result.name)
+    _check_rules(run, stage, result)
     data: dict[str, Any] = {}
     if cmd.comment:
         data["comment"] = cmd.comment
@@ -1474,6 +1492,48 @@ def _check_required(run: Run, stage: Stage, names: tuple[str, ...]) -> None:
         parts.append(f"field '{name}' is required: {describe_field(fd) if fd else 'a value'}")
     sets = " ".join(f"--set {n}=VALUE" for n in missing)
     raise FieldsMissing("; ".join(parts), hint=f"add {sets}", fields=tuple(missing))
+
+
+def _check_changed(run: Run, stage: Stage, result: str) -> None:
+    """``must_change``: each field must differ from its value when the stage was entered."""
+    for name in stage.must_change_for(result):
+        before = run.inst.baseline.get(name)
+        if run.inst.record.get(name) != before:
+            continue
+        fd = run.process.field(name)
+        still = "still empty" if before is None else f"still {_shown(before)}"
+        raise RuleBroken(
+            f"result '{result}' at stage '{stage.id}' needs field '{name}' changed (must_change):"
+            f" it is {still}, as when the stage was entered",
+            hint=f"give a new value: --set {name}="
+            f"{'USER' if fd is not None and fd.type is FieldType.USER else 'VALUE'}",
+            field=name, rule="must_change", value=before,
+        )
+
+
+def _check_rules(run: Run, stage: Stage, result: Result) -> None:
+    """``validate``: the stage's and the result's rules must hold on the record."""
+    record = run.inst.record
+    for check in (*stage.validate, *result.validate):
+        values = {n: record.get(n) for n in sorted(field_names(_condition(check.condition)))}
+        shown = ", ".join(f"{n}={_shown(v) if v is not None else 'empty'}"
+                          for n, v in values.items())
+        try:
+            holds_ = evaluate(_condition(check.condition), record)
+        except ConditionEvalError as exc:
+            raise RuleBroken(
+                f"result '{result.name}' at stage '{stage.id}' is refused: {check.message}"
+                f" (rule `{check.condition}` cannot be decided: {exc}; {shown})",
+                hint="set the fields it reads with --set FIELD=VALUE",
+                field=next(iter(values), None), rule=check.condition, value=values,
+            ) from exc
+        if not holds_:
+            raise RuleBroken(
+                f"result '{result.name}' at stage '{stage.id}' is refused: {check.message}"
+                f" (rule `{check.condition}` does not hold: {shown})",
+                hint="change the values with --set FIELD=VALUE so that the rule holds",
+                field=next(iter(values), None), rule=check.condition, value=values,
+            )
 
 
 def begin(run: Run) -> None:
@@ -1680,6 +1740,7 @@ def dump_state(inst: Instance) -> dict[str, Any]:
         "approved": [list(a) for a in inst.approved],
         "attachments": [asdict(a) for a in inst.attachments],
         **({"watchers": list(inst.watchers)} if inst.watchers else {}),
+        **({"baseline": dict(inst.baseline)} if inst.baseline else {}),
     }
 
 
@@ -1729,4 +1790,5 @@ def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Insta
         approved=tuple((a[0], a[1]) for a in state.get("approved") or ()),
         attachments=tuple(AttachmentRef(**a) for a in state.get("attachments") or ()),
         watchers=tuple(state.get("watchers") or ()),
+        baseline=dict(state.get("baseline") or {}),
     )

@@ -79,6 +79,10 @@ _ALL = [
     Rule("FL236", "approver-excluded",
          "A stage's only possible approver is excluded from it, or it allows and excludes"
          " the initiator at once."),
+    Rule("FL250", "must-change-unsettable",
+         "A field must change at a stage or result that cannot set it."),
+    Rule("FL251", "rule-on-automatic-result",
+         "`must_change` or `validate` on a result that is reported automatically."),
     # conditions
     Rule("FL301", "condition-syntax", "A condition does not parse."),
     Rule("FL302", "condition-construct", "A condition uses a construct the language lacks."),

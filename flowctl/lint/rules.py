@@ -315,6 +315,61 @@ def check_fields(ctx: Context) -> None:
                      f"field '{f.name}' has minimum {f.minimum} above maximum {f.maximum}")
 
 
+def check_record_rules(ctx: Context) -> None:
+    """``must_change`` and ``validate`` at stages and results: a field that must
+    change must be one the stage lets people set (else the result can never be
+    reported), the rules' conditions are checked like a decision's, and a
+    subprocess's results (reported automatically) take neither."""
+    declared = [f.name for f in ctx.proc.fields]
+    for s in ctx.proc.stages:
+        for check in (*s.validate, *(c for r in s.results for c in r.validate)):
+            check_condition(ctx, check.condition, (*check.path, "condition"))
+        changing = [(n, (*s.path, "must_change", i), f"stage '{s.id}'")
+                    for i, n in enumerate(s.must_change)]
+        changing += [(n, (*r.path, "must_change", i), f"result '{r.name}'")
+                     for r in s.results for i, n in enumerate(r.must_change)]
+        for name, path, what in changing:
+            if name not in declared:
+                ctx.emit("FL211", path, f"{what} must_change field '{name}' is not declared in"
+                         f" `fields`{_suggest(name, declared)}")
+        if s.kind is StageKind.SUBPROCESS:
+            _automatic_results(ctx, s)
+        else:
+            _unsettable_changes(ctx, s, set(declared))
+
+
+def _automatic_results(ctx: Context, s: Stage) -> None:
+    for r in s.results:
+        for key, given in (("must_change", r.must_change), ("validate", r.validate)):
+            if given:
+                ctx.emit("FL251", (*r.path, key), f"result '{r.name}' of subprocess "
+                         f"stage '{s.id}' is reported automatically when the child "
+                         f"ends, so its `{key}` would never be checked; remove it")
+
+
+def _unsettable_changes(ctx: Context, s: Stage, declared: set[str]) -> None:
+    for i, name in enumerate(s.must_change):
+        blocked = [r.name for r in s.results
+                   if name in declared and name not in s.settable(r.name)]
+        if blocked:
+            ctx.emit("FL250", (*s.path, "must_change", i),
+                     f"stage '{s.id}' needs field '{name}' changed, but "
+                     f"{_plural(blocked, 'result')} {', '.join(blocked)} cannot set it, so "
+                     f"{'it' if len(blocked) == 1 else 'they'} could never be reported; add"
+                     f" '{name}' to the stage's `fields: optional`")
+    for r in s.results:
+        for i, name in enumerate(r.must_change):
+            if name in declared and name not in s.settable(r.name):
+                ctx.emit("FL250", (*r.path, "must_change", i),
+                         f"result '{r.name}' of stage '{s.id}' needs field '{name}' changed,"
+                         f" but cannot set it, so it could never be reported; add "
+                         f"'{name}' to the result's `fields: optional` (or the stage's)")
+
+
+def _plural(items: list[str], noun: str) -> str:
+    return noun if len(items) == 1 else noun + "s"
+
+
 def check_phases(ctx: Context) -> None:
     declared = [p.id for p in ctx.proc.phases]
     used = set()
@@ -777,6 +832,7 @@ PROCESS_RULES = (
     check_automatic_cycles,
     check_decisions,
     check_fields,
+    check_record_rules,
     check_phases,
     check_durations,
     check_waits,
