@@ -34,7 +34,7 @@ NOW = "2026-11-23T09:00:00Z"
 LATER = "2026-11-23T10:00:00Z"
 KEY = "key-account-filing-approval"
 K1 = f"{KEY}-1"
-TRIGGERS = tuple(schema.JOURNAL_TRIGGERS)
+TRIGGERS = tuple(schema.JOURNAL_ALL_TRIGGERS)
 UNPROTECTED = "the journal is not protected against changes (restore it with `flowctl db repair`)"
 
 
@@ -100,7 +100,7 @@ def drop_triggers(cli: Cli, *names: str) -> None:
 def restore_triggers(cli: Cli) -> None:
     """What a careful tamperer does last: the triggers exactly as flowctl made them."""
     cli.sql(*(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGERS),
-            *schema.JOURNAL_TRIGGERS.values())
+            *schema.JOURNAL_ALL_TRIGGERS.values())
 
 
 def rechain(cli: Cli, start: int) -> None:

@@ -596,7 +596,8 @@ def stored_instance(tmp_path: Path, source: str) -> tuple[str, str]:
                         now=NOW).instance.id
     conn = sqlite3.connect(db, isolation_level=None)
     digest = runtime.digest_of(source)
-    conn.execute("INSERT OR IGNORE INTO definitions VALUES (?, ?, ?, 't')",
+    conn.execute("INSERT OR IGNORE INTO definitions (digest, process_id, source, stored_at) "
+                 "VALUES (?, ?, ?, 't')",
                  (digest, KEY, source))
     conn.execute("UPDATE instances SET definition_digest = ? WHERE id = ?", (digest, iid))
     conn.close()

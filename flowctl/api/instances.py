@@ -30,6 +30,8 @@ once with :func:`session`; each call is still its own durable transaction::
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -48,6 +50,8 @@ from flowctl.api.definitions import (
     load_stored,
 )
 from flowctl.api.identity import resolve_acting
+from flowctl.definition import conditions
+from flowctl.definition.conditions import Condition
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.base import (
@@ -671,8 +675,10 @@ class Writer:
         step, children = self._start_children(process, step)
         source = self.procs.source(process.id) if process.id in self.procs.by_id else None
         if source is not None:
+            names = json.dumps({"process": process.name, "stages": {
+                st.id: st.name for st in process.stages if st.name}}, ensure_ascii=False)
             self.tx.put_definition(Definition(
-                step.instance.definition_digest, process.id, source, engine.iso(self.now)
+                step.instance.definition_digest, process.id, source, engine.iso(self.now), names
             ))
         self.tx.insert_instance(_to_row(step.instance))
         self._journal(step)
@@ -1255,6 +1261,47 @@ def _several(value: str | Sequence[str] | None) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
 
 
+def record_condition(store: Store, where: str, processes: Sequence[str] = ()) -> Condition:
+    """``--where``: a condition over record fields, checked like a decision's
+    against every stored definition of the processes asked about (all when
+    none are named): each field it reads must exist in one of them, and it
+    must type-check in each definition that has all its fields."""
+    try:
+        cond = conditions.parse(where)
+    except conditions.ConditionError as exc:
+        raise UsageError(
+            f"--where {where!r}: {exc.problem.message} (at character {exc.problem.offset + 1})",
+            hint="see docs/conditions.md; e.g. --where 'record.amount > 100000'",
+        ) from None
+    versions = [stored_process(store, digest) for pid, digest in store.definition_digests()
+                if not processes or pid in processes]
+    known = {f.name for p in versions for f in p.fields}
+    scope = ", ".join(processes) if processes else "any process in the store"
+    for name in sorted(conditions.field_names(cond) - known):
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        raise UsageError(
+            f"--where {where!r}: no field '{name}' in {scope}",
+            hint=f"did you mean 'record.{close[0]}'?" if close
+            else "fields: " + (", ".join(sorted(known)) or "(none: no instances yet)"),
+        )
+    for version in versions:
+        fields = {f.name: f for f in version.fields}
+        if conditions.field_names(cond) <= set(fields):
+            for problem in conditions.check(cond, fields):
+                raise UsageError(f"--where {where!r}: {problem.message} "
+                                 f"(process {version.id}, {problem.code})")
+    return cond
+
+
+def _holds(cond: Condition, row: InstanceRow) -> bool:
+    """Whether the instance's record satisfies ``cond``; a record whose
+    values cannot decide it (a field with no value yet) does not."""
+    try:
+        return conditions.evaluate(cond, row.state.get("record") or {})
+    except conditions.ConditionEvalError:
+        return False
+
+
 def list_instances(
     *,
     status: tuple[str, ...] | list[str] = (),
@@ -1262,14 +1309,26 @@ def list_instances(
     assignee: str | Sequence[str] | None = None,
     since: str | None = None,
     limit: int | None = None,
+    where: str | None = None,
+    search: str | None = None,
     **context: Unpack[Context],
 ) -> list[InstanceView]:
     """Instances, newest first. Filters combine; a filter given several values
-    (statuses, processes, assignees) matches any of them."""
+    (statuses, processes, assignees) matches any of them.
+
+    ``where`` keeps the instances whose record satisfies a condition (the
+    language of decisions: ``record.amount > 100000``); ``search`` keeps those
+    whose process or stage names, record text, note or comments contain every
+    word, best match first (the store's full-text index)."""
     for st in status:
         if st not in STATUSES:
             raise UsageError(f"unknown status '{st}'; statuses: {', '.join(STATUSES)}")
+    if search is not None and not search.split():
+        raise UsageError("--search needs a word to look for", hint="e.g. --search ACME")
     processes = _several(process)
+    if where is not None or search is not None:
+        with acting(**context) as s:
+            return _filtered(s, status, processes, assignee, since, limit, where, search)
     with acting(**context) as s:
         principals: tuple[str, ...] = ()
         for user in _several(assignee):
@@ -1297,6 +1356,50 @@ def list_instances(
             view(from_row(row), stored_process(s.store, row.definition_digest), s.org, s.now)
             for row in rows[:limit]
         ]
+
+
+def _filtered(
+    s: CallContext, status: Sequence[str], processes: tuple[str, ...],
+    assignee: str | Sequence[str] | None, since: str | None, limit: int | None,
+    where: str | None, search: str | None,
+) -> list[InstanceView]:
+    """``list`` with ``--where`` or ``--search``: rows streamed from the store
+    (ranked by the index for a search), each kept when the user may see it and
+    it passes the record condition and the assignee filter, up to ``limit``."""
+    cond = record_condition(s.store, where, processes) if where is not None else None
+    principals: set[str] = set()
+    for user in _several(assignee):
+        if s.org.user(user) is None:
+            raise UsageError(f"--assignee {user}: no such user in the org directory")
+        principals.update(engine.principals_of(user, s.org))
+    everything = access.sees_all(s.user, s.org)
+    flt = InstanceFilter(status=tuple(status), started_since=parse_since(since))
+    if search is not None:  # one ranked query; several processes filtered here
+        one = replace(flt, process_id=processes[0] if len(processes) == 1 else None)
+        streams = [s.store.search_instances(search, one)]
+    else:  # one query per process, each newest first, merged below
+        streams = [s.store.list_instances(replace(flt, process_id=p))
+                   for p in processes or (None,)]
+    out: list[InstanceView] = []
+    for rows in streams:
+        kept = 0
+        for row in rows:
+            if processes and row.process_id not in processes:
+                continue
+            if principals and not principals.intersection(row.assignees):
+                continue
+            if cond is not None and not _holds(cond, row):
+                continue
+            if not everything and not may_see(s, row):
+                continue
+            out.append(view(from_row(row), stored_process(s.store, row.definition_digest),
+                            s.org, s.now))
+            kept += 1
+            if limit is not None and kept >= limit:
+                break
+    if len(streams) > 1:
+        out.sort(key=lambda v: (v.started_at, v.id), reverse=True)
+    return out[:limit]
 
 
 def journal(

@@ -119,6 +119,19 @@ def list_command(
         str | None,
         typer.Option("--since", metavar="TIME", help="Only started at or after TIME (ISO-8601)."),
     ] = None,
+    where: Annotated[
+        str | None,
+        typer.Option("--where", metavar="CONDITION",
+                     help="Only instances whose record satisfies CONDITION, in the language of "
+                     "decisions (docs/conditions.md).", show_default=False),
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", metavar="TEXT",
+                     help="Only instances whose process or stage names, record text, note or "
+                     "comments contain every word of TEXT; best match first.",
+                     show_default=False),
+    ] = None,
     limit: Annotated[int | None, opt.limit()] = 50,
     json_out: Annotated[bool, opt.json_out()] = False,
     as_user: Annotated[str | None, opt.as_user()] = None,
@@ -129,7 +142,7 @@ def list_command(
     """List instances, newest first.
 
     A filter given several times matches any of its values; different filters
-    must all match.
+    must all match. With --search, the best matches come first.
 
     Examples:
 
@@ -140,11 +153,15 @@ def list_command(
         flowctl list --process contract-approval --process goods-delivery
 
         flowctl list --assignee carol --since 2026-11-01 --json
+
+        flowctl list --where 'record.customer == "ACME" and record.amount > 100000'
+
+        flowctl list --search "trade fair" --status active
     """
     with handle_errors():
         views = instances.list_instances(
             status=status or (), process=process or (), assignee=assignee or (), since=since,
-            limit=limit,
+            limit=limit, where=where, search=search,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
         fmt.print_items(views, json_out=json_out, empty="no instances", as_table=fmt.list_table)

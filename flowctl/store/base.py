@@ -44,6 +44,8 @@ class Definition(Struct, frozen=True):
     process_id: str
     source: str  # the YAML text as it was when the instance started
     stored_at: str  # ISO-8601 UTC
+    # for full-text search: JSON {"process": its name, "stages": {stage id: name}}
+    names: str = "{}"
 
 
 class TimerRow(Struct, frozen=True):
@@ -248,7 +250,18 @@ class Store(Protocol):
 
     def get_definition(self, digest: str) -> Definition | None: ...
 
+    def definition_digests(self) -> list[tuple[str, str]]:
+        """(process id, digest) of every stored definition, oldest first."""
+        ...
+
     def list_instances(self, flt: InstanceFilter) -> Iterator[InstanceRow]: ...
+
+    def search_instances(self, text: str, flt: InstanceFilter) -> Iterator[InstanceRow]:
+        """Instances whose process or stage names, record text, note or
+        comments contain every word of ``text`` (any part of a word, any case),
+        best match first, then newest; ``flt``'s status, process, start time
+        and limit apply. Served by the store's full-text index."""
+        ...
 
     def journal(self, flt: JournalFilter) -> Iterator[JournalEntry]:
         """Oldest first, streamed (never the whole journal in memory)."""

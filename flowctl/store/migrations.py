@@ -297,8 +297,121 @@ def _v4_attachments(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+# Full-text search over instances (``flowctl list --search``): one FTS5 row per
+# instance, its rowid the instance's rowid, kept current by triggers in the
+# same transaction as every write. The trigram tokenizer matches any part of a
+# word in any script (Chinese has no spaces between words; Russian inflects).
+# What is indexed: the process id and name, the current stage's id and name
+# (a definition's ``names``, JSON ``{"process": name, "stages": {id: name}}``,
+# written by whoever stores it), the record's text values and the note (from
+# the instance's state), and the comments (from the journal).
+_SEARCH_NAMES = (
+    "new.process_id || ' ' || coalesce(new.stage, '') || ' ' || coalesce(("
+    "SELECT json_extract(names, '$.process') || ' ' || coalesce(json_extract("
+    "names, '$.stages.\"' || new.stage || '\"'), '') "
+    "FROM definitions WHERE digest = new.definition_digest), '')"
+)
+_SEARCH_RECORD = (
+    "coalesce((SELECT group_concat(value, ' ') FROM json_each(new.state, '$.record') "
+    "WHERE type = 'text'), '')"
+)
+_SEARCH_NOTE = "coalesce(json_extract(new.state, '$.note'), '')"
+SEARCH_TRIGGERS: dict[str, str] = {
+    "instance_search_insert": f"""CREATE TRIGGER instance_search_insert
+    AFTER INSERT ON instances
+    BEGIN
+        INSERT INTO instance_search (rowid, names, record, notes, comments)
+        VALUES (new.rowid, {_SEARCH_NAMES}, {_SEARCH_RECORD}, {_SEARCH_NOTE}, '');
+    END""",
+    # Only when what is searched changed: a step that moves the stage only
+    # leaves the index alone.
+    "instance_search_update": f"""CREATE TRIGGER instance_search_update
+    AFTER UPDATE OF state, stage, definition_digest ON instances
+    WHEN old.definition_digest IS NOT new.definition_digest OR old.stage IS NOT new.stage
+        OR json_extract(old.state, '$.record') IS NOT json_extract(new.state, '$.record')
+        OR json_extract(old.state, '$.note') IS NOT json_extract(new.state, '$.note')
+    BEGIN
+        UPDATE instance_search SET names = {_SEARCH_NAMES}, record = {_SEARCH_RECORD},
+            notes = {_SEARCH_NOTE}
+        WHERE rowid = new.rowid;
+    END""",
+    "instance_search_delete": """CREATE TRIGGER instance_search_delete
+    AFTER DELETE ON instances
+    BEGIN
+        DELETE FROM instance_search WHERE rowid = old.rowid;
+    END""",
+}
+# The one trigger on the journal besides the append-only ones: it only adds a
+# new entry's comment to the search index. The journal's trigger check and
+# `flowctl db repair` know it (``JOURNAL_ALL_TRIGGERS``), so any other is still
+# reported as unexpected.
+JOURNAL_SEARCH_TRIGGER = """CREATE TRIGGER instance_search_comment
+    AFTER INSERT ON journal
+    WHEN json_extract(new.data, '$.comment') IS NOT NULL
+    BEGIN
+        UPDATE instance_search
+        SET comments = comments || char(10) || json_extract(new.data, '$.comment')
+        WHERE rowid = (SELECT rowid FROM instances WHERE id = new.instance_id);
+    END"""
+JOURNAL_ALL_TRIGGERS: dict[str, str] = {
+    **JOURNAL_TRIGGERS, "instance_search_comment": JOURNAL_SEARCH_TRIGGER,
+}
+
+
+def definition_names(source: str) -> str:
+    """The ``names`` of a definition stored before v5 (newer ones are stored
+    with them), read from its YAML text."""
+    import json
+
+    from ruamel.yaml import YAML  # only when migrating an older store
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        doc = YAML(typ="safe", pure=True).load(source)
+    except YAMLError:
+        doc = None
+    if not isinstance(doc, dict):
+        doc = {}
+    stages = doc.get("stages")
+    if not isinstance(stages, list):
+        stages = []
+    return json.dumps({
+        "process": doc.get("name") if isinstance(doc.get("name"), str) else "",
+        "stages": {
+            st["id"]: st["name"] for st in stages
+            if isinstance(st, dict) and isinstance(st.get("id"), str)
+            and isinstance(st.get("name"), str)
+        },
+    }, ensure_ascii=False)
+
+
+def _v5_search(conn: sqlite3.Connection) -> None:
+    """Full-text search: definitions' names, the FTS5 table and its triggers,
+    filled from the instances and comments already stored."""
+    conn.execute("ALTER TABLE definitions ADD COLUMN names TEXT NOT NULL DEFAULT '{}'")
+    for digest, source in conn.execute("SELECT digest, source FROM definitions").fetchall():
+        conn.execute("UPDATE definitions SET names = ? WHERE digest = ?",
+                     (definition_names(source), digest))
+    conn.execute(
+        "CREATE VIRTUAL TABLE instance_search USING fts5("
+        "names, record, notes, comments, tokenize = 'trigram')"
+    )
+    for statement in (*SEARCH_TRIGGERS.values(), JOURNAL_SEARCH_TRIGGER):
+        conn.execute(statement)
+    record = _SEARCH_RECORD.replace("new.", "instances.")
+    conn.execute(
+        "INSERT INTO instance_search (rowid, names, record, notes, comments) "
+        f"SELECT instances.rowid, {_SEARCH_NAMES.replace('new.', 'instances.')}, {record}, "
+        f"{_SEARCH_NOTE.replace('new.', 'instances.')}, coalesce(("
+        "SELECT group_concat(json_extract(data, '$.comment'), char(10)) FROM journal "
+        "WHERE journal.instance_id = instances.id "
+        "AND json_extract(data, '$.comment') IS NOT NULL), '') FROM instances"
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial, _v2_timers_notifications, _v3_unread_notifications, _v4_attachments,
+    _v5_search,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -360,9 +360,10 @@ class SqliteTransaction:
 
     def put_definition(self, definition: Definition) -> None:
         self._live().execute(
-            "INSERT INTO definitions (digest, process_id, source, stored_at) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (digest) DO NOTHING",
-            (definition.digest, definition.process_id, definition.source, definition.stored_at),
+            "INSERT INTO definitions (digest, process_id, source, stored_at, names) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING",
+            (definition.digest, definition.process_id, definition.source, definition.stored_at,
+             definition.names),
         )
 
     def new_instance_id(self, process_id: str) -> str:
@@ -556,6 +557,52 @@ def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
         parts.append(f"SELECT * FROM ({sql})")
         params.extend(more)
     sql = " UNION ALL ".join(parts) + _order_limit(flt, params)
+    return sql, params
+
+
+_SEARCHED = ("names", "record", "notes", "comments")
+
+
+def _search_query(text: str, flt: InstanceFilter) -> tuple[str, list[Any]]:
+    """FTS5 (trigram) for the words of three characters or more, ranked by
+    bm25; a shorter word (two Chinese characters are a whole word) cannot use
+    the trigram index, so it is matched with LIKE on the indexed text."""
+    words = text.split()
+    longer = [w for w in words if len(w) >= 3]
+    where: list[str] = []
+    params: list[Any] = []
+    if longer:
+        where.append("instance_search MATCH ?")
+        params.append(" ".join('"' + w.replace('"', '""') + '"' for w in longer))
+    for word in words:
+        if len(word) < 3:
+            pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace(
+                "_", "\\_") + "%"
+            where.append(
+                "(" + " OR ".join(f"s.{c} LIKE ? ESCAPE '\\'" for c in _SEARCHED) + ")")
+            params.extend([pattern] * len(_SEARCHED))
+    statuses = tuple(dict.fromkeys(flt.status))
+    if statuses:
+        where.append(f"i.status IN ({', '.join('?' * len(statuses))})")
+        params.extend(statuses)
+    for column, value in (
+        ("i.process_id = ?", flt.process_id),
+        ("i.initiator = ?", flt.initiator),
+        ("i.started_at >= ?", flt.started_since),
+    ):
+        if value is not None:
+            where.append(column)
+            params.append(value)
+    columns = ", ".join(f"i.{c.strip()}" for c in _INSTANCE_COLUMNS.split(","))
+    order = "s.rank, " if longer else ""
+    sql = (
+        f"SELECT {columns} FROM instance_search AS s JOIN instances AS i ON i.rowid = s.rowid"
+        f" WHERE {' AND '.join(where) or '1'}"
+        f" ORDER BY {order}i.started_at DESC, i.id DESC"
+    )
+    if flt.limit is not None:
+        sql += " LIMIT ?"
+        params.append(max(0, flt.limit))
     return sql, params
 
 
@@ -937,6 +984,17 @@ class SqliteStore:
         for row in self._stream(sql, params):
             yield _row_to_instance(row)
 
+    def definition_digests(self) -> list[tuple[str, str]]:
+        rows = self._query(
+            "SELECT process_id, digest FROM definitions ORDER BY stored_at, digest", ()
+        ).fetchall()
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def search_instances(self, text: str, flt: InstanceFilter) -> Iterator[InstanceRow]:
+        sql, params = _search_query(text, flt)
+        for row in self._stream(sql, params):
+            yield _row_to_instance(row)
+
     def journal(self, flt: JournalFilter) -> Iterator[JournalEntry]:
         """Oldest first (by seq), streamed; ``since`` is inclusive, ``until`` exclusive."""
         sql, params = _journal_query(flt)
@@ -1156,13 +1214,18 @@ def trigger_problems(conn: sqlite3.Connection) -> list[str]:
             schema.JOURNAL_TABLES,
         )
     }
+    indexed = conn.execute(  # a store older than the search index (read, not upgraded)
+        "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'instance_search'"
+    ).fetchone() is not None
+    expected = schema.JOURNAL_ALL_TRIGGERS if indexed else schema.JOURNAL_TRIGGERS
     out: list[str] = []
-    for name, sql in schema.JOURNAL_TRIGGERS.items():
+    for name, sql in expected.items():
         have = found.pop(name, None)
+        what = "append-only" if name in schema.JOURNAL_TRIGGERS else "search index's"
         if have is None:
-            out.append(f"the append-only trigger {name} is missing")
+            out.append(f"the {what} trigger {name} is missing")
         elif _normal_sql(have) != _normal_sql(sql):
-            out.append(f"the append-only trigger {name} was changed")
+            out.append(f"the {what} trigger {name} was changed")
     out += [f"an unexpected trigger {name} is on the journal" for name in sorted(found)]
     return out
 
@@ -1181,7 +1244,7 @@ def _restore_triggers(
                     "'journal_tail'").fetchone() is None:
         problems = [*problems, "the journal_tail table is missing"]
         conn.execute(schema.JOURNAL_TAIL_TABLE)
-    for sql in schema.JOURNAL_TRIGGERS.values():
+    for sql in schema.JOURNAL_ALL_TRIGGERS.values():
         conn.execute(sql)
     last = conn.execute("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1").fetchone()
     tail = conn.execute("SELECT seq, hash FROM journal_tail WHERE id = 1").fetchone()
@@ -1189,7 +1252,7 @@ def _restore_triggers(
     if tail is not None and int(tail[0]) > seq:  # entries missing at the end: verify says so
         seq, prev = int(tail[0]), str(tail[1])
     seq += 1
-    data = {"triggers_restored": list(schema.JOURNAL_TRIGGERS), "found": problems}
+    data = {"triggers_restored": list(schema.JOURNAL_ALL_TRIGGERS), "found": problems}
     data_text = canonical_json(data)
     digest = entry_hash_text(seq, STORE_ENTRY_ID, at, actor, "store_repaired", 0, None, None,
                              data_text, prev)
