@@ -811,8 +811,10 @@ def test_cli_refuses_an_unknown_schema_name() -> None:
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        "flowctl: error: unknown schema 'workflow': flowctl has schemas for process and org\n"
-        "flowctl: hint: run `flowctl schema process` or `flowctl schema org`\n"
+        "flowctl: error: unknown schema 'workflow': flowctl has schemas for process, org, "
+        "scenario\n"
+        "flowctl: hint: run `flowctl schema process`, `flowctl schema org` or "
+        "`flowctl schema scenario`\n"
     )
 
 

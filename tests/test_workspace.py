@@ -90,7 +90,8 @@ def test_an_unknown_key_or_a_bad_value_is_refused(tmp_path: Path,
         "flowctl: error: flowctl.toml: unknown setting 'procesess'; the settings are: "
         "processes (the folder of process definitions); org (the org directory (a YAML file)); "
         "store (the store: a SQLite file); "
-        "identity (how the acting user is established: \"login\" or \"trust\")\n"
+        "identity (how the acting user is established: \"login\" or \"trust\"); "
+        "scenarios (the folder of scenario tests, for flowctl test)\n"
         "flowctl: hint: remove it, or check its spelling\n")
     (tmp_path / "flowctl.toml").write_text("store = 3\n")
     result = run("config")

@@ -12,6 +12,7 @@ from flowctl.definition.build import build_org, build_process
 from flowctl.definition.files import DefinitionSet, expand_paths, org_beside
 from flowctl.definition.loader import read_source
 from flowctl.definition.schema import KINDS as SCHEMA_KINDS
+from flowctl.definition.schema import OTHER_KINDS as OTHER_SCHEMA_KINDS
 from flowctl.definition.schema import schema_text
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.errors import FlowctlError, UsageError
@@ -21,7 +22,8 @@ from flowctl.lint.rules import lint_workspace
 from flowctl.lint.run import LintResult
 from flowctl.model import OrgDirectory, Process
 
-__all__ = ["SCHEMA_KINDS", "DefinitionError", "DefinitionSet", "LintResult", "expand_paths",
+__all__ = ["OTHER_SCHEMA_KINDS", "SCHEMA_KINDS", "DefinitionError", "DefinitionSet",
+           "LintResult", "expand_paths",
            "find_process", "lint_paths", "load_org", "load_org_setting", "load_process",
            "load_process_text", "load_stored", "schema_text"]
 

@@ -283,6 +283,8 @@ class Context(TypedDict, total=False):
     - ``store``: an open store to use instead of opening ``db``
     - ``loaded``: definitions read once (see :func:`session`), used instead of
       reading ``org`` and ``processes_dir`` (pass neither with it)
+    - ``identity``: the identity policy to apply instead of the workspace's
+      (``flowctl test`` runs its scenarios, in memory, under ``"trust"``)
     """
 
     as_user: str | None
@@ -292,6 +294,7 @@ class Context(TypedDict, total=False):
     now: datetime | None
     store: Store | None
     loaded: Loaded | None
+    identity: str | None
 
 
 class Loaded:
@@ -388,7 +391,7 @@ def acting(*, create: bool = False, **context: Unpack[Context]) -> Iterator[Call
             directory, folder, path = loaded.org, loaded.processes_dir, loaded.org_path
         else:
             directory, path = org_directory(context.get("org"), folder, ws)
-        policy = ws.identity.value
+        policy = context.get("identity") or ws.identity.value
         who = resolve_acting(context.get("as_user"), directory, policy=policy)
         moment = clock(context.get("now"))
         yield CallContext(st, directory, who.user, moment, folder, path, loaded, who.by)

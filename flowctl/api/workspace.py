@@ -37,6 +37,7 @@ KEYS = {
     "org": "the org directory (a YAML file)",
     "store": "the store: a SQLite file",
     "identity": 'how the acting user is established: "login" or "trust"',
+    "scenarios": "the folder of scenario tests, for flowctl test",
 }
 IDENTITY_LOGIN = "login"  # the operating-system login; --as only for admins
 IDENTITY_TRUST = "trust"  # anyone may say --as (a demo, a test, a single-user machine)
@@ -45,9 +46,11 @@ IDENTITY_POLICIES = {
                     "for someone else with --as",
     IDENTITY_TRUST: "anyone may say who they are with --as or FLOWCTL_USER",
 }
-FLAGS = {"processes": "--processes", "org": "--org", "store": "--db"}
-ENV = {"processes": "FLOWCTL_PROCESSES", "org": "FLOWCTL_ORG", "store": "FLOWCTL_DB"}
+FLAGS = {"processes": "--processes", "org": "--org", "store": "--db", "scenarios": "PATHS"}
+ENV = {"processes": "FLOWCTL_PROCESSES", "org": "FLOWCTL_ORG", "store": "FLOWCTL_DB",
+       "scenarios": "FLOWCTL_SCENARIOS"}
 DEFAULT_PROCESSES = "processes"
+DEFAULT_SCENARIOS = "scenarios"
 DEFAULT_STORE = os.path.join(".flowctl", "flowctl.db")
 ORG_NAMES = ("org.yaml", "org.yml")
 
@@ -70,6 +73,8 @@ class Workspace(Struct, frozen=True):
     store: Setting
     # "login" or "trust": from the workspace file only (a variable is no policy)
     identity: Setting = Setting(IDENTITY_LOGIN, "default", False)
+    # the scenarios of `flowctl test` (not a setting of the other commands)
+    scenarios: Setting = Setting(DEFAULT_SCENARIOS, "default", False)
 
     def settings(self) -> dict[str, Setting]:
         """The paths (``identity`` is not a path: see :attr:`identity`)."""
@@ -163,6 +168,7 @@ def resolve(
     org: str | None = None,
     db: str | None = None,
     start: str | None = None,
+    scenarios: str | None = None,
 ) -> Workspace:
     """Where the processes, the org directory and the store are (see the module doc)."""
     found = find_file(start)
@@ -173,7 +179,7 @@ def resolve(
         file_path, table = found
         root = os.path.dirname(file_path)
         file_values = _check(file_path, table)
-    flags = {"processes": processes, "org": org, "store": db}
+    flags = {"processes": processes, "org": org, "store": db, "scenarios": scenarios}
     file_label = _shown(file_path) if file_path else ""
 
     def pick(key: str) -> Setting | None:
@@ -194,8 +200,11 @@ def resolve(
     store = pick("store") or Setting(_shown(os.path.join(root, DEFAULT_STORE)), "default", False)
     policy = (Setting(file_values["identity"], file_label, True) if "identity" in file_values
               else Setting(IDENTITY_LOGIN, "default", False))
+    tests = pick("scenarios") or Setting(
+        _shown(os.path.join(root, DEFAULT_SCENARIOS)), "default", False)
     return Workspace(root=_shown(root), file=_shown(file_path) if file_path else None,
-                     processes=procs, org=org_setting, store=store, identity=policy)
+                     processes=procs, org=org_setting, store=store, identity=policy,
+                     scenarios=tests)
 
 
 def _default_org(processes: str) -> str:
@@ -306,6 +315,37 @@ roles:
 """
 
 
+SCENARIO_TEXT = """\
+# Scenario tests of processes/purchase-request.yaml: `flowctl test` runs them in
+# memory (nothing is written) and says which stages, results and branches no
+# scenario took. `flowctl schema scenario` prints the format; docs/testing.md.
+kind: scenario
+process: purchase-request
+scenarios:
+  - name: sam's manager approves the purchase
+    steps:
+      - start: {{as: sam}}
+        expect: {{stage: request, assignee: sam}}
+      - act: {{as: sam, result: submit, fields: {{item: Laptop, amount: 1200}}}}
+        expect: {{stage: approval, assignee: {me}}}
+      - act: {{as: sam, result: approve}}
+        refused: "an approval excludes its initiator"
+      - act: {{as: {me}, result: approve}}
+        expect: {{stage: approved, status: completed, outcome: completed}}
+
+  - name: sent back with a reason, then withdrawn
+    steps:
+      - start: {{as: sam}}
+      - act: {{as: sam, result: submit, fields: {{item: Chair, amount: 90}}}}
+      - act: {{as: {me}, result: reject}}
+        refused: reason
+      - act: {{as: {me}, result: reject, fields: {{reason: "we have chairs"}}}}
+        expect: {{stage: request, assignee: sam, fields: {{reason: "we have chairs"}}}}
+      - act: {{as: sam, result: withdraw}}
+        expect: {{stage: withdrawn, outcome: cancelled}}
+"""
+
+
 def login_id(login: str) -> str:
     """A user id (``a-z``, digits, ``-``) made from a login name."""
     out = "".join(c if ("a" <= c <= "z" or "0" <= c <= "9") else "-" for c in login.lower())
@@ -317,7 +357,8 @@ def login_id(login: str) -> str:
 
 def init(folder: str, login: str) -> list[str]:
     """Write a new workspace into ``folder``: ``flowctl.toml``, ``processes/`` with
-    one example process, ``processes/org.yaml`` (``login`` as its admin).
+    one example process, ``processes/org.yaml`` (``login`` as its admin) and
+    ``scenarios/`` with the example's scenario tests.
 
     Refuses, writing nothing, when any of these files exists. Returns the
     files written, as shown to the user.
@@ -327,6 +368,8 @@ def init(folder: str, login: str) -> list[str]:
         os.path.join(folder, FILE_NAME): WORKSPACE_TEXT,
         os.path.join(folder, DEFAULT_PROCESSES, f"{EXAMPLE_ID}.yaml"): EXAMPLE_TEXT,
         os.path.join(folder, DEFAULT_PROCESSES, ORG_NAMES[0]): ORG_TEXT.format(me=me),
+        os.path.join(folder, DEFAULT_SCENARIOS, f"{EXAMPLE_ID}.yaml"):
+            SCENARIO_TEXT.format(me=me),
     }
     existing = [_shown(p) for p in files if os.path.exists(p)]
     if existing:

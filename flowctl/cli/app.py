@@ -45,7 +45,10 @@ COMMANDS: dict[str, CommandEntry] = {
     "lint": CommandEntry("flowctl.cli.lint", "Lint process definitions and the org directory."),
     "schema": CommandEntry(
         "flowctl.cli.schema",
-        "Print the JSON Schema of process definitions or of the org directory."),
+        "Print the JSON Schema of process definitions, the org directory or scenario files."),
+    "test": CommandEntry(
+        "flowctl.cli.scenarios",
+        "Run scenario tests of processes, in memory, and report coverage."),
     "render": CommandEntry(
         "flowctl.cli.render",
         "Draw a process: phases as boxes, stages by kind, results on the arrows."),

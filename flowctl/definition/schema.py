@@ -36,7 +36,11 @@ if TYPE_CHECKING:  # jsonschema (~60 ms to import) only explains invalid documen
     from jsonschema import Draft202012Validator, ValidationError
 
 KINDS: Final = ("process", "org")
-SCHEMA_FILES: Final = {"process": "process.schema.json", "org": "org.schema.json"}
+SCHEMA_FILES: Final = {"process": "process.schema.json", "org": "org.schema.json",
+                        "scenario": "scenario.schema.json"}
+# Schemas of files that are not definitions (``flowctl test`` scenario files):
+# checked by :func:`validate_as`, printed by ``flowctl schema``.
+OTHER_KINDS: Final = ("scenario",)
 
 FL_UNKNOWN_KIND: Final = "FL100"
 FL_UNKNOWN_KEY: Final = "FL101"
@@ -193,6 +197,18 @@ def validate(doc: Document) -> list[Diagnostic]:
     # The verdict is the fast validator's: when jsonschema, asked to explain,
     # finds nothing (their regular expressions could differ), its own errors are
     # reported; a document it refuses is never passed.
+    return mapper.diagnostics() or _fast_diagnostics(doc, kind)
+
+
+def validate_as(doc: Document, kind: str) -> list[Diagnostic]:
+    """Check a loaded document against the bundled ``kind`` schema whatever its
+    own ``kind`` says (a scenario file): located diagnostics, sorted."""
+    data = doc.data
+    if data is None or is_valid(kind, data):
+        return []
+    mapper = _ErrorMapper(doc, load_schema(kind))
+    for error in _validator(kind).iter_errors(data):
+        mapper.add(error)
     return mapper.diagnostics() or _fast_diagnostics(doc, kind)
 
 
