@@ -90,3 +90,26 @@ def test_readme_lint_sample_is_exactly_what_lint_prints(monkeypatch: Any) -> Non
     monkeypatch.chdir(ROOT)
     result = invoke(command.removeprefix("$ flowctl ").split(), env={"FLOWCTL_ORG": None})
     assert result.stdout == printed
+
+
+def test_readme_diff_sample_is_exactly_what_diff_prints(tmp_path: Path, monkeypatch: Any) -> None:
+    """The pull-request comment in the README is the real output of its command
+    (run in a copy of the files it names, so no store of this checkout counts)."""
+    import shutil
+
+    from clirun import invoke
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    head, rest = readme.split("<!-- diff-sample: flowctl ", 1)[1].split(" -->\n", 1)
+    shown = rest.split("<!-- /diff-sample -->", 1)[0]
+    args = head.split()
+    for name in ("processes/contract-approval.yaml", "processes/org.yaml",
+                 "docs/examples/contract-approval-v2.yaml"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    monkeypatch.chdir(tmp_path)
+    result = invoke(args, env={"FLOWCTL_ORG": None, "FLOWCTL_DB": None,
+                               "FLOWCTL_PROCESSES": None})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == shown
+    assert "⚠️ **weakens control**" in shown

@@ -52,6 +52,9 @@ COMMANDS: dict[str, CommandEntry] = {
     "render": CommandEntry(
         "flowctl.cli.render",
         "Draw a process: phases as boxes, stages by kind, results on the arrows."),
+    "diff": CommandEntry(
+        "flowctl.cli.diff",
+        "Compare two versions of process definitions: changes, weakened control, running work."),
     "start": CommandEntry(
         "flowctl.cli.steps",
         "Start an instance of a process and run it to the first stage that needs a person."),

@@ -6,7 +6,7 @@ svg = render_process(process, "svg")
 card = render_process(process, "mermaid", Highlight.from_path(["edit-customer", "check-level"]))
 """
 
-from flowctl.diagram.extract import extract
+from flowctl.diagram.extract import changes_graph, extract
 from flowctl.diagram.graphviz_run import GraphvizFailed, GraphvizNotFound
 from flowctl.diagram.ir import Cluster, Edge, EdgeKind, Graph, Highlight, Mark, Node, NodeKind
 from flowctl.diagram.render import (
@@ -31,6 +31,7 @@ __all__ = [
     "Node",
     "NodeKind",
     "Rendered",
+    "changes_graph",
     "extract",
     "format_for_path",
     "render",

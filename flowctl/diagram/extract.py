@@ -227,3 +227,73 @@ def extract(process: Process, highlight: Highlight | None = None) -> Graph:
         clusters=tuple(c for c in clusters if c.nodes),
     )
     return apply_highlight(graph, highlight) if highlight is not None else graph
+
+
+def _edge_key(e: Edge) -> tuple[str, ...]:
+    """What identifies an edge between two versions: a result by its source and
+    name, a branch by its source and target, the others by source and kind."""
+    if e.kind is EdgeKind.RESULT:
+        return (e.source, e.kind.value, e.label[0] if e.label else "")
+    if e.kind is EdgeKind.BRANCH:
+        return (e.source, e.kind.value, e.target)
+    return (e.source, e.kind.value)
+
+
+def _changed_nodes(old: Graph, new: Graph, changed: set[str]) -> list[Node]:
+    before = {n.id for n in old.nodes}
+    nodes: list[Node] = []
+    for n in new.nodes:
+        if n.kind is NodeKind.START:
+            mark = Mark.NONE
+        elif n.id not in before:
+            mark = Mark.ADDED
+        else:
+            mark = Mark.CHANGED if n.id in changed else Mark.NONE
+        nodes.append(n._replace(mark=mark))
+    known = {n.id for n in new.nodes}
+    phases = {c.id for c in new.clusters} | {n.phase for n in new.nodes if n.phase}
+    nodes += [n._replace(mark=Mark.REMOVED, phase=n.phase if n.phase in phases else None)
+              for n in old.nodes if n.id not in known]
+    return nodes
+
+
+def _changed_edges(old: Graph, new: Graph) -> list[Edge]:
+    old_edges = {_edge_key(e): e for e in old.edges}
+    new_edges = {_edge_key(e): e for e in new.edges}
+    edges: list[Edge] = []
+    for e in new.edges:
+        o = old_edges.get(_edge_key(e))
+        if o is None:
+            mark = Mark.ADDED
+        else:
+            mark = Mark.CHANGED if (o.target, o.label) != (e.target, e.label) else Mark.NONE
+        edges.append(e._replace(mark=mark))
+    for key, o in old_edges.items():
+        now = new_edges.get(key)
+        if now is None or now.target != o.target:
+            edges.append(o._replace(mark=Mark.REMOVED))
+    return edges
+
+
+def changes_graph(old: Graph, new: Graph, changed: set[str]) -> Graph:
+    """``new`` drawn as a change from ``old``: stages and arrows it adds marked
+    added, stages in ``changed`` and arrows that differ marked changed, and what
+    it removes put back from ``old``, marked removed (in its phase, when the new
+    version still has it)."""
+    nodes = _changed_nodes(old, new, changed)
+    edges = _changed_edges(old, new)
+    before = {n.id: n for n in old.nodes}
+    present = {n.id for n in nodes}
+    for e in edges:  # a removed arrow to a child process no longer started
+        for end in (e.source, e.target):
+            found = before.get(end)
+            if end not in present and found is not None:
+                nodes.append(found._replace(mark=Mark.REMOVED))
+                present.add(end)
+    new_ids = [c.id for c in new.clusters]
+    cluster_ids = new_ids + [c.id for c in old.clusters if c.id not in new_ids]
+    labels = {c.id: c.label for c in (*old.clusters, *new.clusters)}
+    clusters = [Cluster(cid, labels[cid], members) for cid in cluster_ids
+                if (members := tuple(n.id for n in nodes if n.phase == cid))]
+    return new._replace(nodes=tuple(nodes), edges=tuple(edges), clusters=tuple(clusters),
+                        highlighted=True)

@@ -34,12 +34,16 @@ class EdgeKind(StrEnum):
 
 
 class Mark(StrEnum):
-    """How an instance highlight shows a node or an edge."""
+    """How an instance highlight, or a drawing of a change, shows a node or an edge."""
 
     NONE = "none"  # no highlight asked for
     CURRENT = "current"  # the stage the instance is at
     VISITED = "visited"  # a stage it passed / an edge it took
     FADED = "faded"  # not on the instance's path
+    # a drawing of a change (``flowctl diff``): the new version, with
+    ADDED = "added"  # what it adds
+    CHANGED = "changed"  # what it changes
+    REMOVED = "removed"  # and what it removes, drawn from the old version
 
 
 class Node(NamedTuple):

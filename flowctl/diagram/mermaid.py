@@ -61,6 +61,10 @@ _MARK_STYLES: dict[Mark, str] = {
     Mark.VISITED: f"stroke:{theme.VISITED},stroke-width:2px",
     Mark.CURRENT: f"stroke:{theme.CURRENT},stroke-width:4px",
     Mark.FADED: f"fill:{theme.FADED_FILL},stroke:{theme.FADED},color:{theme.FADED_TEXT}",
+    Mark.ADDED: f"fill:{theme.ADDED_FILL},stroke:{theme.ADDED},stroke-width:3px",
+    Mark.CHANGED: f"fill:{theme.CHANGED_FILL},stroke:{theme.CHANGED},stroke-width:3px",
+    Mark.REMOVED: f"fill:{theme.REMOVED_FILL},stroke:{theme.REMOVED},color:{theme.REMOVED},"
+                  "stroke-width:2px,stroke-dasharray:5 3",
 }
 
 
@@ -151,6 +155,9 @@ def _highlight_lines(graph: Graph, ids: _Ids) -> list[str]:
     for mark, style in (
         (Mark.VISITED, f"stroke:{theme.VISITED},stroke-width:3px"),
         (Mark.FADED, f"stroke:{theme.FADED}"),
+        (Mark.ADDED, f"stroke:{theme.ADDED},stroke-width:3px"),
+        (Mark.CHANGED, f"stroke:{theme.CHANGED},stroke-width:3px"),
+        (Mark.REMOVED, f"stroke:{theme.REMOVED},stroke-width:2px,stroke-dasharray:5 3"),
     ):
         indexes = [str(i) for i, e in enumerate(graph.edges) if e.mark is mark]
         if indexes:
