@@ -97,6 +97,13 @@ COMMANDS: dict[str, CommandEntry] = {
     "journal": CommandEntry(
         "flowctl.cli.reading",
         "Print the journal, oldest first, streamed; or verify its hash chain."),
+    "report": CommandEntry(
+        "flowctl.cli.report",
+        "Show how processes perform: time in each stage, results, rework, cycle time, the "
+        "bottleneck."),
+    "export": CommandEntry(
+        "flowctl.cli.report",
+        "Write the journal as an event log for process-mining tools: XES, CSV or JSON lines."),
     "tick": CommandEntry(
         "flowctl.cli.timers",
         "Fire everything that is due: waits that end, SLA due times, reminders and "

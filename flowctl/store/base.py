@@ -18,6 +18,7 @@ import msgspec
 from msgspec import Struct
 
 from flowctl.errors import FlowctlError
+from flowctl.store.analytics import ReportData, ReportFilter
 
 
 class StoreError(FlowctlError):
@@ -151,6 +152,7 @@ class JournalFilter(Struct, frozen=True):
     actor: str | None = None
     since: str | None = None
     until: str | None = None
+    by_instance: bool = False  # ordered by (instance, seq) instead of seq: one case at a time
 
 
 class Checkpoint(Struct, frozen=True):
@@ -264,7 +266,13 @@ class Store(Protocol):
         ...
 
     def journal(self, flt: JournalFilter) -> Iterator[JournalEntry]:
-        """Oldest first, streamed (never the whole journal in memory)."""
+        """Oldest first, streamed (never the whole journal in memory); with
+        ``flt.by_instance``, instance by instance, each oldest first."""
+        ...
+
+    def report(self, flt: ReportFilter) -> ReportData:
+        """How processes performed, aggregated by the database (see
+        :mod:`flowctl.store.analytics`): memory stays flat as the journal grows."""
         ...
 
     def verify_journal(

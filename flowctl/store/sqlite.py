@@ -30,7 +30,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from flowctl.store import analytics
 from flowctl.store import migrations as schema
+from flowctl.store.analytics import ReportData, ReportFilter
 from flowctl.store.attachments import check_attachments, recorded_attachment
 from flowctl.store.base import (
     AttachmentRow,
@@ -673,7 +675,7 @@ def _journal_query(flt: JournalFilter) -> tuple[str, list[Any]]:
     sql = f"SELECT {_JOURNAL_COLUMNS} FROM journal"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY seq", params
+    return sql + (" ORDER BY instance_id, seq" if flt.by_instance else " ORDER BY seq"), params
 
 
 class SqliteStore:
@@ -1000,6 +1002,61 @@ class SqliteStore:
         sql, params = _journal_query(flt)
         for row in self._stream(sql, params):
             yield _row_to_entry(row)
+
+    def report(self, flt: ReportFilter) -> ReportData:
+        """Process analytics (see :mod:`flowctl.store.analytics`): the visits and
+        instances go into temporary tables of this connection, read in one
+        snapshot, and only the aggregates come back."""
+        conn = self._conn
+        d = analytics.SQLITE
+        try:
+            conn.execute("BEGIN")
+            try:
+                return self._report(flt, d)
+            finally:
+                conn.execute("ROLLBACK")
+                for name in analytics.TEMPORARY:
+                    kind = "VIEW" if name in ("report_visits", "report_open") else "TABLE"
+                    conn.execute(f"DROP {kind} IF EXISTS temp.{name}")
+        except sqlite3.Error as exc:
+            raise self._store_error(exc) from None
+
+    def _report(self, flt: ReportFilter, d: analytics.Dialect) -> ReportData:
+        conn = self._conn
+        conn.execute(*analytics.visits_table(d, flt))
+        for view in analytics.VIEWS:
+            conn.execute(view)
+        conn.execute(*analytics.instances_table(d, flt))
+        conn.execute(*analytics.cycles_table(d, flt))
+
+        def rows(query: analytics.Query | str) -> list[tuple[Any, ...]]:
+            sql, params = (query, ()) if isinstance(query, str) else query
+            return conn.execute(sql, params).fetchall()
+
+        stages = tuple(analytics.StageStat(*r) for r in rows(analytics.stage_stats(d, flt)))
+        results = tuple(analytics.ResultStat(*r) for r in rows(analytics.result_stats()))
+        rounds = tuple(analytics.RoundsStat(*r) for r in rows(analytics.rounds_stats()))
+        processes = tuple(analytics.ProcessStat(*r) for r in rows(analytics.process_stats(d, flt)))
+        outcomes = tuple(analytics.OutcomeStat(*r) for r in rows(analytics.outcome_stats(d, flt)))
+        wip = tuple(
+            analytics.WipStat(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8])
+            for r in rows(analytics.wip_stats(d))
+        )
+        breakdown = tuple(
+            analytics.BreakdownStat(*r) for r in rows(analytics.breakdown_stats(d, flt))
+        )
+        edges = tuple(analytics.EdgeCount(*r) for r in rows(analytics.edge_counts(d, flt)))
+        n = flt.histogram_buckets
+        histogram = tuple(
+            analytics.HistogramBin(r[0], r[1] * r[2] / n, r[1] * (r[2] + 1) / n, r[3])
+            for r in rows(analytics.histogram(d, n))
+        )
+        days = tuple(analytics.DayCount(*r) for r in rows(analytics.day_counts()))
+        return analytics.ReportData(
+            stages=stages, results=results, rounds=rounds, processes=processes,
+            outcomes=outcomes, wip=wip, breakdown=breakdown, edges=edges, histogram=histogram,
+            days=days,
+        )
 
     def verify_journal(
         self, checkpoints: Sequence[tuple[int, Checkpoint]] = (), key: bytes | None = None

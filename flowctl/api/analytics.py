@@ -1,0 +1,312 @@
+"""How processes perform: ``flowctl report`` and the heat map of ``render --heat``.
+
+The store aggregates (:meth:`flowctl.store.base.Store.report`, SQL in
+:mod:`flowctl.store.analytics`); this module checks who asks and for what,
+names the stages from their definitions, orders them as the definition does,
+and finds the bottleneck: the stage where instances spent the most time in
+the period, and its share of all the time spent in stages.
+
+A report covers every instance of the processes it names, so only users who
+see every instance (admins and auditors, :mod:`flowctl.api.access`) may run
+one; others are refused and pointed to what they may read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Unpack
+
+from msgspec import Struct
+
+from flowctl import engine
+from flowctl.api import access
+from flowctl.api.definitions import DefinitionError, load_process
+from flowctl.api.instances import Context, acting, parse_since, stored_process
+from flowctl.errors import FlowctlError, UsageError
+from flowctl.model import OrgDirectory, Process, StageKind
+from flowctl.store.analytics import (
+    AGE_LABELS,
+    BY_KEYS,
+    BreakdownStat,
+    DayCount,
+    EdgeCount,
+    HistogramBin,
+    OutcomeStat,
+    ProcessStat,
+    ReportData,
+    ReportFilter,
+    ResultStat,
+    RoundsStat,
+    StageStat,
+    WipStat,
+)
+from flowctl.store.base import InstanceFilter, Store
+
+__all__ = [
+    "AGE_LABELS", "BY_KEYS", "BreakdownStat", "DayCount", "EdgeCount", "EmptyPeriod",
+    "HistogramBin", "OutcomeStat", "ProcessReport", "ProcessStat", "Report", "ResultStat",
+    "RoundsStat", "StageRow", "StageStat", "WipStat", "report",
+]
+
+
+class EmptyPeriod(FlowctlError):
+    """Nothing happened in the period asked about: no figures to show (exit 1)."""
+
+    exit_code = 1
+
+
+class StageRow(Struct, frozen=True):
+    """A stage's figures with what the definition says of it."""
+
+    stage: str
+    name: str
+    kind: str  # task, approval, wait, subprocess (or "unknown": not in the definition now)
+    stat: StageStat
+    share: float  # of the time spent in all stages of the process, 0..1
+
+
+class ProcessReport(Struct, frozen=True):
+    process_id: str
+    name: str
+    summary: ProcessStat | None
+    stages: tuple[StageRow, ...]
+    outcomes: tuple[OutcomeStat, ...]
+    results: tuple[ResultStat, ...]
+    rounds: tuple[RoundsStat, ...]
+    wip: tuple[WipStat, ...]
+    breakdown: tuple[BreakdownStat, ...]
+    edges: tuple[EdgeCount, ...]
+    histogram: tuple[HistogramBin, ...]
+    wip_days: tuple[tuple[str, int], ...]  # (day, instances running at its end)
+    bottleneck: str  # one sentence
+    bottleneck_stage: str | None
+    definition: Process | None = None  # for labels and the heat map
+
+    def stage_name(self, stage: str) -> str:
+        for row in self.stages:
+            if row.stage == stage:
+                return row.name
+        if self.definition is not None:
+            found = self.definition.stage(stage)
+            if found is not None:
+                return found.label
+        return stage
+
+
+class Report(Struct, frozen=True):
+    since: str | None
+    until: str  # exclusive
+    by: str
+    processes: tuple[ProcessReport, ...]
+    now: str | None = None  # when no --until was given: the moment the report describes
+
+
+def human_duration(seconds: float | None) -> str:
+    """``45 min``, ``3.5 h``, ``2.1 d``: a duration as people read it."""
+    if seconds is None:
+        return "-"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def _bottleneck(name: str, rows: Sequence[StageRow]) -> tuple[str, str | None]:
+    timed = [r for r in rows if r.stat.total_s > 0]
+    if not timed:
+        return f"{name}: no time was spent in any stage in this period.", None
+    top = max(timed, key=lambda r: (r.stat.total_s, r.stage))
+    s = top.stat
+    return (
+        f"The bottleneck of {name} is '{top.name}' ({top.stage}): {top.share:.0%} of all "
+        f"the time instances spent in its stages ({human_duration(s.total_s)} of "
+        f"{human_duration(sum(r.stat.total_s for r in timed))}), median "
+        f"{human_duration(s.median_s)} per visit, p90 {human_duration(s.p90_s)}.",
+        top.stage,
+    )
+
+
+def _definition(process_id: str, store: Store, processes_dir: str | None) -> Process | None:
+    """The process as the folder defines it now, else as its newest instance ran it."""
+    try:
+        return load_process(process_id, processes_dir=processes_dir)
+    except (DefinitionError, UsageError):
+        pass
+    for row in store.list_instances(InstanceFilter(process_id=process_id, limit=1)):
+        try:
+            return stored_process(store, row.definition_digest)
+        except FlowctlError:
+            return None
+    return None
+
+
+def _known(store: Store, process_id: str) -> bool:
+    return any(True for _ in store.list_instances(InstanceFilter(process_id=process_id, limit=1)))
+
+
+def _wip_days(days: Sequence[DayCount], since: str | None) -> tuple[tuple[str, int], ...]:
+    """Instances running at the end of each day (one row per day with a start
+    or an end), from ``since`` on."""
+    running = 0
+    out = []
+    for d in days:
+        running += d.started - d.ended
+        if since is None or d.day >= since[:10]:
+            out.append((d.day, running))
+    return tuple(out)
+
+
+def _stage_rows(process: Process | None, stats: Sequence[StageStat]) -> tuple[StageRow, ...]:
+    total = sum(s.total_s for s in stats) or 1.0
+    order = {s.id: i for i, s in enumerate(process.stages)} if process else {}
+    rows = []
+    for s in stats:
+        stage = process.stage(s.stage) if process else None
+        rows.append(StageRow(
+            stage=s.stage,
+            name=stage.label if stage else s.stage,
+            kind=stage.kind.value if stage else "unknown",
+            stat=s,
+            share=s.total_s / total,
+        ))
+    rows.sort(key=lambda r: (order.get(r.stage, len(order)), r.stage))
+    return tuple(rows)
+
+
+def _check_period(since: str | None, until: str) -> None:
+    if since is not None and since >= until:
+        raise UsageError(
+            f"--since {since} is not before --until {until}: the period is empty",
+            hint="give --since an earlier time than --until (ISO-8601: 2026-11-01)",
+        )
+
+
+def report(
+    processes: Sequence[str] = (),
+    *,
+    since: str | None = None,
+    until: str | None = None,
+    by: str = "stage",
+    histogram_buckets: int = 12,
+    **context: Unpack[Context],
+) -> Report:
+    """How the named processes (none: every process with instances) performed
+    from ``since`` until ``until`` (ISO-8601; default: now, exclusive).
+
+    Raises ``UsageError`` (exit 2) for a time that is not one, ``--since`` not
+    before ``until``, an unknown ``by`` or process; ``Refused`` (exit 1) for a
+    user who does not see every instance; :class:`EmptyPeriod` (exit 1) when
+    nothing happened in the period.
+    """
+    if by not in BY_KEYS:
+        raise UsageError(f"cannot break a report down by '{by}'",
+                         hint=f"use --by {'|'.join(BY_KEYS)}")
+    start = parse_since(since)
+    end_text = parse_since(until, "--until")
+    with acting(**context) as s:
+        end = end_text or engine.iso(s.now + timedelta(seconds=1))
+        _check_period(start, end)
+        if not access.sees_all(s.user, s.org):
+            raise _not_allowed(s.user, s.org)
+        wanted = tuple(dict.fromkeys(processes))
+        for p in wanted:
+            if not _known(s.store, p):
+                _unknown_process(p, s.store, s.processes_dir)
+        departments = tuple(
+            (u.id, u.department) for u in s.org.users if u.department
+        ) if by == "department" else ()
+        flt = ReportFilter(until=end, since=start, process_ids=wanted, by=by,
+                           departments=departments, histogram_buckets=histogram_buckets)
+        data = s.store.report(flt)
+        built = _build(data, wanted, s.store, s.processes_dir, start)
+        if not any(_active(p) for p in built):
+            what = ", ".join(wanted) if wanted else "any process"
+            period = f"from {start} " if start else ""
+            raise EmptyPeriod(
+                f"nothing happened in {what} {period}until {end}: no instance started or "
+                "ended, and none was at a stage",
+                hint="widen the period (--since, --until), or check the process ids "
+                     "(`flowctl list --process ID`)",
+            )
+        return Report(since=start, until=end, by=by, processes=built,
+                      now=None if end_text else engine.iso(s.now))
+
+
+def _active(p: ProcessReport) -> bool:
+    summary = p.summary
+    busy = summary is not None and (summary.started or summary.ended)
+    return bool(busy or p.stages or p.wip)
+
+
+def _not_allowed(user: str, org: OrgDirectory) -> FlowctlError:
+    admins = [u.id for u in org.members(engine.ADMIN_ROLE)]
+    return engine.NotPermitted(
+        f"{user} may not run reports: a report covers every instance of a process, and only "
+        "admins and auditors see every instance",
+        hint=f"ask an admin ({', '.join(admins) or 'none'}) or an auditor; `flowctl list` and "
+             "`flowctl journal` show the instances you may see",
+    )
+
+
+def _unknown_process(p: str, store: Store, processes_dir: str | None) -> None:
+    try:
+        load_process(p, processes_dir=processes_dir)
+    except DefinitionError:
+        pass
+    except UsageError as exc:
+        raise UsageError(
+            f"no process '{p}' in the store or the processes folder: {exc.message}",
+            hint=exc.hint,
+        ) from None
+    # defined but never started: an empty report, said as such below
+
+
+def _build(
+    data: ReportData, wanted: tuple[str, ...], store: Store, processes_dir: str | None,
+    since: str | None,
+) -> tuple[ProcessReport, ...]:
+    ids = list(wanted) or sorted(
+        {s.process_id for s in data.processes} | {s.process_id for s in data.stages}
+        | {w.process_id for w in data.wip}
+    )
+    out = []
+    for pid in ids:
+        definition = _definition(pid, store, processes_dir)
+        name = definition.name if definition else pid
+        stages = _stage_rows(definition, [s for s in data.stages if s.process_id == pid])
+        sentence, top = _bottleneck(name, stages)
+        order = {st.id: i for i, st in enumerate(definition.stages)} if definition else {}
+
+        def pos(stage: str, order: dict[str, int] = order) -> tuple[int, str]:
+            return (order.get(stage, len(order)), stage)
+
+        out.append(ProcessReport(
+            process_id=pid,
+            name=name,
+            summary=next((s for s in data.processes if s.process_id == pid), None),
+            stages=stages,
+            outcomes=tuple(o for o in data.outcomes if o.process_id == pid),
+            results=tuple(sorted((r for r in data.results if r.process_id == pid),
+                                 key=lambda r: (pos(r.stage), -r.count, r.result))),
+            rounds=tuple(sorted((r for r in data.rounds if r.process_id == pid),
+                                key=lambda r: pos(r.stage))),
+            wip=tuple(sorted((w for w in data.wip if w.process_id == pid),
+                             key=lambda w: pos(w.stage))),
+            breakdown=tuple(b for b in data.breakdown if b.process_id == pid),
+            edges=tuple(e for e in data.edges if e.process_id == pid),
+            histogram=tuple(h for h in data.histogram if h.process_id == pid),
+            wip_days=_wip_days([d for d in data.days if d.process_id == pid], since),
+            bottleneck=sentence,
+            bottleneck_stage=top,
+            definition=definition,
+        ))
+    return tuple(out)
+
+
+def approval_stages(p: ProcessReport) -> set[str]:
+    """The stages whose results are decisions of approvers (approval stages)."""
+    if p.definition is None:
+        return set()
+    return {s.id for s in p.definition.stages if s.kind is StageKind.APPROVAL}

@@ -1,0 +1,300 @@
+"""flowctl report and flowctl export: figures checked against the journal itself
+(an independent pairing of entries in Python), exact output of a small case,
+the event log read back by pm4py, and every refusal."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import io
+import json
+import os
+import sqlite3
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clirun import invoke, trust_workspace
+from typer.testing import Result
+
+ROOT = Path(__file__).resolve().parent.parent
+PROCESSES = str(ROOT / "processes")
+END = "2026-12-01T00:00:00Z"
+
+
+def _gen_month() -> Any:
+    spec = importlib.util.spec_from_file_location("gen_month", ROOT / "scripts" / "gen_month.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A month of contract approvals (scripts/gen_month.py, 24 contracts)."""
+    folder = tmp_path_factory.mktemp("month")
+    trust_workspace(folder)
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        _gen_month().build(str(folder / "month.db"), 24, 3)
+    finally:
+        os.chdir(here)
+    return folder
+
+
+def run(folder: Path, *args: str, user: str = "grace", code: int = 0,
+        now: str = END) -> Result:
+    env = {"FLOWCTL_DB": str(folder / "month.db"), "FLOWCTL_PROCESSES": PROCESSES,
+           "FLOWCTL_NOW": now, "FLOWCTL_USER": user, "FLOWCTL_ORG": None}
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        result = invoke(list(args), env=env)
+    finally:
+        os.chdir(here)
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def _journal(db: Path) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT seq, instance_id, at, kind, stage, result, actor, data "
+                            "FROM journal ORDER BY seq").fetchall()
+    finally:
+        conn.close()
+
+
+def _secs(a: str, b: str) -> float:
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    return (datetime.strptime(b, fmt) - datetime.strptime(a, fmt)).total_seconds()
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    k = -(-len(ordered) * int(q * 10) // 10)  # ceil(q * n) for q in tenths
+    return ordered[max(k, 1) - 1]
+
+
+def _visits(db: Path) -> dict[str, list[tuple[float | None, str | None]]]:
+    """An independent pairing: per stage, each visit's time (None while open)
+    and the result that ended it."""
+    open_at: dict[tuple[str, str], str] = {}
+    out: dict[str, list[tuple[float | None, str | None]]] = defaultdict(list)
+    for _, inst, at, kind, stage, result, _, _ in _journal(db):
+        if stage is None:
+            continue
+        if kind == "stage_entered":
+            open_at[(inst, stage)] = at
+        elif kind in ("result", "woke", "cancelled") and (inst, stage) in open_at:
+            out[stage].append((_secs(open_at.pop((inst, stage)), at), result))
+    for (_, stage), _at in open_at.items():
+        out[stage].append((None, None))
+    return out
+
+
+def test_report_json_matches_the_journal(month: Path) -> None:
+    data = json.loads(run(month, "report", "contract-approval", "--json").stdout)
+    assert data["until"] > END
+    assert data["since"] is None
+    (proc,) = data["processes"]
+    assert proc["process_id"] == "contract-approval"
+    assert proc["name"] == "Contract Approval"
+    visits = _visits(month / "month.db")
+    stages = {s["stage"]: s for s in proc["stages"]}
+    assert set(stages) == set(visits)
+    for stage, vs in visits.items():
+        closed = [v for v, _ in vs if v is not None]
+        s = stages[stage]
+        assert s["entered"] == len(vs), stage
+        assert s["left"] == len(closed), stage
+        assert s["median_s"] == _nearest_rank(closed, 0.5), stage
+        assert s["p90_s"] == _nearest_rank(closed, 0.9), stage
+        assert s["max_s"] == max(closed), stage
+    # results and rework: what carol sent back is submitted again
+    results = {(r["stage"], r["result"]): r for r in proc["results"]}
+    rejects = sum(1 for _, r in visits["manager-review"] if r == "reject")
+    assert rejects > 0
+    assert results[("manager-review", "reject")]["count"] == rejects
+    assert results[("manager-review", "reject")]["sent_back"] == rejects
+    assert results[("manager-review", "approve")]["sent_back"] == 0
+    # frank waits a day or more before he begins: the bottleneck is finance review
+    assert proc["bottleneck_stage"] == "finance-review"
+    share = stages["finance-review"]["share"]
+    assert proc["bottleneck"].startswith(
+        "The bottleneck of Contract Approval is 'Finance review' (finance-review): "
+        f"{share:.0%} of all the time instances spent in its stages")
+    assert stages["finance-review"]["began"] == stages["finance-review"]["left"]
+    assert stages["finance-review"]["wait_median_s"] > 20 * 3600
+    summary = proc["summary"]
+    starts = sum(1 for row in _journal(month / "month.db") if row[3] == "started")
+    assert summary["started"] == starts == 24
+
+
+def test_report_table_names_the_bottleneck(month: Path) -> None:
+    out = run(month, "report", "contract-approval", "--since", "2026-11-01").stdout
+    lines = out.splitlines()
+    assert lines[0] == f"period: 2026-11-01T00:00:00Z until now ({END})"
+    assert lines[2] == "Contract Approval (contract-approval)"
+    assert any(line.startswith("The bottleneck of Contract Approval is 'Finance review'")
+               for line in lines)
+    assert "time in stage:" in lines
+    assert "results:" in lines
+    header = next(line for line in lines if line.startswith("STAGE  "))
+    assert header.split() == ["STAGE", "ENTERED", "LEFT", "MEDIAN", "P90", "MAX", "WAIT",
+                              "WORK", "SLA", "MET", "REMINDERS", "ESCALATIONS", "HELD",
+                              "LONGEST", "SHARE"]
+
+
+def test_report_csv_and_markdown(month: Path) -> None:
+    rows = list(csv.DictReader(io.StringIO(run(month, "report", "--csv").stdout)))
+    by_stage = {r["stage"]: r for r in rows}
+    visits = _visits(month / "month.db")
+    assert set(by_stage) == set(visits)
+    assert int(by_stage["submit"]["entered"]) == len(visits["submit"])
+    md = run(month, "report", "--format", "markdown").stdout
+    assert md.startswith("# Process report\n")
+    assert "## Contract Approval (`contract-approval`)" in md
+    assert "| STAGE | ENTERED | LEFT |" in md
+
+
+def test_report_by_assignee_department_month(month: Path) -> None:
+    data = json.loads(run(month, "report", "--by", "department", "--json").stdout)
+    keys = {b["key"]: b for b in data["processes"][0]["breakdown"]}
+    assert "finance" in keys
+    assert "sales" in keys
+    assert "legal" in keys
+    data = json.loads(run(month, "report", "--by", "assignee", "--json").stdout)
+    keys = {b["key"]: b for b in data["processes"][0]["breakdown"]}
+    assert keys["frank"]["median_s"] > keys["carol"]["median_s"]
+    data = json.loads(run(month, "report", "--by", "month", "--json").stdout)
+    assert [b["key"] for b in data["processes"][0]["breakdown"]] == ["2026-11"]
+
+
+def test_report_period_is_applied(month: Path) -> None:
+    data = json.loads(run(month, "report", "--since", "2026-11-20", "--json").stdout)
+    (proc,) = data["processes"]
+    starts = sum(1 for row in _journal(month / "month.db")
+                 if row[3] == "started" and row[2] >= "2026-11-20")
+    assert proc["summary"]["started"] == starts
+    entered = sum(1 for row in _journal(month / "month.db")
+                  if row[3] == "stage_entered" and row[2] >= "2026-11-20")
+    assert sum(s["entered"] for s in proc["stages"]) == entered
+
+
+def test_report_refusals(month: Path, tmp_path: Path) -> None:
+    r = run(month, "report", "--since", "2026-11-20", "--until", "2026-11-10", code=2)
+    assert r.stderr == (
+        "flowctl: error: --since 2026-11-20T00:00:00Z is not before --until "
+        "2026-11-10T00:00:00Z: the period is empty\n"
+        "flowctl: hint: give --since an earlier time than --until (ISO-8601: 2026-11-01)\n")
+    r = run(month, "report", "--since", "2027-02-01", "--until", "2027-03-01", code=1)
+    assert r.stdout == ""
+    assert r.stderr.startswith(
+        "flowctl: error: nothing happened in any process from 2027-02-01T00:00:00Z until "
+        "2027-03-01T00:00:00Z: no instance started or ended, and none was at a stage\n")
+    r = run(month, "report", "contract-aproval", code=2)
+    assert r.stderr.startswith("flowctl: error: no process 'contract-aproval' in the store or "
+                               "the processes folder: no process 'contract-aproval' in ")
+    assert "did you mean 'contract-approval'?" in r.stderr
+    r = run(month, "report", user="alice", code=1)
+    assert r.stderr == (
+        "flowctl: error: alice may not run reports: a report covers every instance of a "
+        "process, and only admins and auditors see every instance\n"
+        "flowctl: hint: ask an admin (grace) or an auditor; `flowctl list` and `flowctl "
+        "journal` show the instances you may see\n")
+    r = run(month, "report", "--since", "yesterday", code=2)
+    assert "--since 'yesterday' is not a date or time" in r.stderr
+    # no store: exit 4, and nothing is created
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    trust_workspace(empty)
+    env = {"FLOWCTL_DB": None, "FLOWCTL_PROCESSES": PROCESSES, "FLOWCTL_USER": "grace"}
+    here = os.getcwd()
+    os.chdir(empty)
+    try:
+        r = invoke(["report"], env=env)
+        r2 = invoke(["export", "--format", "csv"], env=env)
+    finally:
+        os.chdir(here)
+    assert r.exit_code == 4
+    assert r2.exit_code == 4
+    assert r.stderr.startswith("flowctl: error: no store at .flowctl/flowctl.db")
+    assert sorted(p.name for p in empty.iterdir()) == ["flowctl.toml"]
+
+
+# ------------------------------------------------------------------- export
+
+
+def _arrivals(db: Path) -> Counter[tuple[str, str]]:
+    """Stage -> next stage of each instance, as the journal recorded them."""
+    last: dict[str, str] = {}
+    pairs: Counter[tuple[str, str]] = Counter()
+    for _, inst, _, kind, stage, _, _, _ in _journal(db):
+        if kind in ("stage_entered", "decision", "completed") and stage is not None:
+            if inst in last:
+                pairs[(last[inst], stage)] += 1
+            last[inst] = stage
+    return pairs
+
+
+@pytest.mark.filterwarnings("ignore:Install the optional requirement:UserWarning")
+def test_export_xes_read_by_pm4py(month: Path) -> None:
+    import pm4py  # the test extra: a real process-mining library reads the log
+    from pm4py.util import constants
+
+    constants.SHOW_PROGRESS_BAR = False
+    r = run(month, "export", "--format", "xes", "-o", "log.xes", "contract-approval")
+    assert r.stderr == "wrote log.xes\n"
+    log = pm4py.read_xes(str(month / "log.xes"), return_legacy_log_object=False)
+    starts = log[log["lifecycle:transition"] == "start"]
+    dfg, start_activities, _ = pm4py.discover_dfg(starts)
+    assert dict(dfg) == dict(_arrivals(month / "month.db"))
+    assert start_activities == {"submit": 24}
+    # every case carries its process and record; resources are the actors
+    assert set(log["case:process"]) == {"contract-approval"}
+    assert "case:record:amount" in log.columns
+    assert {"alice", "bob", "carol", "frank"} <= set(log["org:resource"])
+    completes = log[log["lifecycle:transition"] == "complete"]
+    assert len(completes) + len(starts) == len(log)
+
+
+def test_export_csv_and_jsonl(month: Path) -> None:
+    out = run(month, "export", "--format", "csv").stdout
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0]) == ["case_id", "activity", "lifecycle", "timestamp", "resource",
+                             "process", "result", "kind", "seq"]
+    entered = sum(1 for row in _journal(month / "month.db") if row[3] == "stage_entered")
+    assert sum(1 for r in rows if r["kind"] == "stage_entered") == entered
+    lines = run(month, "export", "--format", "jsonl", "--since", "2026-11-20").stdout
+    events = [json.loads(line) for line in lines.splitlines()]
+    assert events
+    assert all(e["timestamp"] >= "2026-11-20" for e in events)
+    assert {e["lifecycle"] for e in events} == {"start", "complete"}
+
+
+def test_export_refusals(month: Path) -> None:
+    r = run(month, "export", "--format", "xes", "-o", "nope.xes", "nope", code=2)
+    assert r.stderr == (
+        "flowctl: error: no instance of process 'nope' in the store (processes with "
+        "instances: contract-approval)\n"
+        "flowctl: hint: name a process that was started (`flowctl list` shows them)\n")
+    assert not (month / "nope.xes").exists()
+    r = run(month, "export", "-o", "alice.xes", user="alice", code=1)
+    assert r.stderr.startswith("flowctl: error: alice may not export the journal")
+    assert not (month / "alice.xes").exists()
+    r = run(month, "export", "--since", "2026-12-01", "--until", "2026-11-01", code=2)
+    assert "is not before --until" in r.stderr
+
+
+def test_docs_worked_example_is_what_report_prints(month: Path) -> None:
+    text = (ROOT / "docs" / "analytics.md").read_text(encoding="utf-8")
+    block = text.split("<!-- analytics-report -->\n```console\n", 1)[1].split("```", 1)[0]
+    command, _, expected = block.partition("\n")
+    args = command.removeprefix("$ flowctl ").split()
+    assert run(month, *args).stdout == expected
