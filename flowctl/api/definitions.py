@@ -25,7 +25,7 @@ from flowctl.model import OrgDirectory, Process
 __all__ = ["OTHER_SCHEMA_KINDS", "SCHEMA_KINDS", "DefinitionError", "DefinitionSet",
            "LintResult", "expand_paths",
            "find_process", "lint_paths", "load_org", "load_org_setting", "load_process",
-           "load_process_text", "load_stored", "schema_text"]
+           "load_process_text", "load_stored", "schema_text", "checked_process"]
 
 
 class DefinitionError(FlowctlError):
@@ -135,11 +135,18 @@ def load_process_text(
     if not ws.org.explicit:
         default = ws.org.value if os.path.isfile(ws.org.value) else None
         org_path = org_beside([path]) or default
+    return checked_process(raw, path, org_path), text
+
+
+def checked_process(raw: bytes, path: str, org_path: str | None) -> Process:
+    """A process from the bytes of a definition file shown as ``path`` (a file,
+    or ``REV:file`` read from git), checked against the org directory at
+    ``org_path``; ``DefinitionError`` if it does not lint clean of errors."""
     org_raw = read_source(org_path, org_path) if org_path is not None else b""
     memory = _Remembered("process", raw, org_raw)
     data = memory.get()
     if data is not None:
-        return build_process(data, source=path), text
+        return build_process(data, source=path)
 
     ws_docs = DefinitionSet.from_sources([(path, raw)])
     if org_path is not None:
@@ -157,7 +164,7 @@ def load_process_text(
         raise DefinitionError(f"{path} is not a valid process definition: {first}", diags)
     doc, process = next(iter(ws_docs.processes.values()))
     memory.keep(doc.data)
-    return process, text
+    return process
 
 
 def _broken_org(path: str, found: DefinitionSet) -> DefinitionError:

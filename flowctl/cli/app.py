@@ -124,6 +124,9 @@ COMMANDS: dict[str, CommandEntry] = {
         "flowctl.cli.timers",
         "Notifications: list your unread ones, newest first (--all: read ones too); `read` "
         "marks them read; `deliver` sends them."),
+    "migrate": CommandEntry(
+        "flowctl.cli.migrate",
+        "Move running instances of a process onto a new definition of it (admins only)."),
     "db": CommandEntry(
         "flowctl.cli.db",
         "Look after the store: `db repair` restores the journal's append-only triggers."),
