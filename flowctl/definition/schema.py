@@ -22,6 +22,9 @@ once per kind. Output is sorted and does not depend on ``PYTHONHASHSEED``.
 
 from __future__ import annotations
 
+import copy
+import difflib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
@@ -595,3 +598,159 @@ _HANDLERS: Final = {
     "oneOf": _ErrorMapper._one_of,
     "anyOf": _ErrorMapper._one_of,
 }
+
+
+# ---------------------------------------------------------------- the well-formed part
+
+
+class WellFormed(msgspec.Struct):
+    """A process document with its broken parts taken out, so the semantic
+    rules can run over the rest (:func:`well_formed_part`).
+
+    ``data`` passes the schema. A broken stage is replaced by a stand-in
+    with the same id, start flag and the targets its raw data names, so
+    references to it and the ways through it still count; nothing located
+    in it is reported (``broken``: the paths of what was replaced or taken
+    out). ``fields_broken``/``phases_broken``: a field definition or a phase
+    was taken out, so what reads fields or names phases cannot be judged.
+    """
+
+    data: dict[str, Any]
+    broken: list[Path]
+    fields_broken: bool = False
+    phases_broken: bool = False
+
+
+_PARTIAL_ROUNDS: Final = 12
+_REQUIRED_TOP: Final = ("kind", "id", "name", "stages")
+_ID_TEXT: Final = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+_STEERING: Final = ("results", "branches", "default", "next", "start", "kind")
+
+
+def _steering(key: str) -> str | None:
+    """The key that decides where a stage leads that ``key`` is (or is a
+    misspelling of: ``reslts``), if any."""
+    if key in _STEERING:
+        return key
+    close = difflib.get_close_matches(key, _STEERING, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def _raw_targets(raw: Any) -> list[str]:
+    """The stage ids a stage's raw data names as where it leads (loosely read,
+    misspelt keys included)."""
+    if not isinstance(raw, dict):
+        return []
+    out: list[Any] = []
+    for key, value in raw.items():
+        meant = _steering(str(key))
+        if meant == "results" and isinstance(value, dict):
+            out += [r.get("to") if isinstance(r, dict) else r for r in value.values()]
+        elif meant == "branches" and isinstance(value, list):
+            out += [b.get("to") for b in value if isinstance(b, dict)]
+        elif meant in ("default", "next"):
+            out.append(value)
+    return list(dict.fromkeys(t for t in out if isinstance(t, str) and _ID_TEXT.match(t)))
+
+
+def _stand_in(raw: Any, index: int) -> dict[str, Any]:
+    sid = raw.get("id") if isinstance(raw, dict) else None
+    if not (isinstance(sid, str) and _ID_TEXT.match(sid)):
+        sid = f"broken-stage-{index + 1}"
+    stage: dict[str, Any] = {"id": sid}
+    if isinstance(raw, dict) and any(_steering(str(k)) == "start" and v not in (None, False)
+                                     for k, v in raw.items()):  # `start: [yes]` meant it
+        stage["start"] = True
+    targets = _raw_targets(raw)
+    if targets:
+        stage.update(kind="task", assignee="initiator",
+                     results={f"r{i}": t for i, t in enumerate(targets)})
+    else:
+        stage["kind"] = "end"
+    return stage
+
+
+def _unknown_keys(error: ValidationError) -> list[str]:
+    instance = error.instance
+    schema_path = list(error.relative_schema_path)
+    if len(schema_path) >= 2 and schema_path[-2] == "propertyNames":
+        return [str(instance)]
+    if error.validator == "additionalProperties" and isinstance(instance, dict):
+        schema = error.schema if isinstance(error.schema, Mapping) else {}
+        allowed = schema.get("properties", {})
+        return [k for k in instance if k not in allowed]
+    return []
+
+
+def well_formed_part(doc: Document) -> WellFormed | None:
+    """The part of a process document that is well formed (see
+    :class:`WellFormed`), or None when too much is broken for rules to mean
+    anything (the top-level keys themselves, or the list of stages)."""
+    if doc.kind != "process" or not isinstance(doc.data, dict):
+        return None
+    data: dict[str, Any] = copy.deepcopy(doc.data)
+    out = WellFormed(data, [])
+    validator = _validator("process")
+    for _ in range(_PARTIAL_ROUNDS):
+        errors = list(validator.iter_errors(data))
+        if not errors:
+            return out
+        for error in errors:
+            if not _take_out(out, error, doc.data):
+                return None
+    return None
+
+
+def _take_out(out: WellFormed, error: ValidationError, raw: Any) -> bool:
+    """Take what ``error`` is about out of ``out.data`` (``raw``: the document
+    as written); False if that cannot be done."""
+    data = out.data
+    path: Path = tuple(error.absolute_path)
+    extra = _unknown_keys(error)
+    target = _at(data, path)
+    if not path:
+        if not extra or set(extra) & set(_REQUIRED_TOP):
+            return False
+        for key in extra:
+            data.pop(key, None)
+        out.broken += [(k,) for k in extra]
+        return True
+    if path[0] == "stages":
+        stages = data.get("stages")
+        if len(path) < 2 or not isinstance(path[1], int) or not isinstance(stages, list):
+            return False
+        i = path[1]
+        if ("stages", i) in out.broken:
+            return True  # a stand-in already
+        steers = len(path) == 2 and any(_steering(k) for k in extra)
+        if extra and isinstance(target, dict) and not steers:
+            for key in extra:  # a misspelt key that does not decide where it leads
+                target.pop(key, None)
+            return True
+        out.broken.append(("stages", i))
+        stages[i] = _stand_in(_at(raw, ("stages", i)), i)
+        return True
+    if extra and isinstance(target, dict):
+        for key in extra:
+            target.pop(key, None)
+        return True
+    if path[0] in _REQUIRED_TOP:
+        return False
+    if path[0] == "fields" and len(path) >= 2 and isinstance(data.get("fields"), dict):
+        data["fields"].pop(path[1], None)
+        out.fields_broken = True
+        out.broken.append(("fields", path[1]))
+        return True
+    out.phases_broken = out.phases_broken or path[0] == "phases"
+    data.pop(str(path[0]), None)
+    out.broken.append((path[0],))
+    return True
+def _at(data: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data

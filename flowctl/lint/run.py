@@ -21,6 +21,7 @@ from flowctl.definition.schema import validate
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.lint.cache import LintCache, file_key
 from flowctl.lint.codes import UNREADABLE
+from flowctl.lint.partial import partial_problems
 from flowctl.lint.rules import (
     SINGLE_FILE_RULES,
     Context,
@@ -168,6 +169,8 @@ def _summarize(display: str, data: bytes) -> _Summary:
                      "diags": _rows(doc.diagnostics),
                      "portable": all(d.file == display for d in doc.diagnostics)}
     if not doc.ok:
+        # the rules over the part that is well formed: one run shows everything
+        out["diags"] += _rows(partial_problems(doc))
         return out
     if doc.kind == "process":
         proc = build_process(doc.data, source=doc.path)
