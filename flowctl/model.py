@@ -53,6 +53,31 @@ class EscalationAction(StrEnum):
     RESULT = "result"  # report ``result`` automatically
 
 
+# The words a field default or a ``set:`` value may use instead of a literal.
+INITIATOR = "initiator"  # user fields: the person who started the instance
+ACTOR = "actor"  # user fields (set: only): the person whose command it is
+NOW = "now"  # date fields: today; datetime fields: the moment
+
+
+class FieldValue(Struct, frozen=True):
+    """What ``set:`` (or a field ``default``) puts into a field: a ``literal``
+    (None clears the field), a word (``initiator``, ``actor``, ``now``) read
+    against the field's type, or the value of another field ``copy``."""
+
+    field: str  # the field it sets
+    path: Path  # the path of the value in the YAML
+    literal: Any = None
+    word: str | None = None
+    copy: str | None = None
+
+    def describe(self) -> str:
+        if self.copy is not None:
+            return f"record.{self.copy}"
+        if self.word is not None:
+            return self.word
+        return repr(self.literal)
+
+
 class FieldDef(Struct, frozen=True):
     name: str
     type: FieldType
@@ -65,6 +90,9 @@ class FieldDef(Struct, frozen=True):
     format: str | None = None  # string: email | phone | url | date
     earliest: str | None = None  # date/datetime ``minimum``: "today", "today-30d", "2027-01-01"
     latest: str | None = None  # date/datetime ``maximum``: "today+1y", a date
+    role: str | None = None  # user fields: only holders of this role
+    department: str | None = None  # user fields: only members of it (or its sub-departments)
+    default: FieldValue | None = None  # applied at start when no value is given
 
 
 class Check(Struct, frozen=True):
@@ -88,6 +116,14 @@ class Assignee(Struct, frozen=True):
       or ``manager`` (the head of X's department, or of its parent department
       when X is that head), where X is ``initiator``, ``assignee`` (the
       current assignee, for escalations) or a record field of type ``user``.
+    - ``candidates``: an ordered list of assignees; the first one available
+      (not away, per the org directory's ``away_until``) takes it
+    - ``by`` + ``cases`` (+ ``otherwise``): the assignee the value of record
+      field ``by`` chooses
+
+    ``pick`` (with ``role`` or ``department``): one member of the role or the
+    department (and its sub-departments), chosen ``round-robin`` or
+    ``least-loaded`` among those available.
     """
 
     path: Path
@@ -98,19 +134,46 @@ class Assignee(Struct, frozen=True):
     field: str | None = None
     relation: str | None = None
     of: str | None = None
+    pick: str | None = None  # round-robin | least-loaded (role, department)
+    candidates: tuple[Assignee, ...] = ()
+    by: str | None = None  # a record field
+    cases: tuple[tuple[str, Assignee], ...] = ()  # (value of ``by``, assignee)
+    otherwise: Assignee | None = None  # no case matches
+
+    @property
+    def pool(self) -> str:
+        """What ``pick`` picks among: ``role:sales-rep``, ``department:sales``."""
+        return f"role:{self.role}" if self.role is not None else f"department:{self.department}"
 
     def describe(self) -> str:
         if self.initiator:
             return "initiator"
         if self.user is not None:
             return f"user {self.user}"
+        if self.pick is not None:
+            return f"{self.pick} among {self.pool.replace(':', ' ')}"
         if self.role is not None:
             return f"role {self.role}"
         if self.department is not None:
             return f"head of {self.department}"
         if self.field is not None:
             return f"record.{self.field}"
+        if self.candidates:
+            return "first available of " + ", ".join(c.describe() for c in self.candidates)
+        if self.by is not None:
+            return f"by record.{self.by}"
         return f"{self.relation} of {self.of}"
+
+    def walk(self) -> list[Assignee]:
+        """This assignee and every one nested in it (candidates, cases), in order."""
+        out: list[Assignee] = [self]
+        for c in self.candidates:
+            out += c.walk()
+        for _, c in self.cases:
+            out += c.walk()
+        if self.otherwise is not None:
+            out += self.otherwise.walk()
+        return out
 
 
 class Result(Struct, frozen=True):
@@ -124,6 +187,7 @@ class Result(Struct, frozen=True):
     optional: tuple[str, ...] = ()  # fields that may be set when reporting it
     must_change: tuple[str, ...] = ()  # fields this result needs changed since the stage began
     validate: tuple[Check, ...] = ()  # rules checked when reporting it
+    sets: tuple[FieldValue, ...] = ()  # set: when it is reported
 
 
 class Branch(Struct, frozen=True):
@@ -192,6 +256,7 @@ class Stage(Struct, frozen=True):
     allow_initiator: bool = False  # approval: the initiator may decide it
     must_change: tuple[str, ...] = ()  # fields every result needs changed since entering
     validate: tuple[Check, ...] = ()  # rules checked for every result reported here
+    sets: tuple[FieldValue, ...] = ()  # set: on entering the stage
 
     @property
     def label(self) -> str:
@@ -295,6 +360,23 @@ class Process(Struct, frozen=True):
                 return f
         return None
 
+    def assignee_specs(self) -> list[Assignee]:
+        """Every assignee the definition writes (stages, approvers, tasks,
+        escalations), nested ones (candidates, cases) included."""
+        out: list[Assignee] = []
+        for s in self.stages:
+            tops = [s.assignee, *s.approvers, *(t.assignee for t in s.tasks)]
+            tops += [e.to for e in (s.sla.escalations if s.sla else ())]
+            for a in tops:
+                if a is not None:
+                    out += a.walk()
+        return out
+
+    @property
+    def picks(self) -> bool:
+        """Whether an assignee of this process uses ``pick`` (it needs the workload)."""
+        return any(a.pick is not None for a in self.assignee_specs())
+
     @property
     def start_stages(self) -> list[Stage]:
         return [s for s in self.stages if s.start]
@@ -307,6 +389,11 @@ class User(Struct, frozen=True):
     department: str | None = None
     roles: tuple[str, ...] = ()
     email: str | None = None
+    away_until: str | None = None  # ISO date: away up to and including that day
+
+    def away(self, today: str) -> bool:
+        """Whether the user is away on ``today`` (an ISO date)."""
+        return self.away_until is not None and today <= self.away_until
 
 
 class Department(Struct, frozen=True):

@@ -251,7 +251,7 @@ def test_refusals_have_exact_messages_and_codes_and_write_nothing(cli: Cli) -> N
         (["start", "no-such-process"], "alice", 2,
          f"flowctl: error: no process 'no-such-process' in {PROCESSES}/ "
          "(from $FLOWCTL_PROCESSES) (known:"
-         " contract-approval, goods-delivery, key-account-filing-approval,"
+         " contract-approval, deal-blueprint, goods-delivery, key-account-filing-approval,"
          " lost-customer-recovery)\n"
          "flowctl: hint: name a process id or a YAML file\n"),
     ]

@@ -60,7 +60,7 @@ def test_valid_fixtures_and_catalog_lint_clean() -> None:
 def test_examples_lint_clean() -> None:
     result = api.lint_paths(["processes"])
     assert [d.format() for d in result.diagnostics] == []
-    assert len(result.files) == 5
+    assert len(result.files) == 6
 
 
 def test_every_rule_has_an_invalid_fixture_or_a_dedicated_test() -> None:

@@ -36,9 +36,10 @@ def _walk(data: Any) -> Iterator[Any]:
             stack.extend(node)
 
 
-def test_there_are_five_examples() -> None:
+def test_there_are_six_examples() -> None:
     assert [p.name for p in EXAMPLES] == [
         "contract-approval.yaml",
+        "deal-blueprint.yaml",
         "goods-delivery.yaml",
         "key-account-filing-approval.yaml",
         "lost-customer-recovery.yaml",

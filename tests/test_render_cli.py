@@ -17,6 +17,7 @@ PROCESSES = ROOT / "processes"
 GOLDEN = Path(__file__).parent / "golden"
 IDS = [
     "contract-approval",
+    "deal-blueprint",
     "goods-delivery",
     "key-account-filing-approval",
     "lost-customer-recovery",

@@ -96,6 +96,20 @@ class FakeTx:
     def mark_read(self, user: str, ids: tuple[int, ...], *, at: str) -> int:
         return 0
 
+    def open_load(self, *, excluding: str | None = None) -> dict[str, int]:
+        load: dict[str, int] = {}
+        for row in self.s.instances.values():
+            for p in row.assignees if row.id != excluding else ():
+                if p.startswith("user:"):
+                    load[p[5:]] = load.get(p[5:], 0) + 1
+        return load
+
+    def pick_turns(self) -> dict[str, str]:
+        return dict(self.s.turns)
+
+    def set_pick_turn(self, pool: str, user: str, *, at: str) -> None:
+        self.s.turns[pool] = user
+
 
 class FakeStore:
     """The Store protocol in memory; a transaction rolls back on an exception."""
@@ -106,6 +120,7 @@ class FakeStore:
         self.entries: list[JournalEntry] = []
         self.counters: dict[str, int] = {}
         self.notices: list[NotificationRow] = []
+        self.turns: dict[str, str] = {}
         self.transactions = 0
 
     @contextmanager

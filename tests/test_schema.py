@@ -166,11 +166,11 @@ def test_nothing_to_check_when_the_loader_failed() -> None:
 # ---------------------------------------------------------------- bad documents
 
 FORMS = (
-    "initiator; {user: <user id>}; {role: <role id>}; {department: <department id>}; "
-    "{field: <user field>}; {relation: department-head|manager, of: <initiator|assignee|"
-    "user field>}"
+    "initiator; {user: <user id>}; {role: <role id>, pick}; {department: <department id>, "
+    "pick}; {field: <user field>}; {relation: department-head|manager, of: <initiator|assignee|"
+    "user field>}; {by: <field>, cases: {<value>: <assignee>}}; [<assignee>, ...]"
 )
-TASK_KEYS = "id, kind, name, description, phase, start, assignee, fields, sla, on_enter"
+TASK_KEYS = "id, kind, name, description, phase, start, assignee, fields, sla, on_enter, set"
 ID_RULE = "use ASCII a-z, digits and '-', starting with a letter"
 
 CASES: dict[str, tuple[str, list[Row]]] = {
@@ -359,7 +359,7 @@ stages:
                 8,
                 7,
                 "unknown key 'usr' in 'assignee' of task stage 'work' (did you mean 'user'?); "
-                "allowed: user, role, department, field, relation, of",
+                "allowed: user, role, pick, department, field, relation, of, by, cases, default",
             )
         ],
     ),
@@ -480,7 +480,8 @@ stages:
     kind: end
 """,
         [
-            ("FL101", 7, 5, "key 'maximum' is not allowed in field 'note'; allowed: type, label"),
+            ("FL101", 7, 5,
+             "key 'maximum' is not allowed in field 'note'; allowed: type, label, default"),
             ("FL103", 10, 14, "'minimum' of field 'amount' must be a number, got string '0'"),
         ],
     ),
@@ -506,14 +507,14 @@ stages:
                 10,
                 9,
                 "unknown key 'lable' in 'results.done' of task stage 'work' "
-                "(did you mean 'label'?); allowed: to, label, fields, must_change, validate",
+                "(did you mean 'label'?); allowed: to, label, fields, must_change, validate, set",
             ),
             (
                 "FL103",
                 11,
                 13,
                 "'results.skip' of task stage 'work' must be one of: <stage id>; "
-                "{to: <stage id>, label, fields: {required, optional}}; got integer 7",
+                "{to: <stage id>, label, fields: {required, optional}, set}; got integer 7",
             ),
         ],
     ),
@@ -654,7 +655,7 @@ roles:
                 7,
                 5,
                 "unknown key 'emial' in user 'alice' (did you mean 'email'?); "
-                "allowed: id, name, department, roles, email",
+                "allowed: id, name, department, roles, email, away_until",
             ),
             ("FL102", 9, 5, "missing required key 'id' in department #1"),
             ("FL101", 12, 5, "unknown key 'title' in role 'sales-rep'; allowed: id, name"),

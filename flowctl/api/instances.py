@@ -654,6 +654,17 @@ def _merge(first: engine.Transition, then: engine.Transition, stage: str) -> eng
     return engine.Transition(inst, tuple(events), first.notices + then.notices)
 
 
+def with_workload(ctx: engine.Context, tx: Transaction, process: Process,
+                  instance_id: str | None = None) -> engine.Context:
+    """``ctx`` with what ``pick`` reads, in the write transaction, when
+    ``process`` picks: the open stages each user holds (but those of
+    ``instance_id``, the instance being moved on), and each pool's last pick."""
+    if not process.picks:
+        return ctx
+    load = tx.open_load(excluding=instance_id)
+    return replace(ctx, workload=engine.Workload(load=load, turns=tx.pick_turns()))
+
+
 class Writer:
     """Writes transitions inside one transaction, with what follows from them
     in the same transaction: children a stage needs are started, a parent
@@ -695,6 +706,8 @@ class Writer:
 
     def _journal(self, step: engine.Transition) -> None:
         inst = step.instance
+        for pool, user in step.picks:
+            self.tx.set_pick_turn(pool, user, at=engine.iso(self.now))
         self.written += self.tx.append_journal(_entries(inst, step.events, self.by))
         if step.notices:
             self.tx.add_notifications([
@@ -715,7 +728,8 @@ class Writer:
             child_id = self.tx.new_instance_id(child.id)
             values = {k: v for k, v in c.inputs.items() if v is not None}
             started = engine.start(
-                child, engine.Start(values=values), self.system, instance_id=child_id,
+                child, engine.Start(values=values), with_workload(self.system, self.tx, child),
+                instance_id=child_id,
                 digest=digest, parent_id=step.instance.id, initiator=step.instance.initiator,
             )
             children.append((child, started))
@@ -793,6 +807,7 @@ def start(
         command = engine.Start(values=dict(values or {}), note=note)
         with s.store.transaction() as tx:
             instance_id = tx.new_instance_id(definition.id)
+            ctx = with_workload(ctx, tx, definition)
             step = engine.start(definition, command, ctx, instance_id=instance_id, digest=digest)
             writer = Writer(tx, s.store, s.org, s.now, procs, acting_for(s))
             final = writer.insert(definition, step)
@@ -878,7 +893,7 @@ def _step(
             " (--expect-version); nothing was written",
             hint=f"look at it again (flowctl show {row.id}) and retry",
         )
-    step = engine.apply(process, from_row(row), command, ctx)
+    step = engine.apply(process, from_row(row), command, with_workload(ctx, tx, process, row.id))
     writer = Writer(tx, s.store, s.org, s.now, procs, acting_for(s))
     final = writer.update(process, step, row.version)
     if content is not None:

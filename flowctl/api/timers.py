@@ -32,6 +32,7 @@ from flowctl.api.instances import (
     org_directory,
     stored_process,
     views_of,
+    with_workload,
 )
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory
@@ -147,6 +148,7 @@ def _fire_one(
             if timer is None or timer.status != "pending" or row is None:
                 return done("skipped")
             system = engine.Context(engine.SYSTEM_ACTOR, org, moment)
+            system = with_workload(system, tx, process, row.id)
             try:
                 step = engine.apply(process, from_row(row), engine.Fire(t.key), system)
             except engine.TimerVoid:

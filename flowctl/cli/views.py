@@ -74,7 +74,31 @@ def _entered(e: JournalEntry) -> str:
         how = "waits for it" if d.get("wait") else "goes on"
         return f"'{e.stage}': needs child process {d['child_needed']} ({how})"
     due = f", due {d['due_at']}" if d.get("due_at") else ""
-    return f"'{e.stage}' for {_who(d.get('assignees') or [])}{due}"
+    return f"'{e.stage}' for {_who(d.get('assignees') or [])}{due}{_picked(d)}"
+
+
+def _picked(d: Mapping[str, Any]) -> str:
+    """`` (round-robin among role sales-rep, after alice)`` for an assignment by ``pick``."""
+    parts = []
+    for p in d.get("picked") or ():
+        among = str(p.get("among", "")).replace(":", " ")
+        if p.get("after"):
+            detail = f", after {p['after']}"
+        elif p.get("load"):
+            detail = ", open stages " + ", ".join(f"{u}={n}" for u, n in p["load"].items())
+        else:
+            detail = ""
+        parts.append(f"{p.get('user')}: {p.get('pick')} among {among}{detail}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+def _set_by(d: Mapping[str, Any]) -> str:
+    """`` (set with result 'approve': actor)`` for a field changed by ``set:`` or a default."""
+    why = d.get("set")
+    if not why:
+        return ""
+    value = d.get("value")
+    return f" ({why}: {value})" if why == "default" else f" (set {why}: {value})"
 
 
 def _decision(e: JournalEntry) -> str:
@@ -104,6 +128,7 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
     "result": lambda e: f"{e.result} at '{e.stage}'{_comment(e.data)}",
     "field_changed": lambda e: (
         f"{e.data.get('field')}: {_value(e.data.get('from'))} -> {_value(e.data.get('to'))}"
+        + _set_by(e.data)
     ),
     "reassigned": lambda e: (
         f"'{e.stage}' from {_who(e.data.get('from') or [])}"

@@ -9,7 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from flowctl.model import (
+    ACTOR,
     BUSINESS_HOURS,
+    INITIATOR,
+    NOW,
     WORKDAYS,
     ApprovalPolicy,
     Assignee,
@@ -22,6 +25,7 @@ from flowctl.model import (
     EventSpec,
     FieldDef,
     FieldType,
+    FieldValue,
     OrgDirectory,
     Path,
     Phase,
@@ -44,7 +48,12 @@ def _strs(value: Any) -> tuple[str, ...]:
 def build_assignee(value: Any, path: Path) -> Assignee:
     if value == "initiator":
         return Assignee(path=path, initiator=True)
+    if isinstance(value, list):
+        return Assignee(path=path, candidates=tuple(
+            build_assignee(c, (*path, i)) for i, c in enumerate(value)
+        ))
     v: dict[str, Any] = value
+    otherwise = v.get("default")
     return Assignee(
         path=path,
         user=v.get("user"),
@@ -53,6 +62,13 @@ def build_assignee(value: Any, path: Path) -> Assignee:
         field=v.get("field"),
         relation=v.get("relation"),
         of=v.get("of"),
+        pick=v.get("pick"),
+        by=v.get("by"),
+        cases=tuple(
+            (str(key), build_assignee(c, (*path, "cases", key)))
+            for key, c in (v.get("cases") or {}).items()
+        ),
+        otherwise=build_assignee(otherwise, (*path, "default")) if otherwise is not None else None,
     )
 
 
@@ -63,7 +79,33 @@ def _checks(value: Any, path: Path) -> tuple[Check, ...]:
     )
 
 
-def _results(value: Any, path: Path) -> tuple[Result, ...]:
+# The words each field type reads instead of a literal (see model.FieldValue).
+_WORDS = {
+    FieldType.USER: (INITIATOR, ACTOR),
+    FieldType.DATE: (NOW,),
+    FieldType.DATETIME: (NOW,),
+}
+
+
+def build_value(name: str, raw: Any, path: Path, types: dict[str, FieldType]) -> FieldValue:
+    """A ``set:`` value or a field ``default`` for field ``name``: ``{field: x}``
+    copies another field; a word of the field's type (``initiator``, ``actor``,
+    ``now``) is read when the value is set; anything else is a literal."""
+    if isinstance(raw, dict):
+        return FieldValue(field=name, path=path, copy=raw.get("field"))
+    ftype = types.get(name)
+    if isinstance(raw, str) and ftype is not None and raw in _WORDS.get(ftype, ()):
+        return FieldValue(field=name, path=path, word=raw)
+    return FieldValue(field=name, path=path, literal=raw)
+
+
+def _sets(value: Any, path: Path, types: dict[str, FieldType]) -> tuple[FieldValue, ...]:
+    return tuple(
+        build_value(name, raw, (*path, name), types) for name, raw in (value or {}).items()
+    )
+
+
+def _results(value: Any, path: Path, types: dict[str, FieldType]) -> tuple[Result, ...]:
     out: list[Result] = []
     for name, spec in (value or {}).items():
         rpath = (*path, name)
@@ -80,6 +122,7 @@ def _results(value: Any, path: Path) -> tuple[Result, ...]:
                     optional=_strs((spec.get("fields") or {}).get("optional")),
                     must_change=_strs(spec.get("must_change")),
                     validate=_checks(spec.get("validate"), (*rpath, "validate")),
+                    sets=_sets(spec.get("set"), (*rpath, "set"), types),
                 )
             )
     return tuple(out)
@@ -109,7 +152,7 @@ def _sla(value: Any, path: Path) -> Sla | None:
     )
 
 
-def _stage(s: dict[str, Any], path: Path) -> Stage:
+def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType]) -> Stage:
     fields = s.get("fields") or {}
     on_enter = s.get("on_enter") or {}
     tasks = []
@@ -147,7 +190,7 @@ def _stage(s: dict[str, Any], path: Path) -> Stage:
         policy=ApprovalPolicy(s.get("policy", "any")),
         required_fields=_strs(fields.get("required")),
         optional_fields=_strs(fields.get("optional")),
-        results=_results(s.get("results"), (*path, "results")),
+        results=_results(s.get("results"), (*path, "results"), types),
         branches=tuple(
             Branch(when=b["when"], to=b["to"], path=(*path, "branches", i))
             for i, b in enumerate(s.get("branches") or [])
@@ -167,10 +210,11 @@ def _stage(s: dict[str, Any], path: Path) -> Stage:
         allow_initiator=bool(s.get("allow_initiator", False)),
         must_change=_strs(s.get("must_change")),
         validate=_checks(s.get("validate"), (*path, "validate")),
+        sets=_sets(s.get("set"), (*path, "set"), types),
     )
 
 
-def _field(name: str, f: dict[str, Any]) -> FieldDef:
+def _field(name: str, f: dict[str, Any], types: dict[str, FieldType]) -> FieldDef:
     """A field; on a date or datetime field ``minimum``/``maximum`` are date
     limits (``today``, ``today+1y``, a date), kept as text for the engine."""
     dated = f["type"] in (FieldType.DATE, FieldType.DATETIME)
@@ -187,6 +231,10 @@ def _field(name: str, f: dict[str, Any]) -> FieldDef:
         format=f.get("format"),
         earliest=low if dated else None,
         latest=high if dated else None,
+        role=f.get("role"),
+        department=f.get("department"),
+        default=build_value(name, f["default"], ("fields", name, "default"), types)
+        if "default" in f else None,
     )
 
 
@@ -202,6 +250,8 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
             hours=cal.get("hours", BUSINESS_HOURS),
             holidays=_strs(cal.get("holidays")),
         )
+    fields = data.get("fields") or {}
+    types = {name: FieldType(f["type"]) for name, f in fields.items()}
     return Process(
         id=data["id"],
         name=data["name"],
@@ -214,12 +264,14 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
             users=_strs(starters.get("users")),
             exact=bool(starters.get("exact", False)),
         ),
-        fields=tuple(_field(name, f) for name, f in (data.get("fields") or {}).items()),
+        fields=tuple(_field(name, f, types) for name, f in fields.items()),
         phases=tuple(
             Phase(id=p["id"], name=p.get("name", p["id"]), path=("phases", i))
             for i, p in enumerate(data.get("phases") or [])
         ),
-        stages=tuple(_stage(s, ("stages", i)) for i, s in enumerate(data.get("stages") or [])),
+        stages=tuple(
+            _stage(s, ("stages", i), types) for i, s in enumerate(data.get("stages") or [])
+        ),
         calendar=calendar,
         source=source,
     )
@@ -235,6 +287,7 @@ def build_org(data: dict[str, Any], source: str = "") -> OrgDirectory:
                 department=u.get("department"),
                 roles=_strs(u.get("roles")),
                 email=u.get("email"),
+                away_until=u.get("away_until"),
             )
             for i, u in enumerate(data.get("users") or [])
         ),

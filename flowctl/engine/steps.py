@@ -46,11 +46,15 @@ from flowctl.definition.durations import DurationError, parse_duration
 from flowctl.engine.calendars import CalendarError, add_business_time
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import (
+    ACTOR,
+    INITIATOR,
+    NOW,
     ApprovalPolicy,
     Assignee,
     Calendar,
     FieldDef,
     FieldType,
+    FieldValue,
     OrgDirectory,
     Process,
     Result,
@@ -320,12 +324,23 @@ class Transition(Struct, frozen=True):
     instance: Instance
     events: tuple[Event, ...]
     notices: tuple[Notice, ...] = ()
+    picks: tuple[tuple[str, str], ...] = ()  # (pool, user) picked round-robin: the store's turn
+
+
+class Workload(Struct, frozen=True):
+    """What ``pick`` reads from the store, in the command's transaction:
+    ``load``, the open stages each user holds (user id -> count), and
+    ``turns``, the member each pool picked last (``role:sales-rep`` -> user id)."""
+
+    load: Mapping[str, int] = msgspec.field(default_factory=dict)
+    turns: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 class Context(Struct, frozen=True, dict=True):
     actor: str
     org: OrgDirectory
     now: datetime  # timezone-aware
+    workload: Workload | None = None  # for ``pick``; None: no stage of this process picks
 
     @cached_property
     def at(self) -> str:
@@ -611,8 +626,47 @@ def _as_enum(fd: FieldDef, raw: Any) -> str:
     raise InvalidValue(f"field '{fd.name}' must be one of {', '.join(fd.values)}; got {raw!r}")
 
 
+class FieldRestricted(Refused):
+    """A user field given a user outside the role or department it is limited to."""
+
+    def __init__(self, message: str, *, hint: str | None = None, field: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.field = field
+
+
+def check_restriction(fd: FieldDef, user: str, org: OrgDirectory) -> None:
+    """Refuse ``user`` for a user field limited to a role or department."""
+    if fd.role is None and fd.department is None:
+        return
+    u = org.user(user)
+    fits = u is not None and (fd.role is None or fd.role in u.roles) and (
+        fd.department is None or org.within(u.department, fd.department)
+    )
+    if fits:
+        return
+    limits = []
+    if fd.role is not None:
+        limits.append(f"role {fd.role}")
+    if fd.department is not None:
+        limits.append(f"department {fd.department}")
+    whom = " in ".join(limits)
+    has = ", ".join(
+        [f"roles: {', '.join(u.roles) or 'none'}", f"department: {u.department or 'none'}"]
+    ) if u is not None else "unknown"
+    fitting = [v.id for v in org.users
+               if (fd.role is None or fd.role in v.roles)
+               and (fd.department is None or org.within(v.department, fd.department))]
+    raise FieldRestricted(
+        f"field '{fd.name}' holds only users with {whom}; {user} is not one ({has})",
+        hint=f"users who may: {names_list(fitting)}" if fitting
+        else f"nobody in the org directory has {whom}",
+        field=fd.name,
+    )
+
+
 def _as_user(fd: FieldDef, raw: Any, org: OrgDirectory) -> str:
     if isinstance(raw, str) and org.user(raw) is not None:
+        check_restriction(fd, raw, org)
         return raw
     ids = [u.id for u in org.users]
     meant = [i for i in ids if isinstance(raw, str) and i.casefold() == raw.casefold()]
@@ -781,6 +835,8 @@ class Run(Struct):
     next_assignee: str | None = None
     next_assignee_used: bool = False
     starting: bool = False
+    picks: list[tuple[str, str, str]] = msgspec.field(default_factory=list)  # (pick, pool, user)
+    picked: list[dict[str, Any]] = msgspec.field(default_factory=list)  # for the next entry
 
     def emit(
         self,
@@ -824,7 +880,8 @@ class Run(Struct):
 
     def done(self) -> Transition:
         inst = replace(self.inst, version=self.inst.version + 1, updated_at=self.ctx.at)
-        return Transition(inst, tuple(self.events), tuple(self.notices))
+        turns = tuple((pool, user) for pick, pool, user in self.picks if pick == "round-robin")
+        return Transition(inst, tuple(self.events), tuple(self.notices), turns)
 
 
 def users_of(principals: tuple[str, ...] | list[str], org: OrgDirectory) -> list[str]:
@@ -889,6 +946,7 @@ def start(
     if command.note:
         data["note"] = command.note
     run.emit("started", data=data)
+    apply_defaults(run)
     enter(run, starts[0].id)
     return run.done()
 
@@ -933,8 +991,10 @@ def enter(run: Run, stage_id: str) -> None:
         run.set(
             stage=stage.id, stage_state=NOT_STARTED, entered_at=run.ctx.at, due_at=None,
             assignees=(), labels={}, approvers=(), votes=(), timers=(), wake_at=None, tasks=(),
-            baseline={n: run.inst.record.get(n) for n in stage.must_change_for()},
         )
+        apply_sets(run, stage, stage.sets, f"on entering '{stage.id}'")
+        # must_change compares with the record as entered, after the stage's own set:
+        run.set(baseline={n: run.inst.record.get(n) for n in stage.must_change_for()})
         if stage.kind is StageKind.END:
             _complete(run, stage)
             return
@@ -1093,7 +1153,7 @@ def _enter_person_stage(run: Run, stage: Stage) -> None:
         status=ACTIVE, assignees=principals, labels=labels,
         approvers=principals if countersign else (), due_at=due, timers=timers,
     )
-    data: dict[str, Any] = {"assignees": list(principals)}
+    data: dict[str, Any] = {"assignees": list(principals), **took_picked(run)}
     if due:
         data["due_at"] = due
     if stage.tasks:
@@ -1145,6 +1205,7 @@ def _on_enter(run: Run, stage: Stage) -> None:
     timers = list(run.inst.timers)
     for i, spec in enumerate(stage.tasks):
         who = _task_assignee(run, stage, spec.assignee)
+        picked = took_picked(run)
         if spec.delay:
             at = iso(later(run.process, run.ctx.now, spec.delay, False))
             tasks.append(Task(spec.id, spec.name, stage.id, who, spec.blocking,
@@ -1152,12 +1213,12 @@ def _on_enter(run: Run, stage: Stage) -> None:
             timers.append(Timer(TASK, at, stage.id, i, run.key(TASK, stage.id, i)))
             run.emit("task_scheduled", stage=stage.id, data={
                 "task": spec.id, "name": spec.name, "assignee": who,
-                "blocking": spec.blocking, "at": at,
+                "blocking": spec.blocking, "at": at, **picked,
             })
             continue
         task = Task(spec.id, spec.name, stage.id, who, spec.blocking, TASK_OPEN, run.ctx.at)
         tasks.append(task)
-        task_created(run, task)
+        task_created(run, task, picked)
     run.set(tasks=tuple(tasks), timers=tuple(timers))
 
 
@@ -1169,6 +1230,16 @@ def task_created(run: Run, task: Task, extra: Mapping[str, Any] | None = None) -
     block = " (blocking)" if task.blocking else ""
     run.notify([task.assignee], "task",
                f"{run.inst.id}: task '{task.name}'{block} at '{task.stage}'", task.stage)
+
+
+def took_picked(run: Run) -> dict[str, Any]:
+    """``{"picked": [...]}`` for the journal entry of the assignment just made
+    by ``pick`` (empty when nothing was picked), and forget them."""
+    if not run.picked:
+        return {}
+    out = {"picked": list(run.picked)}
+    run.picked.clear()
+    return out
 
 
 def _task_assignee(run: Run, stage: Stage, spec: Assignee | None) -> str:
@@ -1215,6 +1286,14 @@ def _subject(run: Run, stage: Stage, of: str) -> str:
 def resolve(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
     """(principal, label) for an assignee spec, at stage entry."""
     org = run.ctx.org
+    if a.candidates:
+        return _first_available(run, stage, a)
+    if a.by is not None:
+        principal, label = resolve(run, stage, _case(run, stage, a))
+        value = run.inst.record.get(a.by)
+        return principal, label or f"record.{a.by} = {value}"
+    if a.pick is not None:
+        return _pick(run, stage, a)
     if a.initiator:
         return user_principal(run.inst.initiator), "initiator"
     if a.user is not None:
@@ -1233,6 +1312,116 @@ def resolve(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
             )
         return user_principal(d.head), f"head of {d.id}"
     return _resolve_relation(run, stage, a)
+
+
+def unavailable(run: Run, stage: Stage, user: str) -> str | None:
+    """Why ``user`` cannot take ``stage`` now: away (the org directory's
+    ``away_until``), not in the org directory, or excluded from the stage."""
+    u = run.ctx.org.user(user)
+    if u is None:
+        return f"{user} is not in the org directory"
+    if u.away(run.ctx.now.date().isoformat()):
+        return f"{user} is away until {u.away_until}"
+    return excluded(run.inst, stage, user)
+
+
+def _first_available(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
+    """The first candidate who is available (a role: one of its members is)."""
+    passed: list[str] = []
+    for i, c in enumerate(a.candidates):
+        try:
+            principal, label = resolve(run, stage, c)
+        except NoAssignee as exc:
+            passed.append(f"{c.describe()}: {exc.message}")
+            continue
+        kind, _, name = principal.partition(":")
+        if kind == "role":
+            members = [m.id for m in run.ctx.org.members(name)]
+            if any(unavailable(run, stage, m) is None for m in members):
+                return principal, _candidate_label(i, label)
+            passed.append(f"role {name}: no member is available")
+            continue
+        why = unavailable(run, stage, name)
+        if why is None:
+            return principal, _candidate_label(i, label)
+        passed.append(why)
+    raise NoAssignee(
+        f"cannot find who handles stage '{stage.id}': none of its {len(a.candidates)}"
+        f" candidates is available ({'; '.join(passed)})",
+        hint="wait until one is back, change away_until in the org directory,"
+        " or add a candidate to the definition",
+    )
+
+
+def _candidate_label(index: int, label: str) -> str:
+    first = "first candidate" if index == 0 else f"candidate {index + 1}, the first available"
+    return f"{label}; {first}" if label else first
+
+
+def _case(run: Run, stage: Stage, a: Assignee) -> Assignee:
+    """The assignee the value of record field ``a.by`` chooses, else the default."""
+    name = a.by or ""
+    value = run.inst.record.get(name)
+    key = ("true" if value else "false") if isinstance(value, bool) else (
+        _num(value) if isinstance(value, int | float) else value
+    )
+    for case, chosen in a.cases:
+        if value is not None and case == key:
+            return chosen
+    if a.otherwise is not None:
+        return a.otherwise
+    cases = ", ".join(c for c, _ in a.cases)
+    got = "empty" if value in (None, "") else f"{value!r}"
+    raise NoAssignee(
+        f"cannot find who handles stage '{stage.id}': it is chosen by record.{name}, which is"
+        f" {got}; the cases are {cases}, and there is no default",
+        hint=f"set it with --set {name}=VALUE (one of {cases}), or add a default to the"
+        " definition's assignee",
+    )
+
+
+def pool_members(org: OrgDirectory, a: Assignee) -> list[str]:
+    """Whom ``pick`` picks among, in the org directory's order: the role's
+    members, or the members of the department and of its sub-departments."""
+    if a.role is not None:
+        return [u.id for u in org.members(a.role)]
+    return [u.id for u in org.users if org.within(u.department, a.department or "")]
+
+
+def _pick(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
+    """One available member of a role or department: the one after the pool's
+    last pick (round-robin), or the one holding the fewest open stages."""
+    org = run.ctx.org
+    members = pool_members(org, a)
+    free = [m for m in members if unavailable(run, stage, m) is None]
+    pool = a.pool
+    where = pool.replace(":", " ")
+    if not free:
+        why = "; ".join(unavailable(run, stage, m) or "" for m in members) or "it has no members"
+        raise NoAssignee(
+            f"cannot find who handles stage '{stage.id}': nobody of {where} is available ({why})",
+            hint="wait until one is back, change away_until in the org directory,"
+            " or add a member",
+        )
+    work = run.ctx.workload or Workload()
+    if a.pick == "round-robin":
+        last = dict(work.turns).get(pool)
+        for _, p, u in run.picks:  # picked earlier in this same command
+            if p == pool:
+                last = u
+        start = members.index(last) + 1 if last in members else 0
+        order = members[start:] + members[:start]
+        chosen = next(m for m in order if m in free)
+        detail: dict[str, Any] = {"after": last} if last else {}
+    else:
+        load = dict(work.load)  # this instance's stages are not counted
+        for _, _, u in run.picks:  # picked earlier in this same command
+            load[u] = load.get(u, 0) + 1
+        chosen = min(free, key=lambda m: (load.get(m, 0), members.index(m)))
+        detail = {"load": {m: load.get(m, 0) for m in free}}
+    run.picks.append((a.pick or "", pool, chosen))
+    run.picked.append({"pick": a.pick, "among": pool, "user": chosen, **detail})
+    return user_principal(chosen), f"{a.pick} of {where}"
 
 
 def _resolve_relation(run: Run, stage: Stage, a: Assignee) -> tuple[str, str]:
@@ -1358,6 +1547,7 @@ def advance(run: Run, cmd: Advance) -> None:
     _check_settable(run.process, cmd.values, stage.settable(result.name),
                     f"at stage '{stage.id}' with result '{result.name}'", "there")
     _apply_values(run, stage, cmd.values)
+    apply_sets(run, stage, result.sets, f"with result '{result.name}'")
     _check_required(run, stage, (*stage.required_fields, *result.required))
     _check_changed(run, stage, result.name)
     _check_rules(run, stage, result)
@@ -1480,6 +1670,74 @@ def _apply_values(run: Run, stage: Stage, values: Mapping[str, Any]) -> None:
             record[name] = value
         run.emit("field_changed", stage=stage.id, data={"field": name, "from": old, "to": value})
     run.set(record=record)
+
+
+def field_value(run: Run, fv: FieldValue) -> Any:
+    """The value a ``set:`` item or a field default gives its field now (None:
+    clear it), checked like a value typed with --set."""
+    fd = run.process.field(fv.field)
+    if fd is None:
+        raise FlowctlError(
+            f"process '{run.process.id}' sets field '{fv.field}', which it does not declare",
+            hint=f"run `flowctl lint` on {run.process.source or 'the definition'}",
+        )
+    if fv.copy is not None:
+        raw = run.inst.record.get(fv.copy)
+    elif fv.word == INITIATOR:
+        raw = run.inst.initiator
+    elif fv.word == ACTOR:
+        raw = run.ctx.actor
+        if run.ctx.org.user(raw) is None:
+            raise Refused(
+                f"cannot set field '{fd.name}' to the acting user: {raw} is not a user of the"
+                " org directory (a timer or a child process acts as flowctl)",
+                hint="report the result as a person",
+            )
+    elif fv.word == NOW:
+        raw = run.ctx.now.date().isoformat() if fd.type is FieldType.DATE else run.ctx.at
+    else:
+        raw = fv.literal
+    if raw is None or raw == "":
+        return None
+    return coerce(fd, raw, run.ctx.org)
+
+
+def apply_sets(run: Run, stage: Stage, sets: tuple[FieldValue, ...], why: str) -> None:
+    """Record operations: set each field, journalled as a field change with
+    what set it (``set`` says where: on entering a stage, with a result)."""
+    if not sets:
+        return
+    record = dict(run.inst.record)
+    for fv in sets:
+        value = field_value(run, fv)
+        old = record.get(fv.field)
+        if old == value:
+            continue
+        if value is None:
+            record.pop(fv.field, None)
+        else:
+            record[fv.field] = value
+        run.set(record=dict(record))
+        run.emit("field_changed", stage=stage.id, data={
+            "field": fv.field, "from": old, "to": value, "set": why, "value": fv.describe(),
+        })
+
+
+def apply_defaults(run: Run) -> None:
+    """Field defaults, for the fields that have no value at start."""
+    record = dict(run.inst.record)
+    for fd in run.process.fields:
+        if fd.default is None or record.get(fd.name) not in (None, ""):
+            continue
+        value = field_value(run, fd.default)
+        if value is None:
+            continue
+        record[fd.name] = value
+        run.set(record=dict(record))
+        run.emit("field_changed", data={
+            "field": fd.name, "from": None, "to": value, "set": "default",
+            "value": fd.default.describe(),
+        })
 
 
 def _check_required(run: Run, stage: Stage, names: tuple[str, ...]) -> None:

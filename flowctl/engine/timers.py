@@ -54,6 +54,7 @@ from flowctl.engine.steps import (
     parse_time,
     resolve,
     task_created,
+    took_picked,
     user_principal,
 )
 from flowctl.errors import FlowctlError
@@ -131,7 +132,7 @@ def _target(run: Run, stage: Stage, esc: Escalation) -> tuple[str, str]:
 def _notify(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
     inst = run.inst
     who, _ = _target(run, stage, esc)
-    run.emit("escalation", stage=stage.id, data={**data, "to": [who]})
+    run.emit("escalation", stage=stage.id, data={**data, "to": [who], **took_picked(run)})
     holder = describe_principals(inst.assignees, inst.labels, run.ctx.org)
     run.notify([who], "escalation",
                f"{inst.id}: '{stage.label}' held by {holder} has had no answer for {esc.after}",
@@ -150,7 +151,9 @@ def _reassign(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> 
         raise Refused(f"an escalation cannot reassign '{stage.id}' to {user}: {why}")
     previous = inst.assignees
     run.set(assignees=(who,), labels={who: f"escalated: {label}" if label else "escalated"})
-    run.emit("escalation", stage=stage.id, data={**data, "from": list(previous), "to": [who]})
+    run.emit("escalation", stage=stage.id, data={
+        **data, "from": list(previous), "to": [who], **took_picked(run),
+    })
     run.notify([who], "assigned",
                f"{inst.id}: '{stage.label}' is yours now: no answer for {esc.after}", stage.id)
     run.notify([p for p in previous if p != who], "escalation",

@@ -83,6 +83,11 @@ _ALL = [
          "A field must change at a stage or result that cannot set it."),
     Rule("FL251", "rule-on-automatic-result",
          "`must_change` or `validate` on a result that is reported automatically."),
+    Rule("FL270", "set-unknown-field",
+         "A `set:` or a field default names a field the process does not declare."),
+    Rule("FL271", "set-value-type",
+         "A `set:` value or a field default does not fit the field's type."),
+    Rule("FL272", "assignee-rule", "An assignee chosen by a record field cannot work as written."),
     # conditions
     Rule("FL301", "condition-syntax", "A condition does not parse."),
     Rule("FL302", "condition-construct", "A condition uses a construct the language lacks."),

@@ -20,10 +20,15 @@ from flowctl.definition.files import DefinitionSet
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.lint.codes import rule
 from flowctl.model import (
+    ACTOR,
+    INITIATOR,
+    NOW,
     ApprovalPolicy,
     Assignee,
     EscalationAction,
+    FieldDef,
     FieldType,
+    FieldValue,
     OrgDirectory,
     Path,
     Process,
@@ -592,20 +597,151 @@ _PEOPLE_KINDS = (StageKind.TASK, StageKind.APPROVAL)
 
 
 def _assignees(proc: Process) -> Iterable[tuple[Assignee, bool]]:
-    """Every assignee in the process, with whether it sits in an escalation
-    (where ``of: assignee`` is meaningful)."""
+    """Every assignee in the process (nested ones of candidate lists and
+    rules too), with whether it sits in an escalation (where ``of: assignee``
+    is meaningful)."""
     for s in proc.stages:
-        if s.assignee is not None:
-            yield s.assignee, False
-        for a in s.approvers:
-            yield a, False
-        for t in s.tasks:
-            if t.assignee is not None:
-                yield t.assignee, False
-        if s.sla is not None:
-            for e in s.sla.escalations:
-                if e.to is not None:
-                    yield e.to, True
+        tops = [(s.assignee, False), *((a, False) for a in s.approvers)]
+        tops += [(t.assignee, False) for t in s.tasks]
+        tops += [(e.to, True) for e in (s.sla.escalations if s.sla else ())]
+        for top, in_escalation in tops:
+            for a in top.walk() if top is not None else ():
+                yield a, in_escalation
+
+
+def check_assignment_rules(ctx: Context) -> None:
+    """FL272: an assignee chosen by a record field (``by``/``cases``) reads a
+    declared field, and every case is a value that field can hold."""
+    fields = {f.name: f for f in ctx.proc.fields}
+    for a, _ in _assignees(ctx.proc):
+        if a.by is None:
+            continue
+        f = fields.get(a.by)
+        if f is None:
+            ctx.emit("FL272", (*a.path, "by"), f"assignee chosen by field '{a.by}', which is "
+                     f"not declared in `fields`{_suggest(a.by, list(fields))}")
+            continue
+        if f.type in (FieldType.TEXT, FieldType.DATETIME):
+            ctx.emit("FL272", (*a.path, "by"), f"assignee chosen by field '{a.by}', which is "
+                     f"{f.type.value}; choose by an enum, string, integer, boolean, date or "
+                     "user field")
+            continue
+        for case, _c in a.cases:
+            problem = _literal_problem(f, case, from_text=True)
+            if problem is not None:
+                ctx.emit("FL272", (*a.path, "cases", case), f"case '{case}' of the assignee "
+                         f"chosen by '{a.by}' can never match: {problem}", at_key=True)
+        if f.type is FieldType.ENUM and a.otherwise is None:
+            missing = [v for v in f.values if v not in {c for c, _ in a.cases}]
+            if missing:
+                ctx.emit("FL272", (*a.path, "cases"), f"the assignee chosen by '{a.by}' has no "
+                         f"case for {', '.join(missing)} and no `default`; add them or a "
+                         "default", at_key=True)
+
+
+def _literal_problem(f: FieldDef, value: object, *, from_text: bool = False) -> str | None:
+    """Why ``value`` cannot be a value of field ``f`` (None: it can). ``from_text``:
+    the value is written as text (a case key), as --set reads it."""
+    import datetime as dt  # only for date literals
+
+    t = f.type
+    text = value if isinstance(value, str) else None
+    if t in (FieldType.STRING, FieldType.TEXT, FieldType.USER):
+        return None if text is not None else f"field '{f.name}' holds text, not {value!r}"
+    if t is FieldType.ENUM:
+        if text in f.values:
+            return None
+        return f"field '{f.name}' is one of {', '.join(f.values)}; {value!r} is not"
+    if t is FieldType.BOOLEAN:
+        ok = isinstance(value, bool) or (from_text and text in ("true", "false"))
+        return None if ok else f"field '{f.name}' is true or false, not {value!r}"
+    if t in (FieldType.INTEGER, FieldType.NUMBER):
+        number: float | None = None
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            number = value
+        elif from_text and text is not None:
+            try:
+                number = int(text) if t is FieldType.INTEGER else float(text)
+            except ValueError:
+                number = None
+        if number is None or (t is FieldType.INTEGER and not float(number).is_integer()):
+            return f"field '{f.name}' is {'an integer' if t is FieldType.INTEGER else 'a number'}"\
+                f", not {value!r}"
+        if f.minimum is not None and number < f.minimum:
+            return f"field '{f.name}' is at least {f.minimum:g}; {value!r} is below"
+        if f.maximum is not None and number > f.maximum:
+            return f"field '{f.name}' is at most {f.maximum:g}; {value!r} is above"
+        return None
+    try:
+        if t is FieldType.DATE and text is not None and len(text) == 10:
+            dt.date.fromisoformat(text)
+            return None
+        if t is FieldType.DATETIME and text is not None and len(text) > 10:
+            dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+            return None
+    except ValueError:
+        pass
+    what = "a date (YYYY-MM-DD)" if t is FieldType.DATE else "a date and time (ISO-8601)"
+    return f"field '{f.name}' is {what}, not {value!r}"
+
+
+def _record_values(proc: Process) -> Iterable[tuple[FieldValue, str]]:
+    """Every ``set:`` item and field default, with where it is (for messages)."""
+    for f in proc.fields:
+        if f.default is not None:
+            yield f.default, f"the default of field '{f.name}'"
+    for s in proc.stages:
+        for fv in s.sets:
+            yield fv, f"set: of stage '{s.id}'"
+        for r in s.results:
+            for fv in r.sets:
+                yield fv, f"set: of result '{r.name}' of stage '{s.id}'"
+
+
+def check_record_values(ctx: Context) -> None:
+    """FL270: ``set:`` names (or copies) an undeclared field; FL271: a ``set:``
+    value or a field default that does not fit the field's type."""
+    fields = {f.name: f for f in ctx.proc.fields}
+    declared = list(fields)
+    for fv, where in _record_values(ctx.proc):
+        f = fields.get(fv.field)
+        if f is None:
+            ctx.emit("FL270", fv.path, f"{where} sets field '{fv.field}', which is not "
+                     f"declared in `fields`{_suggest(fv.field, declared)}", at_key=True)
+            continue
+        problem = _value_problem(f, fv, fields, default=where.startswith("the default"))
+        if problem is not None:
+            code, message = problem
+            at = (*fv.path, "field") if fv.copy is not None else fv.path
+            ctx.emit(code, at, f"{where}: {message}")
+
+
+def _value_problem(f: FieldDef, fv: FieldValue, fields: Mapping[str, FieldDef],
+                   *, default: bool) -> tuple[str, str] | None:
+    if fv.copy is not None:
+        source = fields.get(fv.copy)
+        if source is None:
+            return "FL270", (f"field '{f.name}' copies field '{fv.copy}', which is not "
+                             f"declared in `fields`{_suggest(fv.copy, list(fields))}")
+        same = source.type is f.type or {source.type, f.type} <= {FieldType.STRING,
+                                                                   FieldType.TEXT}
+        if not same or (f.type is FieldType.ENUM and not set(source.values) <= set(f.values)):
+            return "FL271", (f"field '{f.name}' ({f.type.value}) copies field '{source.name}' "
+                             f"({source.type.value}), whose values it cannot hold")
+        return None
+    if fv.word is not None:
+        if default and fv.word == ACTOR:
+            return "FL271", (f"field '{f.name}' cannot default to `actor`: at start the actor "
+                             "is the initiator; write `initiator`")
+        return None
+    if fv.literal is None:
+        return None  # clears the field
+    problem = _literal_problem(f, fv.literal)
+    if problem is None:
+        return None
+    words = {FieldType.USER: f"`{INITIATOR}` or `{ACTOR}`" if not default else f"`{INITIATOR}`",
+             FieldType.DATE: f"`{NOW}`", FieldType.DATETIME: f"`{NOW}`"}.get(f.type)
+    return "FL271", problem + (f" (a literal, or {words})" if words else "")
 
 
 def check_assignee_fields(ctx: Context) -> None:
@@ -645,6 +781,15 @@ def _org_references(proc: Process) -> Iterable[tuple[str, str, Path]]:
             ident = getattr(a, kind)
             if ident is not None:
                 yield kind, ident, (*a.path, kind)
+    for f in proc.fields:
+        for kind in ("role", "department"):
+            ident = getattr(f, kind)
+            if ident is not None:
+                yield kind, ident, (*f.path, kind)
+    types = {f.name: f.type for f in proc.fields}
+    for fv, _where in _record_values(proc):
+        if types.get(fv.field) is FieldType.USER and isinstance(fv.literal, str):
+            yield "user", fv.literal, fv.path
 
 
 def check_calendar(ctx: Context) -> None:
@@ -843,6 +988,8 @@ PROCESS_RULES = (
     check_assignee_fields,
     check_org_refs,
     check_calendar,
+    check_record_values,
+    check_assignment_rules,
 )
 
 # The rules that read only the process itself: a file's results under them
@@ -852,6 +999,16 @@ SINGLE_FILE_RULES = tuple(r for r in PROCESS_RULES if r is not check_org_refs)
 
 
 # --------------------------------------------------------------------------- org directory
+
+
+def _calendar_date(text: str) -> bool:
+    import datetime as dt  # only for an org directory that says who is away
+
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def lint_org(doc: Document, org: OrgDirectory) -> list[Diagnostic]:
@@ -875,6 +1032,9 @@ def lint_org(doc: Document, org: OrgDirectory) -> list[Diagnostic]:
         for i, r in enumerate(u.roles):
             if org.role(r) is None:
                 emit((*u.path, "roles", i), f"user '{u.id}' has unknown role '{r}'")
+        if u.away_until is not None and not _calendar_date(u.away_until):
+            emit((*u.path, "away_until"), f"away_until of user '{u.id}' is not a date of "
+                 f"the calendar: {u.away_until!r}")
     for d in org.departments:
         if d.head is not None and org.user(d.head) is None:
             emit((*d.path, "head"), f"head '{d.head}' of department '{d.id}' is not a user")

@@ -239,6 +239,20 @@ class Transaction(Protocol):
         empty); return how many changed."""
         ...
 
+    def open_load(self, *, excluding: str | None = None) -> dict[str, int]:
+        """How many open stages each user holds (user id -> count of the
+        instances that name them among their current assignees), not counting
+        instance ``excluding`` (the one being moved on)."""
+        ...
+
+    def pick_turns(self) -> dict[str, str]:
+        """The member each round-robin pool picked last (pool -> user id)."""
+        ...
+
+    def set_pick_turn(self, pool: str, user: str, *, at: str) -> None:
+        """Record that ``pool`` picked ``user`` (the next pick starts after them)."""
+        ...
+
 
 class Store(Protocol):
     def transaction(self) -> AbstractContextManager[Transaction]:

@@ -406,12 +406,23 @@ def _v5_search(conn: sqlite3.Connection) -> None:
         "SELECT group_concat(json_extract(data, '$.comment'), char(10)) FROM journal "
         "WHERE journal.instance_id = instances.id "
         "AND json_extract(data, '$.comment') IS NOT NULL), '') FROM instances"
+def _v6_pick_turns(conn: sqlite3.Connection) -> None:
+    """Round-robin assignment: the member each pool (``role:sales-rep``,
+    ``department:sales``) gave a stage to last, written in the transaction
+    that assigns the stage, so concurrent operators take turns."""
+    conn.execute(
+        """CREATE TABLE pick_turns (
+            pool TEXT PRIMARY KEY,
+            user TEXT NOT NULL,
+            at TEXT NOT NULL
+        ) WITHOUT ROWID"""
     )
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial, _v2_timers_notifications, _v3_unread_notifications, _v4_attachments,
     _v5_search,
+    _v6_pick_turns,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

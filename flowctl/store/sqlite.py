@@ -464,6 +464,26 @@ class SqliteTransaction:
 
     # -- helpers -------------------------------------------------------------
 
+    def open_load(self, *, excluding: str | None = None) -> dict[str, int]:
+        rows = self._live().execute(
+            "SELECT substr(principal, 6), count(*) FROM instance_principals"
+            " WHERE principal >= 'user:' AND principal < 'user;' AND instance_id IS NOT ?"
+            " GROUP BY principal",
+            (excluding,),
+        ).fetchall()
+        return {str(user): int(n) for user, n in rows}
+
+    def pick_turns(self) -> dict[str, str]:
+        rows = self._live().execute("SELECT pool, user FROM pick_turns").fetchall()
+        return {str(pool): str(user) for pool, user in rows}
+
+    def set_pick_turn(self, pool: str, user: str, *, at: str) -> None:
+        self._live().execute(
+            "INSERT INTO pick_turns (pool, user, at) VALUES (?, ?, ?)"
+            " ON CONFLICT (pool) DO UPDATE SET user = excluded.user, at = excluded.at",
+            (pool, user, at),
+        )
+
     def _set_timers(self, row: InstanceRow) -> None:
         """Make the pending rows of ``timers`` equal to the row's timers."""
         conn = self._conn
