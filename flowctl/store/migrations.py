@@ -406,6 +406,9 @@ def _v5_search(conn: sqlite3.Connection) -> None:
         "SELECT group_concat(json_extract(data, '$.comment'), char(10)) FROM journal "
         "WHERE journal.instance_id = instances.id "
         "AND json_extract(data, '$.comment') IS NOT NULL), '') FROM instances"
+    )
+
+
 def _v6_pick_turns(conn: sqlite3.Connection) -> None:
     """Round-robin assignment: the member each pool (``role:sales-rep``,
     ``department:sales``) gave a stage to last, written in the transaction
