@@ -19,6 +19,8 @@ import pytest
 from clirun import invoke, trust_workspace
 from typer.testing import Result
 
+from flowctl.api.analytics import human_duration
+
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = str(ROOT / "processes")
 END = "2026-12-01T00:00:00Z"
@@ -298,3 +300,88 @@ def test_docs_worked_example_is_what_report_prints(month: Path) -> None:
     command, _, expected = block.partition("\n")
     args = command.removeprefix("$ flowctl ").split()
     assert run(month, *args).stdout == expected
+
+
+# ------------------------------------------------------------------- heat map
+
+
+def _positions(svg: str) -> dict[str, tuple[float, float]]:
+    """Each node's first drawn point, relative to the start point."""
+    import re
+
+    out: dict[str, tuple[float, float]] = {}
+    for m in re.finditer(r'<g id="node\d+" class="node">\s*<title>([^<]*)</title>(.*?)</g>',
+                         svg, re.S):
+        nums = re.search(r'(?:points="|d="M|cx=")(-?[\d.]+)[," ]+(?:cy=")?(-?[\d.]+)', m[2])
+        assert nums is not None, m[1]
+        out[m[1].replace("&#45;", "-")] = (float(nums[1]), float(nums[2]))
+    x0, y0 = out["(start)"]
+    return {k: (round(x - x0, 1), round(y - y0, 1)) for k, (x, y) in out.items()}
+
+
+def test_heat_map_counts_and_layout(month: Path) -> None:
+    dot = run(month, "render", "contract-approval", "--heat", "time", "--format", "dot",
+              "--processes", PROCESSES).stdout
+    arrivals = _arrivals(month / "month.db")
+    rejects = sum(1 for row in _journal(month / "month.db")
+                  if row[3] == "result" and row[4] == "manager-review" and row[5] == "reject")
+
+    def taken(source: str, target: str, label: str) -> int:
+        import re
+
+        line = next(x for x in dot.splitlines()
+                    if x.startswith(f'  "{source}" -> "{target}" [label=<{label}'))
+        m = re.search(r"×(\d+)<", line)
+        assert m is not None, line
+        return int(m[1])
+
+    assert taken("manager-review", "submit", "reject") == rejects
+    assert taken("manager-review", "needs-finance", "approve") == arrivals[
+        ("manager-review", "needs-finance")]
+    assert taken("needs-finance", "finance-review", "record.credit_score") == arrivals[
+        ("needs-finance", "finance-review")]
+    assert taken("submit", "withdrawn", "withdraw") == 0
+    assert '"(start)" -> "submit" [arrowsize="0.6", xlabel=<<FONT COLOR="#B71C1C"><B>×24<' in dot
+    # the slowest stage is the darkest; the legend says what is measured
+    assert '"finance-review" [label=' in dot
+    finance = next(x for x in dot.splitlines() if x.startswith('    "finance-review" ['))
+    assert 'fillcolor="#BD0026"' in finance
+    data = json.loads(run(month, "report", "--json").stdout)
+    median = next(s["median_s"] for s in data["processes"][0]["stages"]
+                  if s["stage"] == "finance-review")
+    assert f"median {human_duration(median)}" in finance
+    assert "median time in stage, the beginning until 2026-12-01" in dot
+    # the same layout as the plain diagram: every node where it was
+    heat_svg = run(month, "render", "contract-approval", "--heat", "count", "--format", "svg",
+                   "--processes", PROCESSES).stdout
+    plain_svg = run(month, "render", "contract-approval", "--format", "svg",
+                    "--processes", PROCESSES).stdout
+    assert _positions(heat_svg) == _positions(plain_svg)
+
+
+def test_heat_map_png_and_sla(month: Path) -> None:
+    r = run(month, "render", "contract-approval", "--heat", "sla", "-o", "heat.png",
+            "--since", "2026-11-01", "--processes", PROCESSES)
+    assert r.stdout == "wrote heat.png\n"
+    assert (month / "heat.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    dot = run(month, "render", "contract-approval", "--heat", "sla", "--format", "dot",
+              "--processes", PROCESSES).stdout
+    assert "SLA met 100% of" in dot
+
+
+def test_heat_map_refusals(month: Path) -> None:
+    r = run(month, "render", "--all", "--heat", "time", "-o", "out", code=2)
+    assert r.stderr.startswith("flowctl: error: --heat draws one process from the store")
+    r = run(month, "render", "contract-approval", "--heat", "time", "--format", "mermaid",
+            "--processes", PROCESSES, code=2)
+    assert r.stderr.startswith("flowctl: error: a heat map is drawn as svg, png or dot")
+    r = run(month, "render", "contract-approval", "--since", "2026-11-01",
+            "--processes", PROCESSES, code=2)
+    assert r.stderr.startswith("flowctl: error: --since and --until choose the period of a "
+                               "heat map")
+    r = run(month, "render", "contract-approval", "--heat", "time", "--format", "dot",
+            "--processes", PROCESSES, user="alice", code=1)
+    assert r.stderr.startswith("flowctl: error: alice may not run reports")
+    r = run(month, "render", "contract-approval", "--heat", "time", "--format", "dot",
+            "--since", "2027-01-01", "--until", "2027-02-01", "--processes", PROCESSES, code=1)
+    assert r.stderr.startswith("flowctl: error: nothing happened in contract-approval")

@@ -18,11 +18,16 @@ from datetime import timedelta
 from typing import Unpack
 
 from msgspec import Struct
+from msgspec.structs import replace
 
 from flowctl import engine
 from flowctl.api import access
 from flowctl.api.definitions import DefinitionError, load_process
 from flowctl.api.instances import Context, acting, parse_since, stored_process
+from flowctl.diagram import DiagramFormat, Rendered, extract, render_graph
+from flowctl.diagram.extract import START_ID
+from flowctl.diagram.graphviz_run import DOT_TIMEOUT
+from flowctl.diagram.heat import MEASURES, HeatData, apply_heat
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
 from flowctl.store.analytics import (
@@ -190,6 +195,7 @@ def report(
     until: str | None = None,
     by: str = "stage",
     histogram_buckets: int = 12,
+    parts: tuple[str, ...] | None = None,
     **context: Unpack[Context],
 ) -> Report:
     """How the named processes (none: every process with instances) performed
@@ -219,6 +225,8 @@ def report(
         ) if by == "department" else ()
         flt = ReportFilter(until=end, since=start, process_ids=wanted, by=by,
                            departments=departments, histogram_buckets=histogram_buckets)
+        if parts is not None:
+            flt = replace(flt, parts=parts)
         data = s.store.report(flt)
         built = _build(data, wanted, s.store, s.processes_dir, start)
         if not any(_active(p) for p in built):
@@ -310,3 +318,75 @@ def approval_stages(p: ProcessReport) -> set[str]:
     if p.definition is None:
         return set()
     return {s.id for s in p.definition.stages if s.kind is StageKind.APPROVAL}
+
+
+HEAT_TITLES = {"time": "median time in stage", "count": "instances that entered",
+               "sla": "SLA met"}
+
+
+def heat_data(p: ProcessReport, measure: str, period: str) -> HeatData:
+    """What the heat map of ``p`` shows for ``measure`` (time, count or sla)."""
+    arrivals: dict[tuple[str | None, str], int] = {}
+    results: dict[tuple[str, str], int] = {}
+    entered: dict[str, int] = {}
+    for e in p.edges:
+        if e.target is None and e.source is not None and e.via is not None:
+            results[(e.source, e.via)] = e.count
+        elif e.target is not None:
+            arrivals[(e.source, e.target)] = e.count
+            entered[e.target] = entered.get(e.target, 0) + e.count
+    values: dict[str, float] = {}
+    figures: dict[str, str] = {}
+    if measure == "time":
+        for row in p.stages:
+            if row.stat.median_s is not None:
+                values[row.stage] = row.stat.median_s
+                figures[row.stage] = f"median {human_duration(row.stat.median_s)}"
+        low, high = (human_duration(min(values.values(), default=0.0)),
+                     human_duration(max(values.values(), default=0.0)))
+    elif measure == "count":
+        for stage, n in entered.items():
+            values[stage] = float(n)
+            figures[stage] = f"{n} entered"
+        low, high = str(int(min(values.values(), default=0))), str(
+            int(max(values.values(), default=0)))
+    else:
+        for row in p.stages:
+            s = row.stat
+            if s.sla_due:
+                values[row.stage] = s.sla_met / s.sla_due
+                figures[row.stage] = f"SLA met {s.sla_met / s.sla_due:.0%} of {s.sla_due}"
+        low, high = "100%", "0%"
+    return HeatData(measure=measure, values=values, figures=figures, results=results,
+                    arrivals=arrivals, title=f"{HEAT_TITLES[measure]}, {period}",
+                    low=low, high=high)
+
+
+def heat_map(
+    process: str,
+    measure: str = "time",
+    *,
+    fmt: DiagramFormat | str = DiagramFormat.SVG,
+    since: str | None = None,
+    until: str | None = None,
+    timeout: float = DOT_TIMEOUT,
+    **context: Unpack[Context],
+) -> Rendered:
+    """The diagram of ``process`` as a heat map: each stage coloured by
+    ``measure`` (time: median time in stage; count: instances that entered it;
+    sla: share of SLAs met), each arrow labelled with how many instances took
+    it, over the period. Same refusals as :func:`report`; DOT, SVG or PNG."""
+    if measure not in MEASURES:
+        raise UsageError(f"no heat map of '{measure}'", hint=f"use --heat {'|'.join(MEASURES)}")
+    chosen = DiagramFormat(fmt)
+    if chosen is DiagramFormat.MERMAID:
+        raise UsageError("a heat map is drawn as svg, png or dot, not mermaid",
+                         hint="pass --format svg (or -o FILE.svg / FILE.png)")
+    r = report([process], since=since, until=until, parts=("stages", "edges"), **context)
+    p = r.processes[0]
+    if p.definition is None:
+        raise UsageError(f"no definition of process '{process}' to draw",
+                         hint="put its YAML in the processes folder")
+    period = f"{r.since[:10] if r.since else 'the beginning'} until {(r.now or r.until)[:10]}"
+    graph = apply_heat(extract(p.definition), heat_data(p, measure, period), START_ID)
+    return render_graph(graph, chosen, timeout=timeout)

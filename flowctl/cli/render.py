@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from flowctl.api import diagrams, instances
+from flowctl.api import analytics, diagrams, instances
 from flowctl.api.definitions import DefinitionError, DefinitionSet, expand_paths, load_process
 from flowctl.api.diagrams import DiagramFormat, Highlight, Rendered, format_for_path, over_limits
 from flowctl.cli import options as opt
@@ -18,6 +18,12 @@ from flowctl.errors import UsageError
 from flowctl.model import Process
 
 DEFAULT_FORMAT = "svg"
+
+
+class HeatChoice(StrEnum):
+    TIME = "time"
+    COUNT = "count"
+    SLA = "sla"
 
 
 class FormatChoice(StrEnum):
@@ -83,6 +89,26 @@ def render(
             "the path it took marked.",
         ),
     ] = None,
+    heat: Annotated[
+        HeatChoice | None,
+        typer.Option(
+            "--heat",
+            help="Draw a heat map from the store: stages coloured by median time in stage, "
+            "instances that entered, or SLA met; each arrow labelled with how many "
+            "instances took it (admins and auditors).",
+            case_sensitive=False,
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="TIME", help="With --heat: from TIME (ISO-8601)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="TIME",
+                     help="With --heat: until TIME (ISO-8601, exclusive; default: now)."),
+    ] = None,
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,
     org: Annotated[str | None, opt.org()] = None,
@@ -104,8 +130,23 @@ def render(
         flowctl render --all -o docs/diagrams --format mermaid
 
         flowctl render --instance contract-approval-3 -o where-is-it.png
+
+        flowctl render contract-approval --heat time --since 2026-11-01 -o heat.png
     """
     with handle_errors():
+        if heat is not None:
+            if instance is not None or all_processes or process is None:
+                raise _usage(
+                    "--heat draws one process from the store; name it, without --all or "
+                    "--instance",
+                    "flowctl render PROCESS --heat time|count|sla [-o FILE]",
+                )
+            _render_heat(process, heat.value, fmt, output, timeout, since, until, as_user, db,
+                         org, processes_dir)
+            return
+        if since is not None or until is not None:
+            raise _usage("--since and --until choose the period of a heat map",
+                         "add --heat time|count|sla, or drop them")
         if instance is not None:
             if process is not None or all_processes:
                 raise _usage(
@@ -215,6 +256,31 @@ def emit(
     """Draw ``proc`` (marked for an instance with ``highlight``) to ``output``
     or standard output; the caller has checked that png has an ``output``."""
     content = _draw(proc, fmt, timeout, highlight).content
+    if output is None:
+        sys.stdout.write(content if isinstance(content, str) else content.decode())
+        sys.stdout.flush()
+        return
+    _write(output, content)
+    print(f"wrote {output}")
+
+
+def _render_heat(
+    process: str, measure: str, fmt_opt: FormatChoice | None, output: str | None,
+    timeout: float, since: str | None, until: str | None, as_user: str | None,
+    db: str | None, org: str | None, processes_dir: str,
+) -> None:
+    fmt = _choose_format(fmt_opt, output)
+    if output is None and not fmt.is_text:
+        raise _usage(
+            f"{fmt.value} is binary and is not written to the terminal",
+            f"pass -o FILE.{fmt.extension}",
+        )
+    rendered = analytics.heat_map(process, measure, fmt=fmt, since=since, until=until,
+                                  timeout=timeout, as_user=as_user, db=db, org=org,
+                                  processes_dir=processes_dir)
+    if rendered.note:
+        print(f"flowctl: note: {process}: {rendered.note}", file=sys.stderr)
+    content = rendered.content
     if output is None:
         sys.stdout.write(content if isinstance(content, str) else content.decode())
         sys.stdout.flush()

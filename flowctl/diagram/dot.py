@@ -88,6 +88,8 @@ def node_label(node: Node) -> str:
     if node.kind is NodeKind.START:
         return ""
     color = theme.FADED_TEXT if node.mark is Mark.FADED else theme.DETAIL_TEXT
+    if node.heat is not None:  # readable on the heat map's fill, dark or light
+        color = node.heat.text
     lines = _html_lines(node.title, bold=node.kind is not NodeKind.PROCESS)
     lines += _html_lines(node.details, size=9, color=color)
     return Html("<BR/>".join(lines))
@@ -120,6 +122,12 @@ def node_attrs(node: Node) -> Attrs:
     attrs += _mark_node_attrs(node, colors)
     if node.start and node.mark is Mark.NONE:
         attrs.append(("penwidth", "2"))
+    if node.heat is not None:
+        # colours and an external label: nothing that moves the layout
+        attrs += [("fillcolor", node.heat.fill), ("fontcolor", node.heat.text)]
+        if node.heat.figure:
+            figure = _html_lines([node.heat.figure], bold=True, color=theme.HEAT_TEXT)
+            attrs.append(("xlabel", Html("".join(figure))))
     attrs.append(("tooltip", node.id))
     return attrs
 
@@ -133,6 +141,11 @@ def edge_attrs(edge: Edge) -> Attrs:
         attrs += [("color", theme.VISITED), ("penwidth", "2.2"), ("fontcolor", theme.VISITED)]
     elif edge.mark is Mark.FADED:
         attrs += [("color", theme.FADED), ("fontcolor", theme.FADED_TEXT)]
+    if edge.taken is not None:
+        taken = _html_lines([f"×{edge.taken}"], bold=True, color=theme.HEAT_TEXT)
+        attrs.append(("xlabel", Html("".join(taken))))
+        if not edge.taken:
+            attrs += [("color", theme.FADED), ("style", "dashed")]
     return attrs
 
 
@@ -150,7 +163,22 @@ def _cluster_lines(cluster: Cluster, nodes: dict[str, Node]) -> list[str]:
 def _graph_label(graph: Graph) -> str:
     lines = _html_lines(graph.title, bold=True)
     lines += _html_lines([graph.id], size=10, color=theme.DETAIL_TEXT)
-    return Html("<BR/>".join(lines))
+    if graph.legend is None:
+        return Html("<BR/>".join(lines))
+    # the heat map's key under the title: a row of swatches, low to high (a
+    # label is text or one table, so the title becomes the table's first row)
+    title = "".join(_html_lines([graph.legend.title], size=10))
+    cells = "".join(
+        f'<TD BGCOLOR="{fill}" WIDTH="28" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
+        for fill, _ in graph.legend.swatches
+    )
+    key = (f'<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="0">'
+           f"<TR>{cells}</TR></TABLE>")
+    return Html(
+        '<TABLE BORDER="0" CELLSPACING="2" CELLPADDING="0">'
+        f'<TR><TD>{"<BR/>".join(lines)}</TD></TR><TR><TD>{title}</TD></TR>'
+        f"<TR><TD>{key}</TD></TR></TABLE>"
+    )
 
 
 _GRAPH: Attrs = [

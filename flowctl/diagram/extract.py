@@ -134,11 +134,13 @@ def _stage_edges(stage: Stage) -> list[Edge]:
         after = _auto_after(stage, r.name)
         if after is not None:
             texts.append(f"(auto after {after})")
-        edges.append(Edge(stage.id, r.to, EdgeKind.RESULT, wrap_all(texts, EDGE_WIDTH)))
-    for b in stage.branches:
-        edges.append(Edge(stage.id, b.to, EdgeKind.BRANCH, wrap(b.when, EDGE_WIDTH)))
+        edges.append(Edge(stage.id, r.to, EdgeKind.RESULT, wrap_all(texts, EDGE_WIDTH),
+                          via=r.name))
+    for i, b in enumerate(stage.branches):
+        edges.append(Edge(stage.id, b.to, EdgeKind.BRANCH, wrap(b.when, EDGE_WIDTH),
+                          via=str(i + 1)))
     if stage.default is not None:
-        edges.append(Edge(stage.id, stage.default, EdgeKind.DEFAULT, ("else",)))
+        edges.append(Edge(stage.id, stage.default, EdgeKind.DEFAULT, ("else",), via="default"))
     if stage.next is not None:
         edges.append(Edge(stage.id, stage.next, EdgeKind.NEXT))
     if stage.kind is StageKind.SUBPROCESS and stage.process:

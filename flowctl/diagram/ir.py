@@ -54,6 +54,7 @@ class Node(NamedTuple):
     phase: str | None = None  # phase id, when the stage is in a declared phase
     start: bool = False
     mark: Mark = Mark.NONE
+    heat: HeatMark | None = None  # a heat map's colour and figure (``render --heat``)
 
 
 class Edge(NamedTuple):
@@ -62,6 +63,23 @@ class Edge(NamedTuple):
     kind: EdgeKind
     label: tuple[str, ...] = ()  # wrapped lines; empty for no label
     mark: Mark = Mark.NONE
+    via: str = ""  # the result's name, or the decision branch: "1", "2"... or "default"
+    taken: int | None = None  # a heat map's count of instances that took it
+
+
+class HeatMark(NamedTuple):
+    """How a heat map shows a stage: its fill, text colour and figure."""
+
+    fill: str
+    text: str
+    figure: str  # e.g. "median 46.2 h", shown beside the stage
+
+
+class Legend(NamedTuple):
+    """A heat map's key, drawn under the title: what the colours measure."""
+
+    title: str  # "median time in stage, 2026-11-01 until 2026-12-01"
+    swatches: tuple[tuple[str, str], ...]  # (fill, text) from low to high
 
 
 class Cluster(NamedTuple):
@@ -77,6 +95,7 @@ class Graph(NamedTuple):
     edges: tuple[Edge, ...]
     clusters: tuple[Cluster, ...]  # phases in declared order, empty ones left out
     highlighted: bool = False
+    legend: Legend | None = None  # a heat map's key
 
     def node(self, node_id: str) -> Node | None:
         for n in self.nodes:

@@ -47,3 +47,4 @@ CHANGED = "#EF8F00"
 CHANGED_FILL = "#FFF8E1"
 REMOVED = "#C62828"
 REMOVED_FILL = "#FFEBEE"
+HEAT_TEXT = "#B71C1C"  # a heat map's figures and arrow counts

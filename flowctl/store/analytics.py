@@ -47,6 +47,9 @@ class ReportFilter(Struct, frozen=True):
     by: str = "stage"  # stage | assignee | department | month: the breakdown's key
     departments: tuple[tuple[str, str], ...] = ()  # (user, department), for by=department
     histogram_buckets: int = 12
+    # what to compute (a heat map needs only "stages" and "edges")
+    parts: tuple[str, ...] = ("stages", "results", "rounds", "processes", "wip", "breakdown",
+                              "edges", "histogram")
 
 
 class StageStat(Struct, frozen=True):

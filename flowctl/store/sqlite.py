@@ -1043,39 +1043,46 @@ class SqliteStore:
 
     def _report(self, flt: ReportFilter, d: analytics.Dialect) -> ReportData:
         conn = self._conn
-        conn.execute(*analytics.visits_table(d, flt))
-        for view in analytics.VIEWS:
-            conn.execute(view)
-        conn.execute(*analytics.instances_table(d, flt))
-        conn.execute(*analytics.cycles_table(d, flt))
+        parts = set(flt.parts)
 
-        def rows(query: analytics.Query | str) -> list[tuple[Any, ...]]:
+        def rows(query: analytics.Query | str, part: str) -> list[tuple[Any, ...]]:
+            if part not in parts:
+                return []
             sql, params = (query, ()) if isinstance(query, str) else query
             return conn.execute(sql, params).fetchall()
 
-        stages = tuple(analytics.StageStat(*r) for r in rows(analytics.stage_stats(d, flt)))
-        results = tuple(analytics.ResultStat(*r) for r in rows(analytics.result_stats()))
-        rounds = tuple(analytics.RoundsStat(*r) for r in rows(analytics.rounds_stats()))
-        processes = tuple(analytics.ProcessStat(*r) for r in rows(analytics.process_stats(d, flt)))
-        outcomes = tuple(analytics.OutcomeStat(*r) for r in rows(analytics.outcome_stats(d, flt)))
-        wip = tuple(
-            analytics.WipStat(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8])
-            for r in rows(analytics.wip_stats(d))
-        )
-        breakdown = tuple(
-            analytics.BreakdownStat(*r) for r in rows(analytics.breakdown_stats(d, flt))
-        )
-        edges = tuple(analytics.EdgeCount(*r) for r in rows(analytics.edge_counts(d, flt)))
+        if parts & {"stages", "results", "rounds", "wip", "breakdown"}:
+            conn.execute(*analytics.visits_table(d, flt))
+            for view in analytics.VIEWS:
+                conn.execute(view)
+        if parts & {"processes", "histogram"}:
+            conn.execute(*analytics.instances_table(d, flt))
+            conn.execute(*analytics.cycles_table(d, flt))
         n = flt.histogram_buckets
-        histogram = tuple(
-            analytics.HistogramBin(r[0], r[1] * r[2] / n, r[1] * (r[2] + 1) / n, r[3])
-            for r in rows(analytics.histogram(d, n))
-        )
-        days = tuple(analytics.DayCount(*r) for r in rows(analytics.day_counts()))
         return analytics.ReportData(
-            stages=stages, results=results, rounds=rounds, processes=processes,
-            outcomes=outcomes, wip=wip, breakdown=breakdown, edges=edges, histogram=histogram,
-            days=days,
+            stages=tuple(analytics.StageStat(*r)
+                         for r in rows(analytics.stage_stats(d, flt), "stages")),
+            results=tuple(analytics.ResultStat(*r)
+                          for r in rows(analytics.result_stats(), "results")),
+            rounds=tuple(analytics.RoundsStat(*r)
+                         for r in rows(analytics.rounds_stats(), "rounds")),
+            processes=tuple(analytics.ProcessStat(*r)
+                            for r in rows(analytics.process_stats(d, flt), "processes")),
+            outcomes=tuple(analytics.OutcomeStat(*r)
+                           for r in rows(analytics.outcome_stats(d, flt), "processes")),
+            wip=tuple(
+                analytics.WipStat(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8])
+                for r in rows(analytics.wip_stats(d), "wip")
+            ),
+            breakdown=tuple(analytics.BreakdownStat(*r)
+                            for r in rows(analytics.breakdown_stats(d, flt), "breakdown")),
+            edges=tuple(analytics.EdgeCount(*r)
+                        for r in rows(analytics.edge_counts(d, flt), "edges")),
+            histogram=tuple(
+                analytics.HistogramBin(r[0], r[1] * r[2] / n, r[1] * (r[2] + 1) / n, r[3])
+                for r in rows(analytics.histogram(d, n), "histogram")
+            ),
+            days=tuple(analytics.DayCount(*r) for r in rows(analytics.day_counts(), "histogram")),
         )
 
     def verify_journal(
