@@ -305,7 +305,7 @@ def _hook() -> dict[str, Any]:
     from ruamel.yaml import YAML
 
     hooks = YAML(typ="safe").load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
-    assert [h["id"] for h in hooks] == ["flowctl-lint"]
+    assert [h["id"] for h in hooks] == ["flowctl-lint", "flowctl-test"]
     hook: dict[str, Any] = hooks[0]
     return hook
 
@@ -341,7 +341,7 @@ def test_ci_doc_snippets_use_the_hook_and_valid_commands(
     blocks = _yaml_blocks(ROOT / "docs" / "ci.md")
     remote = [b for b in blocks if isinstance(b, dict) and "repos" in b]
     hook_ids = {h["id"] for b in remote for r in b["repos"] for h in r["hooks"]}
-    assert hook_ids == {_hook()["id"]}
+    assert hook_ids == {_hook()["id"], "flowctl-test"}
     workflow = next(b for b in blocks if isinstance(b, dict) and "jobs" in b)
     job = workflow["jobs"]["lint"]
     assert job["permissions"]["security-events"] == "write"
