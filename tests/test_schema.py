@@ -481,7 +481,8 @@ stages:
 """,
         [
             ("FL101", 7, 5,
-             "key 'maximum' is not allowed in field 'note'; allowed: type, label, default"),
+             "key 'maximum' is not allowed in field 'note';"
+             " allowed: type, label, pattern, default"),
             ("FL103", 10, 14, "'minimum' of field 'amount' must be a number, got string '0'"),
         ],
     ),

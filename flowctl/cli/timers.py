@@ -108,7 +108,7 @@ def pause(
     duration: Annotated[
         str | None,
         typer.Option("--for", metavar="DURATION",
-                     help="Resume automatically after this long (30d, 2w, 12h)."),
+                     help="Resume automatically after this long (12h, 30d, 5bd, 1mo, 2y, P1M)."),
     ] = None,
     reason: Annotated[
         str | None, typer.Option("--reason", metavar="TEXT", help="Why; kept in the journal.")

@@ -17,10 +17,12 @@ working hours counts from the next window.
 
 from __future__ import annotations
 
+import calendar as _gregorian
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from flowctl.definition.durations import Duration
 from flowctl.model import Calendar
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -29,6 +31,11 @@ MAX_DAYS = 3700  # about ten years of calendar days: a calendar with no working 
 
 class CalendarError(ValueError):
     """The calendar cannot be used (unknown time zone, bad hours, no working day)."""
+
+
+def zone(name: str) -> ZoneInfo:
+    """The time zone ``name``; CalendarError when it is unknown."""
+    return _zone(name)
 
 
 @lru_cache(maxsize=32)
@@ -107,3 +114,68 @@ def add_business_time(start: datetime, duration: timedelta, cal: Calendar) -> da
         f"the calendar ({cal.timezone}, {', '.join(cal.workdays) or 'no workdays'},"
         f" {cal.hours}) has no working time to count {duration} in"
     )
+
+
+def add_months(start: datetime, months: int, zone_name: str = "UTC") -> datetime:
+    """``start`` plus calendar months in the time zone: the same day and time
+    of day, the month's last day when it is shorter (Jan 31 + 1 = Feb 28/29).
+
+    >>> add_months(datetime(2028, 1, 31, 9, 0, tzinfo=UTC), 1).isoformat()
+    '2028-02-29T09:00:00+00:00'
+    >>> add_months(datetime(2027, 1, 31, 9, 0, tzinfo=UTC), 1).isoformat()
+    '2027-02-28T09:00:00+00:00'
+    """
+    local = start.astimezone(_zone(zone_name))
+    years, month0 = divmod(local.month - 1 + months, 12)
+    year = local.year + years
+    if not 1 <= year <= 9999:
+        raise CalendarError(f"{months} months after {start.isoformat()} is past the year 9999")
+    day = min(local.day, _gregorian.monthrange(year, month0 + 1)[1])
+    return local.replace(year=year, month=month0 + 1, day=day).astimezone(UTC)
+
+
+def add_working_days(start: datetime, days: int, cal: Calendar) -> datetime:
+    """The same time of day on the ``days``-th working day after ``start``; a
+    start outside working hours counts from the next working moment.
+
+    >>> cal = Calendar(path=(), timezone="UTC", hours="09:00-17:00")
+    >>> add_working_days(datetime(2026, 11, 27, 16, 0, tzinfo=UTC), 1, cal).isoformat()
+    '2026-11-30T16:00:00+00:00'
+    """
+    zone = _zone(cal.timezone)
+    local = add_business_time(start, timedelta(0), cal).astimezone(zone)
+    day, clock = local.date(), local.timetz().replace(tzinfo=None)
+    counted = 0
+    for _ in range(days * 7 + MAX_DAYS):
+        day += timedelta(days=1)
+        if is_workday(day, cal):
+            counted += 1
+            if counted == days:
+                return datetime.combine(day, clock, tzinfo=zone).astimezone(UTC)
+    raise CalendarError(
+        f"the calendar ({cal.timezone}, {', '.join(cal.workdays) or 'no workdays'}) has no"
+        f" {days} working days within ten years"
+    )
+
+
+def add_duration(start: datetime, duration: Duration, cal: Calendar,
+                 business_hours: bool = False) -> datetime:
+    """``start`` + ``duration``: calendar months (``y``, ``mo``) in the calendar's
+    time zone, then working days (``bd``), then the fixed part (``w d h m s``),
+    as working time of ``cal`` when ``business_hours`` (then a result outside
+    working hours moves to the next working moment), else as elapsed time.
+    Raises CalendarError when the calendar cannot count it."""
+    if start.tzinfo is None:
+        start = start.replace(tzinfo=UTC)
+    moment = start.astimezone(UTC)
+    try:
+        if duration.months:
+            moment = add_months(moment, duration.months, cal.timezone)
+        if duration.business_days:
+            moment = add_working_days(moment, duration.business_days, cal)
+        if business_hours:
+            return add_business_time(moment, duration.fixed, cal)
+        return moment + duration.fixed
+    except OverflowError as exc:
+        raise CalendarError(f"{duration.text} after {start.isoformat()} is past the year 9999"
+                            ) from exc

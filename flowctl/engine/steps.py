@@ -27,7 +27,7 @@ import math
 import re
 import sys
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cached_property, lru_cache
 from typing import Any
 
@@ -42,8 +42,14 @@ from flowctl.definition.conditions import (
     field_names,
     parse,
 )
-from flowctl.definition.durations import DurationError, parse_duration
-from flowctl.engine.calendars import CalendarError, add_business_time
+from flowctl.definition.durations import (
+    DateLimit,
+    Duration,
+    DurationError,
+    parse_date_limit,
+    parse_duration,
+)
+from flowctl.engine.calendars import CalendarError, add_duration, add_months, zone
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import (
     ACTOR,
@@ -473,7 +479,7 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _duration(text: str) -> timedelta:
+def _duration(text: str) -> Duration:
 
     try:
         return parse_duration(text)
@@ -697,6 +703,105 @@ def _check_range(fd: FieldDef, value: float) -> None:
         raise InvalidValue(f"field '{fd.name}' must be at most {_num(fd.maximum)}; got {value}")
 
 
+@lru_cache(maxsize=256)
+def _pattern(text: str) -> re.Pattern[str]:
+    return re.compile(text)
+
+
+# What ``format`` accepts. Deliberately simple, as a form would check: a typo
+# is caught, deliverability is not (that is what sending a message is for).
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
+_PHONE = re.compile(r"\+?[0-9 ()./-]+")
+FORMATS = {
+    "email": "an e-mail address such as name@example.com",
+    "phone": "a phone number: 7 to 15 digits, an optional leading +, spaces, dashes, dots"
+             " and parentheses, as in +7 495 123-45-67",
+    "url": "a web address starting with http:// or https://, such as https://example.com/page",
+    "date": "a date written YYYY-MM-DD",
+}
+
+
+def _format_ok(fmt: str, value: str) -> bool:
+    if fmt == "email":
+        return _EMAIL.fullmatch(value) is not None
+    if fmt == "phone":
+        digits = sum(c.isdigit() for c in value)
+        return _PHONE.fullmatch(value) is not None and 7 <= digits <= 15
+    if fmt == "url":
+        from urllib.parse import urlsplit  # only for a url field
+
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            return False
+        return (parts.scheme in ("http", "https") and bool(parts.hostname)
+                and not any(c.isspace() for c in value))
+    try:
+        return _DATE.fullmatch(value) is not None and bool(date.fromisoformat(value))
+    except ValueError:
+        return False
+
+
+def _check_text_rules(fd: FieldDef, value: str) -> None:
+    """``pattern`` and ``format`` of a string or text field."""
+    if fd.format is not None and not _format_ok(fd.format, value):
+        raise RuleBroken(
+            f"field '{fd.name}' must be {FORMATS[fd.format]} (format: {fd.format});"
+            f" got {_shown(value)}",
+            field=fd.name, rule="format", value=value,
+        )
+    if fd.pattern is not None and _pattern(fd.pattern).fullmatch(value) is None:
+        raise RuleBroken(
+            f"field '{fd.name}' must match the pattern {fd.pattern} (pattern); got {_shown(value)}",
+            field=fd.name, rule="pattern", value=value,
+        )
+
+
+def limit_moment(limit: DateLimit, now: datetime, zone_name: str) -> datetime:
+    """The moment a date limit names: ``today`` is 00:00 of today in the zone."""
+    if limit.base == "fixed":
+        return parse_time(limit.moment or "")
+    local = now.astimezone(zone(zone_name))
+    base = local.replace(hour=0, minute=0, second=0, microsecond=0) if limit.base == "today" \
+        else local
+    moment = base.astimezone(UTC)
+    dur = limit.duration
+    if dur is not None:
+        if dur.months:
+            moment = add_months(moment, limit.sign * dur.months, zone_name)
+        moment = moment + limit.sign * dur.fixed
+    return moment
+
+
+def _check_date_limits(process: Process, fd: FieldDef, value: str, now: datetime) -> None:
+    """A date or datetime field's ``minimum`` and ``maximum`` (``today+1y``...)."""
+    tz = process.calendar.timezone if process.calendar else "UTC"
+    for text, low in ((fd.earliest, True), (fd.latest, False)):
+        if text is None:
+            continue
+        try:
+            limit = parse_date_limit(text)
+            bound = limit_moment(limit, now, tz)
+        except (DurationError, CalendarError, ValueError) as exc:
+            raise FlowctlError(f"the definition has a bad date limit: {exc}",
+                               hint="run `flowctl lint` on the definition") from exc
+        if fd.type is FieldType.DATE:
+            local = bound.astimezone(zone(tz)).date().isoformat()
+            broken = value < local if low else value > local
+            shown = local
+        else:
+            broken = parse_time(value) < bound if low else parse_time(value) > bound
+            shown = iso(bound)
+        if broken:
+            rule = "minimum" if low else "maximum"
+            where = "on or after" if low else "on or before"
+            relative = "" if limit.base == "fixed" else f" ({text})"
+            raise RuleBroken(
+                f"field '{fd.name}' must be {where} {shown}{relative} ({rule}); got {value!r}",
+                field=fd.name, rule=rule, value=value,
+            )
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
@@ -705,7 +810,9 @@ def coerce(fd: FieldDef, raw: Any, org: OrgDirectory) -> Any:
     """A value for field ``fd`` from text (``--set``) or a Python value.
 
     Returns its stored form (dates and times as ISO-8601 text); raises
-    InvalidValue naming the field and what it accepts.
+    InvalidValue naming the field and what it accepts, or RuleBroken for a
+    value of the right type that breaks its ``pattern`` or ``format`` (date
+    limits need the time: ``_parse_values``).
     """
     t = fd.type
     if t is FieldType.INTEGER:
@@ -726,6 +833,8 @@ def coerce(fd: FieldDef, raw: Any, org: OrgDirectory) -> Any:
         value = _as_text(fd, raw)
     if t in (FieldType.INTEGER, FieldType.NUMBER):
         _check_range(fd, value)
+    elif t in (FieldType.STRING, FieldType.TEXT):
+        _check_text_rules(fd, value)
     return value
 
 
@@ -749,6 +858,14 @@ def describe_field(fd: FieldDef) -> str:
         bounds.append(f"at least {_num(fd.minimum)}")
     if fd.maximum is not None:
         bounds.append(f"at most {_num(fd.maximum)}")
+    if fd.earliest is not None:
+        bounds.append(f"from {fd.earliest}")
+    if fd.latest is not None:
+        bounds.append(f"until {fd.latest}")
+    if fd.format is not None:
+        bounds.append(f"format {fd.format}")
+    if fd.pattern is not None:
+        bounds.append(f"pattern {fd.pattern}")
     return f"{text} ({', '.join(bounds)})" if bounds else text
 
 
@@ -762,9 +879,10 @@ def names_list(names: list[str], limit: int = SHOW_AT_MOST) -> str:
 
 
 def _parse_values(
-    process: Process, values: Mapping[str, Any], org: OrgDirectory
+    process: Process, values: Mapping[str, Any], org: OrgDirectory, now: datetime
 ) -> dict[str, Any]:
-    """Declared fields only; an empty string (or None) clears a field."""
+    """Declared fields only; an empty string (or None) clears a field. Date
+    limits relative to today are judged at ``now``."""
     out: dict[str, Any] = {}
     for name, raw in values.items():
         fd = process.field(name)
@@ -773,7 +891,10 @@ def _parse_values(
             raise InvalidValue(
                 f"process '{process.id}' has no field '{name}'; its fields: {known}"
             )
-        out[name] = None if raw is None or raw == "" else coerce(fd, raw, org)
+        value = None if raw is None or raw == "" else coerce(fd, raw, org)
+        if value is not None and (fd.earliest or fd.latest):
+            _check_date_limits(process, fd, value, now)
+        out[name] = value
     return out
 
 
@@ -922,7 +1043,7 @@ def start(
     if parent_id is None:
         _check_settable(process, command.values, start_fields(starts[0]),
                         f"when starting '{process.id}'", "at start")
-    parsed = _parse_values(process, command.values, ctx.org)
+    parsed = _parse_values(process, command.values, ctx.org, ctx.now)
     record = {k: v for k, v in parsed.items() if v is not None}
     inst = Instance(
         id=instance_id,
@@ -1103,7 +1224,7 @@ def _decide(run: Run, stage: Stage) -> str:
 
 def _enter_wait(run: Run, stage: Stage) -> None:
     if stage.wait_for is not None:
-        wake = iso(run.ctx.now + _duration(stage.wait_for))
+        wake = iso(later(run.process, run.ctx.now, stage.wait_for, False))
         why = f"for {stage.wait_for}"
     else:
         name = stage.wait_until or ""
@@ -1167,15 +1288,15 @@ def _enter_person_stage(run: Run, stage: Stage) -> None:
     _on_enter(run, stage)
 
 
-def later(process: Process, start: datetime, duration: str, business_hours: bool) -> datetime:
-    """``start`` + ``duration``: in the process calendar's working time when
-    ``business_hours`` (UTC 09:00-17:00 Monday to Friday without a calendar)."""
-    if not business_hours:
-        return start + _duration(duration)
-
+def later(process: Process, start: datetime, duration: str | Duration,
+          business_hours: bool) -> datetime:
+    """``start`` + ``duration`` (``flowctl.engine.calendars.add_duration``): months
+    and working days by the process calendar (UTC 09:00-17:00 Monday to Friday
+    without one), the rest in its working time when ``business_hours``."""
     cal = process.calendar or Calendar(path=())
+    dur = duration if isinstance(duration, Duration) else _duration(duration)
     try:
-        return add_business_time(start, _duration(duration), cal)
+        return add_duration(start, dur, cal, business_hours)
     except CalendarError as exc:
         raise FlowctlError(
             f"process '{process.id}': {exc}", hint="run `flowctl lint` on the definition"
@@ -1658,7 +1779,7 @@ def _check_settable(process: Process, values: Mapping[str, Any], allowed: tuple[
 
 
 def _apply_values(run: Run, stage: Stage, values: Mapping[str, Any]) -> None:
-    parsed = _parse_values(run.process, values, run.ctx.org)
+    parsed = _parse_values(run.process, values, run.ctx.org, run.ctx.now)
     record = dict(run.inst.record)
     for name, value in parsed.items():
         old = record.get(name)

@@ -250,7 +250,7 @@ def pause(run: Run, cmd: Pause) -> None:
             length = parse_duration(cmd.duration)
         except DurationError as exc:
             raise InvalidValue(f"--for {exc}") from None
-        at = iso(run.ctx.now + length)
+        at = iso(later(run.process, run.ctx.now, length, False))
         stage = inst.stage or ""
         timers = (Timer(RESUME, at, stage, 0, run.key(RESUME, stage)),)
         data.update({"for": cmd.duration, "until": at})

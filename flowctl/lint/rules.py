@@ -15,12 +15,18 @@ from msgspec import Struct, field
 
 from flowctl.definition import conditions
 from flowctl.definition.document import Document
-from flowctl.definition.durations import DurationError, parse_duration
+from flowctl.definition.durations import (
+    Duration,
+    DurationError,
+    parse_date_limit,
+    parse_duration,
+)
 from flowctl.definition.files import DefinitionSet
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.lint.codes import rule
 from flowctl.model import (
     ACTOR,
+    BUSINESS_HOURS,
     INITIATOR,
     NOW,
     ApprovalPolicy,
@@ -320,6 +326,28 @@ def check_fields(ctx: Context) -> None:
                      f"field '{f.name}' has minimum {f.minimum} above maximum {f.maximum}")
 
 
+def check_field_rules(ctx: Context) -> None:
+    """A field's ``pattern`` must compile; a date field's limits must read."""
+    import re  # only for a process with patterns
+
+    for f in ctx.proc.fields:
+        if f.pattern is not None:
+            try:
+                re.compile(f.pattern)
+            except re.error as exc:
+                at = f" at character {exc.pos + 1}" if exc.pos is not None else ""
+                ctx.emit("FL254", (*f.path, "pattern"),
+                         f"pattern of field '{f.name}' is not a valid regular expression:"
+                         f" {exc.msg}{at}")
+        for key, text in (("minimum", f.earliest), ("maximum", f.latest)):
+            if text is None:
+                continue
+            try:
+                parse_date_limit(text)
+            except DurationError as exc:
+                ctx.emit("FL253", (*f.path, key), f"{key} of field '{f.name}': {exc}")
+
+
 def check_record_rules(ctx: Context) -> None:
     """``must_change`` and ``validate`` at stages and results: a field that must
     change must be one the stage lets people set (else the result can never be
@@ -392,23 +420,43 @@ def check_phases(ctx: Context) -> None:
 
 
 def check_durations(ctx: Context) -> None:
-    def dur(text: str | None, path: Path) -> float | None:
+    def dur(text: str | None, path: Path, working: bool = False) -> None:
         if text is None:
-            return None
+            return
         try:
-            return parse_duration(text).total_seconds()
+            parsed = parse_duration(text)
         except DurationError as exc:
             ctx.emit("FL213", path, str(exc))
-            return None
+            return
+        if working and parsed.uses_days:
+            _days_in_working_time(ctx, parsed, path)
 
     for s in ctx.proc.stages:
         dur(s.wait_for, (*s.path, "for"))
         for t in s.tasks:
             dur(t.delay, (*t.path, "delay"))
         if s.sla is not None:
-            dur(s.sla.within, (*s.sla.path, "within"))
+            working = s.sla.business_hours
+            dur(s.sla.within, (*s.sla.path, "within"), working)
             for e in s.sla.escalations:
-                dur(e.after, (*e.path, "after"))
+                dur(e.after, (*e.path, "after"), working)
+
+
+def _days_in_working_time(ctx: Context, dur: Duration, path: Path) -> None:
+    """``5d`` on a business-hours SLA is 120 working hours, not 5 working days."""
+    hours = (dur.weeks * 7 + dur.days) * 24
+    hours_text = ctx.proc.calendar.hours if ctx.proc.calendar else BUSINESS_HOURS
+    if not _valid_hours(hours_text):  # FL226 reports it
+        return
+    opens, closes = ((int(t[:2]) * 60 + int(t[3:5])) for t in hours_text.split("-"))
+    per_day = (closes - opens) / 60
+    days = hours / per_day
+    shown = f"{days:.0f}" if days.is_integer() else f"about {days:.1f}"
+    whole = dur.weeks * 5 + dur.days  # a week is five working days
+    ctx.emit("FL252", path,
+             f"'{dur.text}' on an SLA with business_hours: true counts {hours:g} working hours"
+             f" ({shown} working days of {per_day:g} h) for its d and w, which are 24-hour"
+             f" days; for {whole} working days write '{whole}bd'")
 
 
 def check_waits(ctx: Context) -> None:
@@ -977,6 +1025,7 @@ PROCESS_RULES = (
     check_automatic_cycles,
     check_decisions,
     check_fields,
+    check_field_rules,
     check_record_rules,
     check_phases,
     check_durations,
