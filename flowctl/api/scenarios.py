@@ -49,9 +49,10 @@ from flowctl.definition.durations import parse_duration
 from flowctl.definition.files import expand_paths
 from flowctl.definition.scenario import Scenario, ScenarioFile, Step
 from flowctl.diagnostics import Diagnostic, Severity
+from flowctl.engine.calendars import add_duration
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.lint import scenarios as scenario_lint
-from flowctl.model import Process, StageKind
+from flowctl.model import Calendar, Process, StageKind
 from flowctl.store.base import InstanceFilter, JournalFilter
 from flowctl.store.sqlite import SqliteStore
 
@@ -160,7 +161,8 @@ class _Run:
         a = step.args
         name = step.action
         if name == "after":
-            self.now = self.now + parse_duration(a)
+            # calendar months in UTC, working days Monday to Friday
+            self.now = add_duration(self.now, parse_duration(a), Calendar(path=()))
             tick(now=self.now, store=self.store, deliver=False,
                  org=self.loaded.org_path, processes_dir=self.loaded.processes_dir)
             return

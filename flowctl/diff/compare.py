@@ -130,7 +130,7 @@ def _duration(text: str | None) -> timedelta | None:
     if text is None:
         return None
     try:
-        return parse_duration(text)
+        return parse_duration(text).approx()  # months as 30.44 days: for comparing
     except DurationError:
         return None
 
