@@ -389,6 +389,7 @@ class User(Struct, frozen=True):
     department: str | None = None
     roles: tuple[str, ...] = ()
     email: str | None = None
+    channels: tuple[str, ...] = ()  # names of the org's channels, or Apprise URLs
     away_until: str | None = None  # ISO date: away up to and including that day
 
     def away(self, today: str) -> bool:
@@ -418,6 +419,11 @@ class OrgDirectory(Struct, frozen=True, dict=True):
     departments: tuple[Department, ...] = ()
     roles: tuple[Role, ...] = ()
     source: str = ""
+    channels: tuple[tuple[str, str], ...] = ()  # (name, Apprise URL): shared channels
+
+    def channel(self, name: str) -> str | None:
+        """The URL of the named shared channel."""
+        return next((url for n, url in self.channels if n == name), None)
 
     def user(self, user_id: str) -> User | None:
         found: User | None = self._lookup("users", self.users, user_id)

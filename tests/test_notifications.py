@@ -87,12 +87,17 @@ def test_delivery_runs_the_command_with_json_and_marks_delivered(
         "id": 1, "instance": K1, "user": "carol", "email": None, "name": "Carol Chen",
         "kind": "assigned", "stage": "level-approval",
         "message": f"{K1}: 'Level approval' waits for you, due 2026-11-24T09:00:00Z",
+        "subject": f"{K1}: 'Level approval' waits for you, due 2026-11-24T09:00:00Z",
+        "link": f"flowctl show {K1}",
         "created_at": "2026-11-23T09:00:00Z", "attempt": 1,
     }
     [n] = store.notifications("carol")
     assert (n.delivered_at, n.attempts) == ("2026-11-23T09:00:00Z", 1)
     again = timework.tick(store=store, processes_dir=PROCESSES, now=T0)
     assert again.deliveries == ()  # delivered once
+    [sent] = [e for e in runtime.journal(K1, store=store) if e.kind == "notification_sent"]
+    assert sent.data == {"notification": 1, "user": "carol", "kind": "assigned", "attempt": 1,
+                         "sent": ["FLOWCTL_NOTIFY_COMMAND"]}
 
 
 def test_failures_are_retried_with_backoff_journalled_and_never_lost(
@@ -105,7 +110,7 @@ def test_failures_are_retried_with_backoff_journalled_and_never_lost(
     for _ in range(5):
         report = timework.deliver_notifications(store=store, processes_dir=PROCESSES, now=when)
         [d] = report.deliveries
-        assert (d.delivered, d.error) == (False, "exit 3: smtp down")
+        assert (d.delivered, d.error) == (False, "FLOWCTL_NOTIFY_COMMAND: exit 3: smtp down")
         [n] = store.notifications("carol")
         if n.next_attempt_at and not d.gave_up:
             retry = datetime.fromisoformat(n.next_attempt_at.replace("Z", "+00:00"))
@@ -118,12 +123,14 @@ def test_failures_are_retried_with_backoff_journalled_and_never_lost(
     assert waits == [60, 120, 240, 480]
     assert d.gave_up
     [n] = store.notifications("carol")
-    assert (n.attempts, n.delivered_at, n.last_error) == (5, None, "exit 3: smtp down")
+    assert (n.attempts, n.delivered_at, n.last_error) == (
+        5, None, "FLOWCTL_NOTIFY_COMMAND: exit 3: smtp down")
     failed = [e for e in runtime.journal(K1, store=store) if e.kind == "notification_failed"]
     assert [e.data.get("attempt") for e in failed] == [1, 2, 3, 4, 5]
     assert failed[-1].data == {
-        "notification": 1, "user": "carol", "kind": "assigned", "attempt": 5,
-        "error": "exit 3: smtp down", "gave_up": True,
+        "notification": 1, "user": "carol", "kind": "assigned", "attempt": 5, "sent": [],
+        "failed": {"FLOWCTL_NOTIFY_COMMAND": "exit 3: smtp down"},
+        "error": "FLOWCTL_NOTIFY_COMMAND: exit 3: smtp down", "gave_up": True,
     }
     assert failed[0].data["next_attempt_at"] == "2026-11-23T09:01:00Z"
     assert timework.deliver_notifications(store=store, processes_dir=PROCESSES,
@@ -139,12 +146,13 @@ def test_a_command_that_hangs_times_out(
     monkeypatch.setenv("FLOWCTL_NOTIFY_TIMEOUT", "0.5")
     key_at_approval(store)
     report = timework.deliver_notifications(store=store, processes_dir=PROCESSES, now=T0)
-    assert [d.error for d in report.deliveries] == ["timed out after 0.5 s"]
+    assert [d.error for d in report.deliveries] == ["FLOWCTL_NOTIFY_COMMAND: timed out after 0.5 s"]
 
 
 def test_deliver_without_a_command_says_how_to_configure_it(
     store: SqliteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("FLOWCTL_NOTIFY_COMMAND", raising=False)
-    with pytest.raises(UsageError, match="no notify command: set FLOWCTL_NOTIFY_COMMAND"):
+    with pytest.raises(UsageError, match="nowhere to deliver to: no user of the org directory"
+                       " has `channels` and FLOWCTL_NOTIFY_COMMAND is not set"):
         timework.deliver_notifications(store=store, processes_dir=PROCESSES, now=T0)

@@ -89,7 +89,7 @@ class FakeTx:
 
     def finish_notification(
         self, notification_id: int, *, delivered_at: str | None, error: str | None,
-        next_attempt_at: str | None,
+        next_attempt_at: str | None, channels_done: tuple[str, ...] = (),
     ) -> NotificationRow:
         raise AssertionError("the fake store delivers nothing")
 

@@ -656,7 +656,7 @@ roles:
                 7,
                 5,
                 "unknown key 'emial' in user 'alice' (did you mean 'email'?); "
-                "allowed: id, name, department, roles, email, away_until",
+                "allowed: id, name, department, roles, email, away_until, channels",
             ),
             ("FL102", 9, 5, "missing required key 'id' in department #1"),
             ("FL101", 12, 5, "unknown key 'title' in role 'sales-rep'; allowed: id, name"),
@@ -750,7 +750,8 @@ def test_not_a_mapping_is_reported_at_the_start() -> None:
 def test_a_key_that_is_not_a_string_is_reported_not_raised(checker: str) -> None:
     doc = Document(path="x.yaml", data={"kind": "org", 1: 2})
     assert [(d.code, d.message) for d in validate(doc)] == [
-        ("FL101", "unknown key '1' in org directory; allowed: kind, users, departments, roles")
+        ("FL101", "unknown key '1' in org directory; allowed: kind, users, departments, roles,"
+                  " channels")
     ]
 
 

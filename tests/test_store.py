@@ -185,11 +185,11 @@ def test_a_failing_migration_leaves_the_database_as_it_was(db: Path) -> None:
 def test_a_database_from_a_newer_flowctl_is_refused(db: Path) -> None:
     SqliteStore.open(db).close()
     with raw(db) as conn:
-        conn.execute("PRAGMA user_version = 7")
+        conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError) as caught:
         SqliteStore.open(db)
     assert caught.value.message == (
-        f"database {db} was written by a newer flowctl (schema 7; this flowctl knows up to "
+        f"database {db} was written by a newer flowctl (schema 99; this flowctl knows up to "
         f"{schema.SCHEMA_VERSION}); upgrade flowctl"
     )
     assert caught.value.exit_code == 4

@@ -354,7 +354,7 @@ def test_tick_and_overdue_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         "tick 2026-11-25T09:00:00Z: fired 1",
         "  lost-customer-recovery-1  escalation  'call-customer'  due 2026-11-25T09:00:00Z"
         "  escalation level 1 remind at 'call-customer' after 2d: bob",
-        "notifications: 2 undelivered (no FLOWCTL_NOTIFY_COMMAND set)",
+        "notifications: 2 undelivered (no user has channels and no FLOWCTL_NOTIFY_COMMAND set)",
     ])
     out = run("tick", "--json", now="2026-11-26T10:00:00Z")
     data = json.loads(out.stdout)

@@ -712,7 +712,7 @@ class Writer:
         if step.notices:
             self.tx.add_notifications([
                 NotificationRow(inst.id, n.user, n.kind, n.message, engine.iso(self.now),
-                                stage=n.stage)
+                                stage=n.stage, subject=n.subject)
                 for n in step.notices
             ])
 

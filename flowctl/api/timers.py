@@ -42,6 +42,7 @@ from flowctl.store.base import (
     NotificationRow,
     Store,
     TimerRow,
+    Transaction,
 )
 
 MAX_ROUNDS = 10  # a firing may create timers due at once: look again, this often
@@ -68,6 +69,7 @@ class Delivery(Struct, frozen=True):
     delivered: bool
     error: str | None = None
     gave_up: bool = False
+    channels: tuple[str, ...] = ()  # the channels that took it in this attempt (masked)
 
 
 class TickReport(Struct, frozen=True):
@@ -77,6 +79,7 @@ class TickReport(Struct, frozen=True):
     deliveries: tuple[Delivery, ...] = ()
     notify_command: bool = False  # FLOWCTL_NOTIFY_COMMAND is set
     undelivered: int = 0  # notifications still waiting for delivery
+    channels: bool = False  # somewhere to deliver to: the command, or a user's channels
 
 
 def tick(
@@ -117,10 +120,10 @@ def tick(
                     progress(1)
         deliveries: tuple[Delivery, ...] = ()
 
-        if deliver and notify.command():
+        if deliver and notify.any_channels(directory):
             deliveries = _deliver(st, directory, moment, progress)
         return TickReport(at, False, tuple(fired), deliveries, notify.command() is not None,
-                          _undelivered(st))
+                          _undelivered(st), notify.any_channels(directory))
 
 
 def _due(t: TimerRow) -> Fired:
@@ -166,51 +169,59 @@ def _undelivered(st: Store) -> int:
     return st.undelivered_count()
 
 
+DELIVERY_BATCH = 200  # notifications claimed (and recorded) per transaction
+
+
 def _deliver(st: Store, org: OrgDirectory, moment: datetime,
              progress: Callable[[int], None] | None = None) -> tuple[Delivery, ...]:
-    cmd = notify.command() or ""
     at = engine.iso(moment)
     out: list[Delivery] = []
     while True:
         with st.transaction() as tx:
             batch = tx.claim_notifications(
                 now=at, lease_until=engine.iso(moment + notify.LEASE),
-                max_attempts=notify.MAX_ATTEMPTS, limit=50,
+                max_attempts=notify.MAX_ATTEMPTS, limit=DELIVERY_BATCH,
             )
         if not batch:
             return tuple(out)
-        for n in batch:
-            error = notify.run(cmd, notify.payload(n, org), notify.timeout_s())
-            out.append(_record_attempt(st, n, error, moment))
-            if progress is not None:
-                progress(1)
+        attempts = notify.deliver(batch, org, progress)
+        with st.transaction() as tx:
+            out += [_record_attempt(tx, a, moment) for a in attempts]
 
 
-def _record_attempt(
-    st: Store, n: NotificationRow, error: str | None, moment: datetime
-) -> Delivery:
+def _record_attempt(tx: Transaction, a: notify.Attempt, moment: datetime) -> Delivery:
+    """Mark the notification delivered (every channel took it) or due again,
+    and journal the attempt with each channel's answer (secrets masked)."""
     at = engine.iso(moment)
+    n = a.notification
     nid = n.id or 0
-    with st.transaction() as tx:
-        if error is None:
-            tx.finish_notification(nid, delivered_at=at, error=None, next_attempt_at=None)
-            return Delivery(nid, n.user, n.instance_id, True)
-        attempts = n.attempts + 1
-        gave_up = attempts >= notify.MAX_ATTEMPTS
-        retry = None if gave_up else engine.iso(notify.next_attempt(moment, attempts))
-        tx.finish_notification(nid, delivered_at=None, error=error, next_attempt_at=retry or at)
-        row = tx.get_instance(n.instance_id)
-        data: dict[str, Any] = {
-            "notification": nid, "user": n.user, "kind": n.kind, "attempt": attempts,
-            "error": error,
-        }
+    error = a.error
+    if not a.outcomes:  # the user has no channel: flowctl's own list is where it is read
+        tx.finish_notification(nid, delivered_at=at, error=None, next_attempt_at=None,
+                               channels_done=n.channels_done)
+        return Delivery(nid, n.user, n.instance_id, True)
+    attempts = n.attempts + 1
+    gave_up = error is not None and attempts >= notify.MAX_ATTEMPTS
+    retry = None if gave_up or error is None else engine.iso(notify.next_attempt(moment, attempts))
+    tx.finish_notification(nid, delivered_at=at if error is None else None, error=error,
+                           next_attempt_at=retry or at, channels_done=a.done)
+    row = tx.get_instance(n.instance_id)
+    data: dict[str, Any] = {
+        "notification": nid, "user": n.user, "kind": n.kind, "attempt": attempts,
+        "sent": [o.channel.shown for o in a.outcomes if o.error is None],
+    }
+    if error is not None:
+        data["failed"] = {o.channel.shown: o.error for o in a.outcomes if o.error is not None}
+        data["error"] = error
         data.update({"gave_up": True} if gave_up else {"next_attempt_at": retry})
-        if row is not None:
-            tx.append_journal([JournalEntry(
-                instance_id=n.instance_id, at=at, actor=engine.SYSTEM_ACTOR,
-                kind="notification_failed", version=row.version, stage=n.stage, data=data,
-            )])
-    return Delivery(nid, n.user, n.instance_id, False, error, gave_up)
+    if row is not None:
+        tx.append_journal([JournalEntry(
+            instance_id=n.instance_id, at=at, actor=engine.SYSTEM_ACTOR,
+            kind="notification_sent" if error is None else "notification_failed",
+            version=row.version, stage=n.stage, data=data,
+        )])
+    return Delivery(nid, n.user, n.instance_id, error is None, error, gave_up,
+                    tuple(o.channel.shown for o in a.outcomes if o.error is None))
 
 
 def deliver_notifications(
@@ -222,17 +233,20 @@ def deliver_notifications(
     store: Store | None = None,
 ) -> TickReport:
     """Deliver pending notifications only (``flowctl notifications deliver``)."""
-    if not notify.command():
-        raise UsageError(
-            f"no notify command: set {notify.COMMAND_ENV} to a shell command that reads one"
-            " notification as JSON on stdin",
-            hint=f"e.g. {notify.COMMAND_ENV}='/usr/local/bin/send-mail-from-json'",
-        )
     moment = clock(now)
     with opened_store(db, store) as st:
-        directory, _ = org_directory(org, processes_dir)
+        directory, path = org_directory(org, processes_dir)
+        if not notify.any_channels(directory):
+            raise UsageError(
+                "nowhere to deliver to: no user of the org directory has `channels` and"
+                f" {notify.COMMAND_ENV} is not set",
+                hint=f"give users channels (Apprise URLs) in {path or 'the org directory'},"
+                f" or set {notify.COMMAND_ENV} to a command that reads one notification as"
+                " JSON on stdin",
+            )
         out = _deliver(st, directory, moment)
-        return TickReport(engine.iso(moment), False, (), out, True, _undelivered(st))
+        return TickReport(engine.iso(moment), False, (), out, notify.command() is not None,
+                          _undelivered(st), True)
 
 
 # ---------------------------------------------------------------- overdue

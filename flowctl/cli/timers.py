@@ -285,8 +285,13 @@ def notifications_deliver(
     org: Annotated[str | None, opt.org()] = None,
     processes: Annotated[str | None, opt.processes()] = None,
 ) -> None:
-    """Deliver pending notifications through $FLOWCTL_NOTIFY_COMMAND now
+    """Deliver pending notifications through the users' channels now
     (flowctl tick does it too).
+
+    Each user's channels are the Apprise URLs of the org directory (e-mail,
+    Slack, Telegram, SMS gateways...) and $FLOWCTL_NOTIFY_COMMAND when set.
+    A channel that fails is retried later (1, 2, 4, 8 minutes); every attempt
+    is journalled, with the secrets of the URLs masked.
 
     Examples:
 

@@ -68,11 +68,11 @@ def _started(d: Mapping[str, Any]) -> str:
 
 def _entered(e: JournalEntry) -> str:
     d = e.data
+    if "child_needed" in d:  # a subprocess stage ("wait" says whether it waits for the child)
+        how = "waits for it" if d.get("wait") else "goes on without waiting"
+        return f"'{e.stage}': starts child process {d['child_needed']} and {how}"
     if "wait" in d:
-        return f"'{e.stage}': waiting {d['wait']} ({d.get('wake_at')})"
-    if "child_needed" in d:
-        how = "waits for it" if d.get("wait") else "goes on"
-        return f"'{e.stage}': needs child process {d['child_needed']} ({how})"
+        return f"'{e.stage}': waiting {d['wait']} (wakes {d.get('wake_at')})"
     due = f", due {d['due_at']}" if d.get("due_at") else ""
     return f"'{e.stage}' for {_who(d.get('assignees') or [])}{due}{_picked(d)}"
 
@@ -183,9 +183,16 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
     ),
     "shared": lambda e: f"with {e.data.get('user')}: they may see it now",
     "unshared": lambda e: f"with {e.data.get('user')}: taken back",
+    "notification_sent": lambda e: (
+        f"{e.data.get('kind')} to {e.data.get('user')} through"
+        f" {', '.join(e.data.get('sent') or []) or 'no channel'}"
+        f" (attempt {e.data.get('attempt')})"
+    ),
     "notification_failed": lambda e: (
         f"to {e.data.get('user')} (attempt {e.data.get('attempt')}): {e.data.get('error')}"
-        + ("; gave up" if e.data.get("gave_up") else "")
+        + ("; gave up" if e.data.get("gave_up") else
+           f"; tried again at {e.data['next_attempt_at']}" if e.data.get("next_attempt_at")
+           else "")
     ),
 }
 
@@ -435,6 +442,7 @@ def tick_dict(r: TickReport) -> dict[str, Any]:
         ],
         "deliveries": [plain(d) for d in r.deliveries],
         "notify_command": r.notify_command,
+        "channels": r.channels,
         "undelivered": r.undelivered,
     }
 
@@ -469,8 +477,9 @@ def tick_lines(r: TickReport) -> list[str]:
 def delivery_lines(r: TickReport) -> list[str]:
     ok = sum(1 for d in r.deliveries if d.delivered)
     bad = [d for d in r.deliveries if not d.delivered]
-    if not r.notify_command:
-        return [f"notifications: {r.undelivered} undelivered (no FLOWCTL_NOTIFY_COMMAND set)"]
+    if not r.channels:
+        return [f"notifications: {r.undelivered} undelivered (no user has channels and no"
+                " FLOWCTL_NOTIFY_COMMAND set)"]
     lines = [f"notifications: delivered {ok}, failed {len(bad)}, {r.undelivered} undelivered"]
     for d in bad:
         lines.append(f"  #{d.notification} to {d.user} ({d.instance_id}): {d.error}"

@@ -288,6 +288,7 @@ def build_org(data: dict[str, Any], source: str = "") -> OrgDirectory:
                 roles=_strs(u.get("roles")),
                 email=u.get("email"),
                 away_until=u.get("away_until"),
+                channels=_strs(u.get("channels")),
             )
             for i, u in enumerate(data.get("users") or [])
         ),
@@ -306,4 +307,5 @@ def build_org(data: dict[str, Any], source: str = "") -> OrgDirectory:
             for i, r in enumerate(data.get("roles") or [])
         ),
         source=source,
+        channels=tuple((str(k), str(v)) for k, v in (data.get("channels") or {}).items()),
     )

@@ -272,6 +272,7 @@ class Notice(Struct, frozen=True):
     #            | completed | rejected | cancelled (the outcome, to the initiator)
     message: str
     stage: str | None = None
+    subject: str | None = None  # from the definition's template; None: the default
 
 
 class Instance(Struct, frozen=True):

@@ -9,7 +9,7 @@ for the codes and ``docs/rules.md`` for examples.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from msgspec import Struct, field
 
@@ -40,6 +40,7 @@ from flowctl.model import (
     Process,
     Stage,
     StageKind,
+    User,
 )
 
 DATE_TYPES = (FieldType.DATE, FieldType.DATETIME)
@@ -1084,6 +1085,7 @@ def lint_org(doc: Document, org: OrgDirectory) -> list[Diagnostic]:
         if u.away_until is not None and not _calendar_date(u.away_until):
             emit((*u.path, "away_until"), f"away_until of user '{u.id}' is not a date of "
                  f"the calendar: {u.away_until!r}")
+        _user_channels(u, org, emit)
     for d in org.departments:
         if d.head is not None and org.user(d.head) is None:
             emit((*d.path, "head"), f"head '{d.head}' of department '{d.id}' is not a user")
@@ -1099,6 +1101,21 @@ def lint_org(doc: Document, org: OrgDirectory) -> list[Diagnostic]:
             seen_chain.add(p.id)
             p = org.department(p.parent) if p.parent else None
     return out
+
+
+def _user_channels(u: User, org: OrgDirectory, emit: Callable[[Path, str], None]) -> None:
+    """A named channel must be one of the org's; a mail channel needs the user's email."""
+    for i, c in enumerate(u.channels):
+        if "://" in c:
+            continue
+        url = org.channel(c)
+        if url is None:
+            known = ", ".join(n for n, _ in org.channels) or "none"
+            emit((*u.path, "channels", i), f"user '{u.id}' names unknown channel '{c}'"
+                 f" (the org's channels: {known})")
+        elif url.partition("://")[0] in ("mailto", "mailtos") and not u.email:
+            emit((*u.path, "channels", i), f"user '{u.id}' gets mail through channel"
+                 f" '{c}' but has no email to send it to")
 
 
 # --------------------------------------------------------------------------- entry point

@@ -66,9 +66,10 @@ class TimerRow(Struct, frozen=True):
 
 
 class NotificationRow(Struct, frozen=True):
-    """A notification for one user. Delivered only once the notify command
-    exited 0 (``delivered_at``); failures count ``attempts``, keep
-    ``last_error`` and wait until ``next_attempt_at``."""
+    """A notification for one user. Delivered only once every channel of the
+    user took it (``delivered_at``; ``channels_done`` lists those that did);
+    failures count ``attempts``, keep ``last_error`` and wait until
+    ``next_attempt_at``."""
 
     instance_id: str
     user: str
@@ -82,6 +83,8 @@ class NotificationRow(Struct, frozen=True):
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: str | None = None
+    subject: str | None = None
+    channels_done: tuple[str, ...] = ()  # keys of the channels that took it
 
 
 class InstanceRow(Struct, frozen=True):
@@ -229,9 +232,10 @@ class Transaction(Protocol):
 
     def finish_notification(
         self, notification_id: int, *, delivered_at: str | None, error: str | None,
-        next_attempt_at: str | None,
+        next_attempt_at: str | None, channels_done: tuple[str, ...] = (),
     ) -> NotificationRow:
-        """Record one delivery attempt: delivered, or failed with ``error``."""
+        """Record one delivery attempt: delivered, or failed with ``error``;
+        ``channels_done``: every channel that has taken it so far."""
         ...
 
     def mark_read(self, user: str, ids: tuple[int, ...], *, at: str) -> int:

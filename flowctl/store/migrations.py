@@ -422,10 +422,18 @@ def _v6_pick_turns(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v7_notification_channels(conn: sqlite3.Connection) -> None:
+    """A notification's subject (from the definition's templates), and the
+    channels that already took it: a retry goes only to the others."""
+    conn.execute("ALTER TABLE notifications ADD COLUMN subject TEXT")
+    conn.execute("ALTER TABLE notifications ADD COLUMN channels_done TEXT")
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _v1_initial, _v2_timers_notifications, _v3_unread_notifications, _v4_attachments,
     _v5_search,
     _v6_pick_turns,
+    _v7_notification_channels,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

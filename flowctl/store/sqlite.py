@@ -79,7 +79,7 @@ _ORDER_COLUMNS = ("started_at", "updated_at")
 _TIMER_COLUMNS = "instance_id, key, kind, stage, due_at, status, fired_at"
 _NOTIFICATION_COLUMNS = (
     "id, instance_id, user, kind, stage, message, created_at, delivered_at, read_at, attempts, "
-    "last_error, next_attempt_at"
+    "last_error, next_attempt_at, subject, channels_done"
 )
 
 
@@ -91,7 +91,8 @@ def _row_to_notification(row: tuple[Any, ...]) -> NotificationRow:
     return NotificationRow(
         id=row[0], instance_id=row[1], user=row[2], kind=row[3], stage=row[4], message=row[5],
         created_at=row[6], delivered_at=row[7], read_at=row[8], attempts=row[9],
-        last_error=row[10], next_attempt_at=row[11],
+        last_error=row[10], next_attempt_at=row[11], subject=row[12],
+        channels_done=tuple(json.loads(row[13])) if row[13] else (),
     )
 
 
@@ -396,9 +397,9 @@ class SqliteTransaction:
     def add_notifications(self, rows: list[NotificationRow]) -> None:
         self._live().executemany(
             "INSERT INTO notifications (instance_id, user, kind, stage, message, created_at, "
-            "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "next_attempt_at, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [(n.instance_id, n.user, n.kind, n.stage, n.message, n.created_at,
-              n.next_attempt_at or n.created_at) for n in rows],
+              n.next_attempt_at or n.created_at, n.subject) for n in rows],
         )
 
     def add_attachment(self, row: AttachmentRow, content: bytes) -> None:
@@ -433,20 +434,21 @@ class SqliteTransaction:
 
     def finish_notification(
         self, notification_id: int, *, delivered_at: str | None, error: str | None,
-        next_attempt_at: str | None,
+        next_attempt_at: str | None, channels_done: tuple[str, ...] = (),
     ) -> NotificationRow:
         conn = self._live()
+        done = json.dumps(list(channels_done)) if channels_done else None
         if delivered_at is not None:
             conn.execute(
                 "UPDATE notifications SET delivered_at = ?, attempts = attempts + 1, "
-                "last_error = NULL, claimed_until = NULL WHERE id = ?",
-                (delivered_at, notification_id),
+                "last_error = NULL, claimed_until = NULL, channels_done = ? WHERE id = ?",
+                (delivered_at, done, notification_id),
             )
         else:
             conn.execute(
                 "UPDATE notifications SET attempts = attempts + 1, last_error = ?, "
-                "next_attempt_at = ?, claimed_until = NULL WHERE id = ?",
-                (error, next_attempt_at, notification_id),
+                "next_attempt_at = ?, claimed_until = NULL, channels_done = ? WHERE id = ?",
+                (error, next_attempt_at, done, notification_id),
             )
         row = conn.execute(
             f"SELECT {_NOTIFICATION_COLUMNS} FROM notifications WHERE id = ?", (notification_id,)
