@@ -660,6 +660,61 @@ def _dot_capped(dot_file: str, cap: float = 60.0) -> float:
 # ---------------------------------------------------------------- report
 
 
+SCENARIOS = 200  # row 10
+
+
+def ensure_scenarios(files: list[str]) -> str:
+    """Row 10's inputs (bench/gen_scenarios.py), built once into bench/work/ and
+    reused while the generators are unchanged."""
+    text = b"".join(open(os.path.join(HERE, name), "rb").read()
+                    for name in ("gen_scenarios.py", "generate.py"))
+    folder = os.path.join(WORK, f"scenarios-{hashlib.sha256(text).hexdigest()[:12]}-{SCENARIOS}")
+    stamp = os.path.join(folder, ".complete")
+    if not os.path.exists(stamp):
+        for old in os.listdir(WORK):
+            if old.startswith("scenarios-"):
+                shutil.rmtree(os.path.join(WORK, old), ignore_errors=True)
+        print(f"building bench/work/{os.path.basename(folder)} (once)...", flush=True)
+        built = _json_run([_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "gen_scenarios.py"),
+                           os.path.dirname(files[0]), folder, "--count", str(SCENARIOS)])
+        if built["scenarios"] != SCENARIOS:
+            raise SystemExit(f"bench: only {built['scenarios']} scenarios could be made")
+        open(stamp, "w").close()
+    return folder
+
+
+@row("10")
+def scenario_tests(b: Bench) -> list[Result]:
+    """``flowctl test`` on scenarios of generated definitions, in memory, against
+    SpiffWorkflow running the same processes as BPMN in memory, per instance."""
+    folder = ensure_scenarios(b.files)
+    defs = os.path.join(folder, "defs")
+    ours_cmd = b.flowctl("test", os.path.join(folder, "scenarios"), "--processes", defs,
+                         "--org", os.path.join(defs, "org.yaml"), "--format", "json",
+                         "--jobs", "1")
+    peer_cmd = [_bin(PEERS_VENV, "python"), os.path.join(HERE, "peer_spiff_scenarios.py"),
+                folder]
+    steps: list[int] = []
+
+    def ours() -> float:
+        out = _json_run(ours_cmd)
+        if not out["passed"]:
+            raise SystemExit("bench: row 10's scenarios did not all pass")
+        steps.extend(s["steps"] for s in out["scenarios"])
+        return float(statistics.median(s["seconds"] for s in out["scenarios"]))
+
+    def peer() -> float:
+        return float(statistics.median(_json_run(peer_cmd)["per_instance"]))
+
+    mine, theirs = alternate(ours, peer, b.runs(3))
+    note = (f"{SCENARIOS} scenarios, one instance each from start to end "
+            f"(median {statistics.median(steps):.0f} steps, each checked), --jobs 1; "
+            "the peer completes the same user tasks and serialises the workflow")
+    return [Result("10", "flowctl test: a generated process from start to end, in memory, "
+                   "per instance", mine, theirs, "SpiffWorkflow (memory + JSON)", "≤ 1.0x",
+                   note)]
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:

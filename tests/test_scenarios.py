@@ -369,3 +369,45 @@ def test_the_docs_failure_is_what_flowctl_test_prints(ws: Path) -> None:
     result = invoke(["test", path])
     assert shown[0] == f"$ flowctl test {path}"
     assert result.stdout.splitlines()[: len(shown) - 1] == shown[1:]
+
+
+def test_a_trigger_dropped_while_a_store_is_open_still_stops_its_next_write(
+        tmp_path: Path) -> None:
+    """The triggers are looked at again when the schema changed since the last
+    write found them intact (their check is skipped only while it has not)."""
+    import sqlite3
+
+    from flowctl.store.base import StoreError
+    from flowctl.store.sqlite import SqliteStore
+
+    path = str(tmp_path / "s.db")
+    store = SqliteStore.open(path)
+    try:
+        with store.transaction():
+            pass  # found intact
+        other = sqlite3.connect(path)
+        other.execute("DROP TRIGGER journal_no_delete")
+        other.commit()
+        other.close()
+        with pytest.raises(StoreError, match="journal_no_delete"), store.transaction():
+            pass
+    finally:
+        store.close()
+
+
+def test_the_scenario_store_copy_is_empty_and_keeps_no_search_index() -> None:
+    from flowctl.store.sqlite import SqliteStore
+
+    template = SqliteStore.open(":memory:")
+    copy = template.copy_in_memory(search_index=False)
+    try:
+        names = {row[0] for row in copy._conn.execute(  # noqa: SLF001 - a look inside
+            "SELECT name FROM sqlite_schema WHERE type = 'trigger'")}
+        assert "instance_search_update" not in names
+        assert "journal_no_delete" in names
+        with copy.transaction():
+            pass  # its journal is protected: writes go ahead
+        assert list(copy.list_instances(scenarios.InstanceFilter())) == []
+    finally:
+        copy.close()
+        template.close()

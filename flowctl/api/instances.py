@@ -384,14 +384,18 @@ def acting(*, create: bool = False, **context: Unpack[Context]) -> Iterator[Call
         if context.get("org") is not None or context.get("processes_dir") is not None:
             raise TypeError("pass either 'loaded' or 'org'/'processes_dir', not both")
     folder = context.get("processes_dir")
-    ws = workspace.resolve(processes=folder, org=context.get("org"), db=context.get("db"))
+    # a call given its store, definitions and identity policy (flowctl test's
+    # scenarios) has nothing to look up in the workspace
+    given = context.get("store") is not None and loaded is not None and context.get("identity")
+    ws = None if given else workspace.resolve(processes=folder, org=context.get("org"),
+                                              db=context.get("db"))
     # the store first: a command in the wrong folder says there is no store there
     with opened_store(context.get("db"), context.get("store"), create=create, ws=ws) as st:
         if loaded is not None:
             directory, folder, path = loaded.org, loaded.processes_dir, loaded.org_path
         else:
             directory, path = org_directory(context.get("org"), folder, ws)
-        policy = context.get("identity") or ws.identity.value
+        policy = context.get("identity") or (ws or workspace.resolve()).identity.value
         who = resolve_acting(context.get("as_user"), directory, policy=policy)
         moment = clock(context.get("now"))
         yield CallContext(st, directory, who.user, moment, folder, path, loaded, who.by)

@@ -53,7 +53,7 @@ from flowctl.engine.calendars import add_duration
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.lint import scenarios as scenario_lint
 from flowctl.model import Calendar, Process, StageKind
-from flowctl.store.base import InstanceFilter, JournalFilter
+from flowctl.store.base import InstanceFilter, JournalEntry, JournalFilter
 from flowctl.store.sqlite import SqliteStore
 
 PARALLEL_MIN: Final = 40  # from this many scenarios on, worker processes run them
@@ -147,10 +147,11 @@ class _Run:
         self.sf = sf
         self.scenario = scenario
         self.loaded = loaded
-        self.store = SqliteStore.open(":memory:")
+        self.store = _empty_store().copy_in_memory(search_index=False)
         self.now = engine.parse_time(scenario.clock)
         self.instance: str | None = None
         self.seen_seq = 0  # journal entries up to this one were looked at
+        self.last_seq = 0  # the journal's last entry
         self.seen_notice = 0  # notifications up to this id were looked at
 
     def context(self, user: str) -> dict[str, Any]:
@@ -163,8 +164,8 @@ class _Run:
         if name == "after":
             # calendar months in UTC, working days Monday to Friday
             self.now = add_duration(self.now, parse_duration(a), Calendar(path=()))
-            tick(now=self.now, store=self.store, deliver=False,
-                 org=self.loaded.org_path, processes_dir=self.loaded.processes_dir)
+            report = tick(now=self.now, store=self.store, deliver=False, loaded=self.loaded)
+            self.wrote(e for f in report.fired for e in f.entries)
             return
         ctx = self.context(a["as"])
         if name == "start":
@@ -172,19 +173,26 @@ class _Run:
                            **ctx)
             if self.instance is None:
                 self.instance = result.instance.id
+            self.wrote(result.entries)
             return
         iid = self.require_instance()
         if name == "act":
-            advance(iid, result=a["result"], values=a.get("fields") or {},
-                    comment=a.get("comment"), next_assignee=a.get("next_assignee"), **ctx)
+            result = advance(iid, result=a["result"], values=a.get("fields") or {},
+                             comment=a.get("comment"), next_assignee=a.get("next_assignee"),
+                             **ctx)
         elif name == "begin":
-            begin(iid, **ctx)
+            result = begin(iid, **ctx)
         elif name == "reassign":
-            reassign(iid, user=a["to"], comment=a.get("comment"), **ctx)
+            result = reassign(iid, user=a["to"], comment=a.get("comment"), **ctx)
         elif name == "cancel":
-            cancel(iid, reason=a.get("reason"), **ctx)
-        elif name == "task_done":
-            task_done(iid, a["task"], comment=a.get("comment"), **ctx)
+            result = cancel(iid, reason=a.get("reason"), **ctx)
+        else:  # task_done
+            result = task_done(iid, a["task"], comment=a.get("comment"), **ctx)
+        self.wrote(result.entries)
+
+    def wrote(self, entries: Iterable[JournalEntry]) -> None:
+        """Entries written by the last action: the journal goes up to them."""
+        self.last_seq = max([self.last_seq, *(e.seq or 0 for e in entries)])
 
     def require_instance(self) -> str:
         if self.instance is None:
@@ -229,8 +237,7 @@ class _Run:
         return None
 
     def mark(self) -> None:
-        last = list(self.store.journal(JournalFilter(since=None)))
-        self.seen_seq = max((e.seq or 0 for e in last), default=0)
+        self.seen_seq = self.last_seq
         notes = self.store.notifications(None, unread_only=False, limit=1)
         self.seen_notice = notes[0].id or 0 if notes else 0
 
@@ -331,6 +338,17 @@ class _Run:
 
     def close(self) -> None:
         self.store.close()
+
+
+_TEMPLATE: list[SqliteStore] = []
+
+
+def _empty_store() -> SqliteStore:
+    """An empty store in memory, made and migrated once per process: each
+    scenario runs on a copy of it."""
+    if not _TEMPLATE:
+        _TEMPLATE.append(SqliteStore.open(":memory:"))
+    return _TEMPLATE[0]
 
 
 class _Broken(Exception):

@@ -24,6 +24,7 @@ from flowctl.api.instances import (
     Context,
     Definitions,
     InstanceView,
+    Loaded,
     Writer,
     acting,
     clock,
@@ -92,21 +93,28 @@ def tick(
     processes_dir: str | None = None,
     store: Store | None = None,
     progress: Callable[[int], None] | None = None,
+    loaded: Loaded | None = None,
 ) -> TickReport:
     """Fire every timer due at ``now`` (then deliver notifications).
 
     ``dry_run`` lists the due timers and writes nothing. ``progress``, if
     given, is called with 1 as each due timer is handled and as each
-    notification delivery is tried: for a progress counter.
+    notification delivery is tried: for a progress counter. ``loaded``:
+    definitions read once (as for the instance calls), instead of ``org``
+    and ``processes_dir``.
     """
     moment = clock(now)
     at = engine.iso(moment)
     with opened_store(db, store) as st:
-        directory, path = org_directory(org, processes_dir)
+        if loaded is not None:
+            directory, path = loaded.org, loaded.org_path
+            processes_dir = loaded.processes_dir
+        else:
+            directory, path = org_directory(org, processes_dir)
         if dry_run:
             due = tuple(_due(t) for t in st.due_timers(at))
             return TickReport(at, True, due, undelivered=_undelivered(st))
-        procs = Definitions(processes_dir, path)
+        procs = Definitions(processes_dir, path, loaded)
         fired: list[Fired] = []
         seen: set[tuple[str, str]] = set()
         for _ in range(MAX_ROUNDS):
