@@ -110,13 +110,15 @@ def test_key_path_from_start_to_completed(cli: Cli) -> None:
         f"{K1}: completed at 'end' (outcome: completed)",
     ]
     assert cli.kinds(K1)[6:] == [
+        ("field_changed", "level-approval", None),  # set: approved_by: actor
         ("result", "level-approval", "approve"),
+        ("field_changed", "change-owner", None),  # set: previous_owner: {field: owner}
         ("stage_entered", "change-owner", None),
         ("field_changed", "change-owner", None),
         ("result", "change-owner", "done"),
         ("completed", "end", None),
     ]
-    assert [e["version"] for e in cli.journal(K1)] == [1, 1, 2, 2, 2, 2, 3, 3, 4, 4, 4]
+    assert [e["version"] for e in cli.journal(K1)] == [1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4]
     assert cli.out("inbox", user="carol") == [
         "nothing waits for carol", "1 unread notification (flowctl notifications)",
     ]
@@ -136,6 +138,8 @@ def test_key_path_from_start_to_completed(cli: Cli) -> None:
         "  type (Customer type): -",
         "  note (Note): -",
         "  owner (Owner): bob",
+        "  previous_owner (Previous owner): alice",
+        "  approved_by (Level approved by): carol",
         "note:",
         "  -",
         "links:",
@@ -151,7 +155,11 @@ def test_key_path_from_start_to_completed(cli: Cli) -> None:
         " (level=key) -> level-approval",
         "  2026-11-23T09:00:00Z  v2  alice  stage_entered  'level-approval' for carol,"
         " due 2026-11-24T09:00:00Z",
+        "  2026-11-23T15:00:00Z  v3  carol  field_changed  approved_by: - -> carol"
+        " (set with result 'approve': actor)",
         "  2026-11-23T15:00:00Z  v3  carol  result  approve at 'level-approval'",
+        "  2026-11-23T15:00:00Z  v3  carol  field_changed  previous_owner: - -> alice"
+        " (set on entering 'change-owner': record.owner)",
         "  2026-11-23T15:00:00Z  v3  carol  stage_entered  'change-owner' for carol",
         "  2026-11-23T16:00:00Z  v4  carol  field_changed  owner: alice -> bob",
         "  2026-11-23T16:00:00Z  v4  carol  result  done at 'change-owner'",
@@ -229,7 +237,7 @@ def test_refusals_have_exact_messages_and_codes_and_write_nothing(cli: Cli) -> N
          "flowctl: hint: e.g. --set level=key (quote values with spaces)\n"),
         (["advance", K1, "-r", "done", "--set", "colour=red"], "alice", 2,
          f"flowctl: error: process '{KEY}' has no field 'colour'; its fields:"
-         " level, type, note, owner\n"),
+         " level, type, note, owner, previous_owner, approved_by\n"),
         (["advance", "nope-7", "-r", "done"], "alice", 2,
          "flowctl: error: no instance 'nope-7'\n"
          "flowctl: hint: `flowctl list` shows the instances"
@@ -601,24 +609,28 @@ def test_journal_formats_and_filters(cli: Cli) -> None:
     assert lines[0] == (
         f"1  2026-11-20T09:00:00Z  {K1}  v1  alice  started  {KEY} owner=alice"
     )
-    assert len(lines) == 8
+    assert len(lines) == 10
     assert cli.out("journal", "--actor", "carol") == [
-        f"7  2026-11-22T09:00:00Z  {K1}  v3  carol  result  approve at 'level-approval'",
-        f"8  2026-11-22T09:00:00Z  {K1}  v3  carol  stage_entered  'change-owner' for carol",
+        f"7  2026-11-22T09:00:00Z  {K1}  v3  carol  field_changed  approved_by: - -> carol"
+        " (set with result 'approve': actor)",
+        f"8  2026-11-22T09:00:00Z  {K1}  v3  carol  result  approve at 'level-approval'",
+        f"9  2026-11-22T09:00:00Z  {K1}  v3  carol  field_changed  previous_owner: - -> alice"
+        " (set on entering 'change-owner': record.owner)",
+        f"10  2026-11-22T09:00:00Z  {K1}  v3  carol  stage_entered  'change-owner' for carol",
     ]
     assert len(cli.out("journal", "--since", "2026-11-21", "--until", "2026-11-22")) == 4
     assert len(cli.out("journal", "--process", "contract-approval")) == 0
     csv_lines = cli.out("journal", K1, "--format", "csv")
     assert csv_lines[0] == "seq,at,instance,version,actor,kind,stage,result,data,hash"
-    assert csv_lines[7].startswith(
-        f"7,2026-11-22T09:00:00Z,{K1},3,carol,result,level-approval,approve,{{}},"
+    assert csv_lines[8].startswith(
+        f"8,2026-11-22T09:00:00Z,{K1},3,carol,result,level-approval,approve,{{}},"
     )
     raw = cli("journal", "--format", "json").stdout
     assert raw.startswith("[\n{")
     assert raw.endswith("}\n]\n")
-    assert len(raw.splitlines()) == 10  # one entry per line between the brackets
+    assert len(raw.splitlines()) == 12  # one entry per line between the brackets
     entries = json.loads(raw)
-    assert [e["seq"] for e in entries] == list(range(1, 9))
+    assert [e["seq"] for e in entries] == list(range(1, 11))
     assert set(entries[0]) == {
         "seq", "at", "instance", "version", "actor", "kind", "stage", "result", "data", "hash",
     }

@@ -263,7 +263,8 @@ def test_key_path_runs_to_completion() -> None:
     )
     assert done.assignees == ()
     assert done.version == 4
-    assert done.record == {"owner": "bob", "level": "key"}
+    assert done.record == {"owner": "bob", "level": "key", "approved_by": "carol",
+                           "previous_owner": "alice"}
 
 
 def test_normal_path_ends_right_after_check_level() -> None:
@@ -369,9 +370,11 @@ def test_finished_instance_is_refused() -> None:
 def test_admin_may_act_for_the_assignee_and_is_journalled_as_admin() -> None:
     inst = adv(KEY, start(KEY, "alice", owner="alice"), "alice", "done", level="key")
     tr = act(KEY, inst, Advance("approve"), "grace")
-    assert tr.events[0].kind == "result"
-    assert tr.events[0].data == {"as_admin": True}
-    assert tr.events[0].actor == "grace"
+    assert tr.events[0].kind == "field_changed"  # set: approved_by: actor
+    assert tr.events[0].data["to"] == "grace"
+    assert tr.events[1].kind == "result"
+    assert tr.events[1].data == {"as_admin": True}
+    assert tr.events[1].actor == "grace"
 
 
 def test_a_refusal_leaves_the_instance_untouched() -> None:

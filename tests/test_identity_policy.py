@@ -90,16 +90,18 @@ def test_an_admin_may_act_for_someone_and_the_journal_says_both(login: Login) ->
     result = login("grace", "advance", K1, "-r", "approve", "--as", "carol")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == f"{K1}: result approve at 'level-approval'"
-    assert login.journal()[-2:] == [("carol", "result", "grace"),
+    assert login.journal()[-4:] == [("carol", "field_changed", "grace"),  # approved_by: actor
+                                    ("carol", "result", "grace"),
+                                    ("carol", "field_changed", "grace"),  # previous_owner
                                     ("carol", "stage_entered", "grace")]
     history = login("grace", "show", K1).stdout.splitlines()
-    assert [line for line in history if "result" in line and "approve" in line] == [
+    assert [line for line in history if "  result  " in line and "approve" in line] == [
         "  2026-11-23T09:00:00Z  v3  carol (by grace)  result  approve at 'level-approval'"
     ]
     lines = login("grace", "journal", K1).stdout.splitlines()
     assert lines[-2].split("  ")[4] == "carol (by grace)"
     data = json.loads(login("grace", "journal", K1, "--json").stdout)
-    assert (data[-2]["actor"], data[-2]["data"]) == ("carol", {"by": "grace"})
+    assert (data[-3]["actor"], data[-3]["data"]) == ("carol", {"by": "grace"})
     assert login("grace", "journal", "verify").exit_code == 0
 
 

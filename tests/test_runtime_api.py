@@ -337,6 +337,7 @@ def test_show_has_fields_and_history(store: FakeStore) -> None:
     assert [(f.name, f.label, f.value) for f in card.fields] == [
         ("level", "Customer level", "key"), ("type", "Customer type", None),
         ("note", "Note", None), ("owner", "Owner", "alice"),
+        ("previous_owner", "Previous owner", None), ("approved_by", "Level approved by", None),
     ]
     assert [e.kind for e in card.history] == [
         "started", "stage_entered", "field_changed", "result", "decision", "stage_entered",
@@ -390,10 +391,10 @@ def test_journal_filters(store: FakeStore) -> None:
     a = key_at_approval(store, at(8))
     runtime.advance(a, result="approve", **kw(store, "carol", at(12)))
     assert [e.kind for e in runtime.journal(actor="carol", store=store)] == [
-        "result", "stage_entered",
+        "field_changed", "result", "field_changed", "stage_entered",  # set: on approve, on entering
     ]
     assert [e.at for e in runtime.journal(a, since="2026-11-23T10:00", store=store)] == [
-        "2026-11-23T12:00:00Z"] * 2
+        "2026-11-23T12:00:00Z"] * 4
     assert len(list(runtime.journal(until="2026-11-23T12:00:00Z", store=store))) == 6
     with pytest.raises(runtime.UnknownInstance):
         list(runtime.journal("missing-1", store=store))
@@ -506,7 +507,7 @@ def test_the_python_example_in_the_operators_guide_runs(
         "at 'change-owner', waiting for carol (head of sales)",
         "key-account-filing-approval-1 change-owner None False",
         "['started', 'stage_entered', 'field_changed', 'result', 'decision', 'stage_entered',"
-        " 'result', 'stage_entered']",
+        " 'field_changed', 'result', 'field_changed', 'stage_entered']",
         "True",
     ]
 
@@ -547,7 +548,7 @@ def test_a_session_writes_the_same_journal_as_separate_calls(tmp_path: Path) -> 
         assert sorted(ctx) == ["loaded", "store"]
         in_session = demo_path(lambda user: {**ctx, "as_user": user, "now": NOW})
     assert in_session == plain
-    assert len(plain) == 11
+    assert len(plain) == 13
     assert runtime.verify_journal(db=str(tmp_path / "session.db")).ok
 
 

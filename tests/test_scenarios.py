@@ -61,7 +61,7 @@ def test_the_shipped_scenarios_pass_with_every_transition_covered(ws: Path) -> N
                     "key-account-filing-approval", "lost-customer-recovery"):
         assert any(line.split()[:2] == [process, "100.0%"] for line in lines), process
     assert "FAIL" not in result.stdout
-    assert lines[-1].startswith("25 scenarios: 25 passed, 0 failed (5 files, ")
+    assert lines[-1].startswith("26 scenarios: 26 passed, 0 failed (5 files, ")
     assert files_in(ws) == before  # in memory: no store, nothing beside the files
 
 
@@ -254,10 +254,10 @@ def test_junit_report_for_ci(ws: Path) -> None:
     result = invoke(["test", "--format", "junit", "-o", "report.xml"])
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert result.stderr.startswith("26 scenarios: 25 passed, 1 failed (6 files, ")
+    assert result.stderr.startswith("27 scenarios: 26 passed, 1 failed (6 files, ")
     root = ET.parse(ws / "report.xml").getroot()
     assert root.tag == "testsuites"
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("26", "1", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("27", "1", "0")
     failures = root.findall(".//failure")
     assert len(failures) == 1
     case = root.find(".//testcase[failure]")
@@ -285,7 +285,7 @@ def test_json_report(ws: Path) -> None:
     assert result.exit_code == 1
     data = json.loads(result.stdout)
     assert data["passed"] is False
-    assert data["summary"]["scenarios"] == 26
+    assert data["summary"]["scenarios"] == 27
     assert data["summary"]["failed"] == 1
     failed = [s for s in data["scenarios"] if not s["passed"]]
     assert failed == [{

@@ -127,7 +127,8 @@ def test_where_names_the_fields_of_the_process_asked_about(cli: Cli) -> None:
     result = cli("list", "--process", KEY, "--where", "record.amount > 1", code=2)
     assert result.stderr == (
         "flowctl: error: --where 'record.amount > 1': no field 'amount' in "
-        "key-account-filing-approval\nflowctl: hint: fields: level, note, owner, type\n")
+        "key-account-filing-approval\nflowctl: hint: fields: approved_by, level, note, owner,"
+        " previous_owner, type\n")
     result = cli("list", "--process", CONTRACT, "--where", "record.amount > 1", code=2)
     assert result.stderr.endswith("flowctl: hint: fields: (none: no instances yet)\n")
 
