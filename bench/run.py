@@ -657,6 +657,64 @@ def _dot_capped(dot_file: str, cap: float = 60.0) -> float:
     return time.perf_counter() - start
 
 
+def _thirty_changes(text: str) -> str:
+    """The definition with 30 changes a reviewer would see: every third SLA
+    doubled, every fifth stage renamed, until 30 are made."""
+    out: list[str] = []
+    made = slas = names = 0
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if made < 30 and stripped.startswith("within: ") and stripped[-1] in "hd":
+            slas += 1
+            if slas % 3 == 0:
+                value = stripped.removeprefix("within: ")
+                line = line.replace(value, f"{int(value[:-1]) * 2}{value[-1]}")
+                made += 1
+        elif made < 30 and line.startswith("    name: "):
+            names += 1
+            if names % 5 == 0:
+                line += " (revised)"
+                made += 1
+        out.append(line)
+    assert made == 30, made
+    return "\n".join(out)
+
+
+@row("11")
+def diff_big(b: Bench) -> list[Result]:
+    """`flowctl diff` of two 300-stage definitions 30 changes apart, against
+    `flowctl lint --no-cache` of one of them: cold (an empty cache, as in a
+    fresh CI job) and warm (both seen before, as on a reviewer's machine)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "org.yaml"), "w", encoding="utf-8") as fh:
+            fh.write(generate.generate_org())
+        text = generate.generate_process(7, SEED, stages=300)
+        old, new = os.path.join(tmp, "old.yaml"), os.path.join(tmp, "new.yaml")
+        for path, content in ((old, text), (new, _thirty_changes(text))):
+            with open(path, "w", encoding="utf-8") as fh:
+                fh.write(content)
+        shown = subprocess.run(b.flowctl("diff", old, new, "--format", "json"),
+                               capture_output=True, text=True, check=True,
+                               env=b.env(os.path.join(tmp, "c0")))
+        assert json.loads(shown.stdout)["summary"]["changes"] == 30, shown.stdout[-300:]
+        lint = b.flowctl("lint", "--no-cache", old)
+        diff = b.flowctl("diff", old, new)
+        counter = iter(range(10_000))
+
+        def cold() -> float:  # a new, empty cache every run
+            return timed(diff, env=b.env(os.path.join(tmp, f"cold{next(counter)}")))
+
+        warm_env = b.env(os.path.join(tmp, "warm"))
+        timed(diff, env=warm_env)
+        lint_env = b.env(os.path.join(tmp, "lint"))
+        mine, theirs = alternate(cold, lambda: timed(lint, env=lint_env), b.runs(7))
+        warm, _ = alternate(lambda: timed(diff, env=warm_env), None, b.runs(7))
+    return [Result("11", "`flowctl diff` two 300-stage definitions, 30 changes, cold", mine,
+                   theirs, "`flowctl lint --no-cache` of one", "≤ 0.5x"),
+            Result("11b", "the same, both definitions seen before (cache)", warm, theirs,
+                   "`flowctl lint --no-cache` of one", "≤ 0.5x")]
+
+
 # ---------------------------------------------------------------- report
 
 

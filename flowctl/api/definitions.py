@@ -156,7 +156,8 @@ def checked_process(raw: bytes, path: str, org_path: str | None) -> Process:
         ws_docs.orgs.extend(org_set.orgs)
     diags = [
         d
-        for d in lint_workspace(ws_docs, report_files={os.path.normpath(path)}, cross_file=False)
+        for d in lint_workspace(ws_docs, report_files={os.path.normpath(path)}, cross_file=False,
+                                errors_only=True)
         if d.severity is Severity.ERROR
     ]
     if diags or not ws_docs.processes:

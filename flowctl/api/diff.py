@@ -244,8 +244,8 @@ def _check(files: dict[str, bytes], changed: Iterable[str], label: str,
     sources += [(prefix + p, files[p]) for p in orgs[:1] if p not in changed]
     ws = DefinitionSet.from_sources(list(sources))
     report = {prefix + p for p in changed}
-    errors = sorted(d for d in lint_workspace(ws, report_files=report, cross_file=False)
-                    if d.severity is Severity.ERROR)
+    found = lint_workspace(ws, report_files=report, cross_file=False, errors_only=True)
+    errors = sorted(d for d in found if d.severity is Severity.ERROR)
     if errors:
         raise DefinitionError(
             f"{errors[0].file} ({label}) does not lint: {errors[0].format()}"

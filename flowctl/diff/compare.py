@@ -285,6 +285,8 @@ def _stages(old: Process, new: Process, out: list[Change]) -> None:
     after = {s.id: s for s in new.stages}
     for s in new.stages:
         o = before.get(s.id)
+        if o == s:
+            continue  # the same, in the same place: nothing to compare
         if o is None:
             out.append(Change("stage-added", f"stage {s.id}", f"new {s.kind.value} stage "
                               f"'{s.id}' ({s.label})", stage=s.id, new=s.kind.value))
@@ -622,7 +624,15 @@ def _unavoidable(proc: Process) -> set[str]:
     return out
 
 
+def _edges(proc: Process) -> dict[str, tuple[tuple[str, ...], str]]:
+    return {s.id: (tuple(t for t, _ in s.targets()), s.kind.value + str(s.outcome))
+            for s in proc.stages}
+
+
 def _avoidable_approvals(old: Process, new: Process, out: list[Change]) -> None:
+    if _edges(old) == _edges(new) and [s.id for s in old.start_stages] == \
+            [s.id for s in new.start_stages]:
+        return  # the same ways through the same kinds of stages
     now = _unavoidable(new)
     for sid in sorted(_unavoidable(old) - now):
         s = new.stage(sid)

@@ -1047,6 +1047,10 @@ PROCESS_RULES = (
 # others (``check_org_refs``, ``check_subprocesses``) judge its ``references``.
 SINGLE_FILE_RULES = tuple(r for r in PROCESS_RULES if r is not check_org_refs)
 
+# The rules that can report an error: what a caller that only refuses needs
+# (check_decided_fields emits FL235 only, a warning).
+ERROR_RULES = tuple(r for r in PROCESS_RULES if r is not check_decided_fields)
+
 
 # --------------------------------------------------------------------------- org directory
 
@@ -1122,14 +1126,18 @@ def _user_channels(u: User, org: OrgDirectory, emit: Callable[[Path, str], None]
 
 
 def lint_workspace(
-    ws: DefinitionSet, *, report_files: set[str] | None = None, cross_file: bool = True
+    ws: DefinitionSet, *, report_files: set[str] | None = None, cross_file: bool = True,
+    errors_only: bool = False,
 ) -> list[Diagnostic]:
     """Every diagnostic for the workspace's documents (unsorted).
 
     ``report_files`` limits the output to those files (an org directory found
     beside them is used but not reported on). ``cross_file=False`` skips the
     checks that need other processes (subprocess references).
+    ``errors_only=True`` skips the rules that can only warn (for a caller that
+    refuses on errors and shows no warnings).
     """
+    rules = ERROR_RULES if errors_only else PROCESS_RULES
     out: list[Diagnostic] = []
     for doc in ws.documents:
         out.extend(doc.diagnostics)
@@ -1148,7 +1156,7 @@ def lint_workspace(
                                 f"{first_doc.path}"))
             continue
         ctx = Context(doc=doc, proc=proc, org=org, catalog=catalog)
-        for check in PROCESS_RULES:
+        for check in rules:
             check(ctx)
         if cross_file:
             check_subprocesses(ctx)
