@@ -209,6 +209,7 @@ class Sla(Struct, frozen=True):
     path: Path
     business_hours: bool = False
     escalations: tuple[Escalation, ...] = ()
+    inherited: tuple[str, ...] = ()  # keys taken from the process's ``defaults.sla``
 
 
 class TaskSpec(Struct, frozen=True):
@@ -346,6 +347,7 @@ class Process(Struct, frozen=True):
     phases: tuple[Phase, ...] = ()
     stages: tuple[Stage, ...] = ()
     calendar: Calendar | None = None
+    default_sla: Sla | None = None  # ``defaults.sla``: task and approval stages inherit it
     source: str = ""  # the file it was loaded from, for messages
 
     def stage(self, stage_id: str) -> Stage | None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from msgspec.structs import replace
+
 from flowctl.model import (
     ACTOR,
     BUSINESS_HOURS,
@@ -152,7 +154,34 @@ def _sla(value: Any, path: Path) -> Sla | None:
     )
 
 
-def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType]) -> Stage:
+SLA_KEYS = ("within", "business_hours", "escalations")
+
+
+def _stage_sla(value: Any, path: Path, kind: StageKind, default: Sla | None) -> Sla | None:
+    """A stage's SLA: ``false`` is none; absent, a task or approval stage takes
+    the process's ``defaults.sla``; given, its keys replace the default's and
+    the keys it leaves out (``business_hours``, ``escalations``) are inherited."""
+    if value is False:
+        return None
+    if value is None:
+        if default is None or kind not in (StageKind.TASK, StageKind.APPROVAL):
+            return None
+        return replace(default, inherited=SLA_KEYS)
+    own = _sla(value, path)
+    if own is None or default is None:
+        return own
+    inherited = tuple(k for k in SLA_KEYS if k not in value)
+    return replace(
+        own,
+        business_hours=default.business_hours if "business_hours" in inherited
+        else own.business_hours,
+        escalations=default.escalations if "escalations" in inherited else own.escalations,
+        inherited=inherited,
+    )
+
+
+def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType],
+           default_sla: Sla | None = None) -> Stage:
     fields = s.get("fields") or {}
     on_enter = s.get("on_enter") or {}
     tasks = []
@@ -202,7 +231,7 @@ def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType]) -> Stage:
         process=s.get("process"),
         inputs=tuple((s.get("inputs") or {}).items()),
         wait_child=bool(s.get("wait", True)),
-        sla=_sla(s.get("sla"), (*path, "sla")),
+        sla=_stage_sla(s.get("sla"), (*path, "sla"), StageKind(s["kind"]), default_sla),
         tasks=tuple(tasks),
         events=events,
         outcome=s.get("outcome"),
@@ -252,6 +281,7 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
         )
     fields = data.get("fields") or {}
     types = {name: FieldType(f["type"]) for name, f in fields.items()}
+    default_sla = _sla((data.get("defaults") or {}).get("sla"), ("defaults", "sla"))
     return Process(
         id=data["id"],
         name=data["name"],
@@ -270,9 +300,11 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
             for i, p in enumerate(data.get("phases") or [])
         ),
         stages=tuple(
-            _stage(s, ("stages", i), types) for i, s in enumerate(data.get("stages") or [])
+            _stage(s, ("stages", i), types, default_sla)
+            for i, s in enumerate(data.get("stages") or [])
         ),
         calendar=calendar,
+        default_sla=default_sla,
         source=source,
     )
 

@@ -87,6 +87,7 @@ _ALL = [
          "A business-hours SLA counts `d` or `w` as 24 working hours a day.", _W),
     Rule("FL253", "bad-date-limit", "A date field's `minimum` or `maximum` is not a date limit."),
     Rule("FL254", "bad-pattern", "A field's `pattern` is not a valid regular expression."),
+    Rule("FL255", "unused-default", "The process's `defaults.sla` is inherited by no stage."),
     Rule("FL270", "set-unknown-field",
          "A `set:` or a field default names a field the process does not declare."),
     Rule("FL271", "set-value-type",

@@ -436,11 +436,23 @@ def check_durations(ctx: Context) -> None:
         dur(s.wait_for, (*s.path, "for"))
         for t in s.tasks:
             dur(t.delay, (*t.path, "delay"))
-        if s.sla is not None:
+        if s.sla is not None:  # what it inherits is checked once, below
             working = s.sla.business_hours
-            dur(s.sla.within, (*s.sla.path, "within"), working)
+            if "within" not in s.sla.inherited:
+                dur(s.sla.within, (*s.sla.path, "within"), working)
             for e in s.sla.escalations:
-                dur(e.after, (*e.path, "after"), working)
+                if "escalations" not in s.sla.inherited:
+                    dur(e.after, (*e.path, "after"), working)
+    default = ctx.proc.default_sla
+    if default is not None:
+        dur(default.within, (*default.path, "within"), default.business_hours)
+        for e in default.escalations:
+            dur(e.after, (*e.path, "after"), default.business_hours)
+        if not any(s.sla is not None and s.sla.inherited for s in ctx.proc.stages):
+            ctx.emit("FL255", default.path, "`defaults.sla` is inherited by no stage: every "
+                     "task and approval stage gives its whole own `sla` or `sla: false`;"
+                     " remove it, or leave `sla` out of the stages that should inherit it",
+                     at_key=True)
 
 
 def _days_in_working_time(ctx: Context, dur: Duration, path: Path) -> None:
