@@ -161,7 +161,9 @@ class Assignee(Struct, frozen=True):
         if self.candidates:
             return "first available of " + ", ".join(c.describe() for c in self.candidates)
         if self.by is not None:
-            return f"by record.{self.by}"
+            cases = ", ".join(f"{value} → {a.describe()}" for value, a in self.cases)
+            rest = f"; else {self.otherwise.describe()}" if self.otherwise is not None else ""
+            return f"{self.by}: {cases}{rest}"
         return f"{self.relation} of {self.of}"
 
     def walk(self) -> list[Assignee]:

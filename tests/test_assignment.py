@@ -485,7 +485,8 @@ def _deal_to_approval(seen: list[str]) -> None:
          "--set", "amount=1000"],
         ["advance", "deal-blueprint-1", "--as", "alice", "--result", "qualified"],
         ["advance", "deal-blueprint-1", "--as", "alice", "--result", "sent",
-         "--set", "closing_date=2027-01-10", "--set", "discount=25"],
+         "--set", "closing_date=2027-01-10", "--set", "discount=25",
+         "--set", "discount_reason=a three-year contract"],
     ):
         result = invoke(args)
         assert result.exit_code == 0, result.stderr
