@@ -25,6 +25,8 @@ class StageKind(StrEnum):
     DECISION = "decision"
     WAIT = "wait"
     SUBPROCESS = "subprocess"
+    PARALLEL = "parallel"  # starts several branches at once
+    JOIN = "join"  # where the branches of a parallel stage meet again
     END = "end"
 
 
@@ -198,6 +200,24 @@ class Branch(Struct, frozen=True):
     path: Path  # path of the branch mapping; the condition is at path + ("when",)
 
 
+class ParallelBranch(Struct, frozen=True):
+    """One branch of a parallel stage: a path of stages that starts at ``to``
+    and ends at the stage's join (or an end stage)."""
+
+    name: str
+    to: str
+    path: Path  # path of the branch mapping
+    when: str | None = None  # condition source text: the branch starts only when it holds
+    label: str | None = None
+
+
+class JoinPolicy(StrEnum):
+    """What a branch that reaches an end stage does to the other branches."""
+
+    CANCEL_OTHERS = "cancel-others"  # the instance ends there at once
+    FINISH_OTHERS = "finish-others"  # the others finish first, then the instance ends there
+
+
 class Escalation(Struct, frozen=True):
     after: str  # duration text, relative to entering the stage
     action: EscalationAction
@@ -260,6 +280,10 @@ class Stage(Struct, frozen=True):
     must_change: tuple[str, ...] = ()  # fields every result needs changed since entering
     validate: tuple[Check, ...] = ()  # rules checked for every result reported here
     sets: tuple[FieldValue, ...] = ()  # set: on entering the stage
+    forks: tuple[ParallelBranch, ...] = ()  # parallel: the branches it starts
+    fork: str | None = None  # join: the parallel stage whose branches meet here
+    complete: str = "all"  # join: "all", "any" or a number n (n of the branches started)
+    on_reject: JoinPolicy = JoinPolicy.CANCEL_OTHERS  # join: a branch that reaches an end
 
     @property
     def label(self) -> str:
@@ -279,6 +303,13 @@ class Stage(Struct, frozen=True):
             if result is None or r.name == result:
                 names += r.must_change
         return tuple(dict.fromkeys(names))
+    def needed(self, started: int) -> int:
+        """A join: how many of ``started`` branches must reach it (``any``: one;
+        a number larger than the branches started: all of them)."""
+        if self.complete == "all":
+            return started
+        wanted = 1 if self.complete == "any" else int(self.complete)
+        return min(wanted, started)
 
     @property
     def excludes_initiator(self) -> bool:
@@ -302,6 +333,7 @@ class Stage(Struct, frozen=True):
         """Every stage id this stage can lead to, with the path that names it."""
         out: list[tuple[str, Path]] = [(r.to, r.path) for r in self.results]
         out += [(b.to, (*b.path, "to")) for b in self.branches]
+        out += [(b.to, (*b.path, "to")) for b in self.forks]
         if self.default is not None:
             out.append((self.default, (*self.path, "default")))
         if self.next is not None:
@@ -355,6 +387,14 @@ class Process(Struct, frozen=True):
     def stage(self, stage_id: str) -> Stage | None:
         for s in self.stages:
             if s.id == stage_id:
+                return s
+        return None
+
+    def join_of(self, fork: str) -> Stage | None:
+        """The join stage of the parallel stage ``fork`` (the first, when lint
+        would refuse several)."""
+        for s in self.stages:
+            if s.kind is StageKind.JOIN and s.fork == fork:
                 return s
         return None
 

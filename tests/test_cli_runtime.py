@@ -323,80 +323,150 @@ def test_contract_small_and_sound_needs_only_the_manager(cli: Cli) -> None:
     _submit(cli, "50000", "90", "12")
     assert cli.out("advance", C1, "-r", "approve", user="carol") == [
         f"{C1}: result approve at 'manager-review'",
-        f"{C1}: decision 'needs-finance': no branch applies (credit_score=90) -> needs-legal",
-        f"{C1}: decision 'needs-legal': no branch applies (term_months=12) -> needs-signature",
-        f"{C1}: decision 'needs-signature': no branch applies (amount=50000) -> approved",
+        f"{C1}: joined 'reviews-done' is complete: no branch was started; on to 'approved'",
         f"{C1}: completed at 'approved' (outcome: approved)",
     ]
+    entered = [e for e in cli.journal(C1) if e["stage"] == "reviews"][0]
+    assert entered["data"] == {
+        "branches": [], "complete": "all", "join": "reviews-done", "needed": 0,
+        "skipped": {"finance": "record.credit_score < 70", "legal": "record.term_months > 12",
+                    "general-manager": "record.amount > 100000"},
+        "values": {"credit_score": 90, "term_months": 12, "amount": 50000},
+    }
 
 
-def test_contract_every_review_and_the_countersign(cli: Cli) -> None:
+REVIEWS = [
+    f"{C1}: at 'reviews', 3 of 3 branches running",
+    f"{C1}:   branch finance: at 'finance-review', waiting for a finance-reviewer (frank),"
+    " due 2026-11-30T12:00:00Z",
+    f"{C1}:   branch legal: at 'legal-review', waiting for a legal-reviewer (linda),"
+    " due 2026-11-30T12:00:00Z",
+    f"{C1}:   branch general-manager: at 'executive-signature', waiting for a general-manager"
+    " (grace) or frank (head of finance), due 2026-11-28T09:00:00Z",
+]
+
+
+def test_contract_reviews_run_at_the_same_time(cli: Cli) -> None:
     _submit(cli, "250000", "60", "24")
-    assert cli.out("advance", C1, "-r", "approve", user="carol")[-1] == (
-        f"{C1}: at 'finance-review', waiting for a finance-reviewer (frank),"
-        " due 2026-11-30T12:00:00Z"
-    )
-    assert cli.out("advance", C1, "-r", "approve", user="frank")[-1] == (
-        f"{C1}: at 'legal-review', waiting for a legal-reviewer (linda), due 2026-11-30T12:00:00Z"
-    )
-    assert cli.out("advance", C1, "-r", "approve", user="linda")[-2:] == [
-        f"{C1}: decision 'needs-signature': record.amount > 100000 (amount=250000)"
-        " -> executive-signature",
-        f"{C1}: at 'executive-signature', waiting for a general-manager (grace) or"
-        " frank (head of finance), due 2026-11-28T09:00:00Z",
+    assert cli.out("advance", C1, "-r", "approve", user="carol") == [
+        f"{C1}: result approve at 'manager-review'", *REVIEWS,
     ]
-    assert cli.out("advance", C1, "-r", "approve", user="frank") == [
-        f"{C1}: vote approve at 'executive-signature'; still to sign: any general-manager",
-        f"{C1}: at 'executive-signature', waiting for a general-manager (grace),"
-        " due 2026-11-28T09:00:00Z",
-    ]
+    # frank holds two of the three active stages: he names the one he means
     assert cli.refused("advance", C1, "-r", "approve", user="frank", code=1) == (
+        f"flowctl: error: {C1} has 3 active stages (frank holds 2 of them): 'finance-review'"
+        " (branch finance, a finance-reviewer (frank)); 'legal-review' (branch legal, a"
+        " legal-reviewer (linda)); 'executive-signature' (branch general-manager, a"
+        " general-manager (grace) or frank (head of finance)); name the one you mean\n"
+        "flowctl: hint: add --stage STAGE, e.g. --stage finance-review\n"
+    )
+    assert cli.refused("advance", C1, "-r", "approve", "--stage", "submit", user="frank",
+                       code=1).startswith(
+        "flowctl: error: stage 'submit' cannot be advanced: it is not an active stage of"
+        f" {C1}; active stages: 'finance-review' (branch finance,"
+    )
+    # legal needs no --stage: linda holds one of them
+    assert cli.out("advance", C1, "-r", "approve", user="linda") == [
+        f"{C1}: result approve at 'legal-review' [branch legal]",
+        f"{C1}: branch_joined branch legal reached the join 'reviews-done' (1 of 3 needed)",
+        f"{C1}: at 'reviews', 2 of 3 branches running", REVIEWS[1], REVIEWS[3],
+    ]
+    assert cli.out("advance", C1, "-r", "approve", "--stage", "executive-signature",
+                   user="frank") == [
+        f"{C1}: vote approve at 'executive-signature'; still to sign: any general-manager"
+        " [branch general-manager]",
+        f"{C1}: at 'reviews', 2 of 3 branches running", REVIEWS[1],
+        f"{C1}:   branch general-manager: at 'executive-signature', waiting for a"
+        " general-manager (grace), due 2026-11-28T09:00:00Z",
+    ]
+    assert cli.refused("advance", C1, "-r", "approve", "--stage", "executive-signature",
+                       user="frank", code=1) == (
         "flowctl: error: frank has already approved 'executive-signature'; every approver signs"
         " once; still waiting for: a general-manager (grace)\n"
     )
-    assert cli.out("inbox", user="frank") == [
-        "nothing waits for frank", "2 unread notifications (flowctl notifications)",
+    assert cli.out("inbox", user="frank")[:2] == [
+        "INSTANCE             STAGE                            STATE        DUE"
+        "                   PROCESS",
+        f"{C1}  finance-review (branch finance)  not started  2026-11-30T12:00:00Z"
+        "  Contract Approval",
     ]
-    assert cli.out("inbox", user="grace")[1].startswith(f"{C1}  executive-signature  in progress")
+    assert cli.out("inbox", user="grace")[1].startswith(
+        f"{C1}  executive-signature (branch general-manager)  in progress")
+    card = cli.out("show", C1)
+    at = card.index("branches:")
+    assert card[at:at + 4] == [
+        "branches:",
+        "  finance: at 'finance-review', waiting for a finance-reviewer (frank),"
+        " due 2026-11-30T12:00:00Z",
+        "  legal: done, at the join 'reviews-done'",
+        "  general-manager: at 'executive-signature', waiting for a general-manager (grace),"
+        " due 2026-11-28T09:00:00Z",
+    ]
+    assert cli.out("advance", C1, "-r", "approve", user="frank")[0] == (
+        f"{C1}: result approve at 'finance-review' [branch finance]"
+    )
     assert cli.out("advance", C1, "-r", "approve", user="grace") == [
-        f"{C1}: vote approve at 'executive-signature'",
-        f"{C1}: result approve at 'executive-signature'",
+        f"{C1}: vote approve at 'executive-signature' [branch general-manager]",
+        f"{C1}: result approve at 'executive-signature' [branch general-manager]",
+        f"{C1}: branch_joined branch general-manager reached the join 'reviews-done'"
+        " (3 of 3 needed)",
+        f"{C1}: joined 'reviews-done' is complete: finance, legal and general-manager reached"
+        " it; on to 'approved'",
         f"{C1}: completed at 'approved' (outcome: approved)",
     ]
-    votes = [e for e in cli.journal(C1) if e["kind"] == "vote"]
-    assert [(e["actor"], e["data"]["for"], e["data"]["pending"]) for e in votes] == [
-        ("frank", "user:frank", ["role:general-manager"]),
-        ("grace", "role:general-manager", []),
+    journal = cli.journal(C1)
+    votes = [e for e in journal if e["kind"] == "vote"]
+    assert [(e["actor"], e["data"]["for"], e["data"]["pending"], e["data"]["branch"])
+            for e in votes] == [
+        ("frank", "user:frank", ["role:general-manager"], "general-manager"),
+        ("grace", "role:general-manager", [], "general-manager"),
     ]
+    branch_of = {(e["kind"], e["stage"]): e["data"].get("branch") for e in journal}
+    assert branch_of[("stage_entered", "finance-review")] == "finance"
+    assert branch_of[("stage_entered", "legal-review")] == "legal"
+    assert branch_of[("result", "legal-review")] == "legal"
+    assert branch_of[("stage_entered", "reviews")] is None
+    assert journal[-2]["data"] == {
+        "branches": ["finance", "legal", "general-manager"], "complete": "all",
+        "to": "approved",
+    }
 
 
-def test_contract_countersign_one_reject_sends_it_back(cli: Cli) -> None:
-    _submit(cli, "150000", "80", "6")
-    cli("advance", C1, "-r", "approve", user="carol")
+def test_contract_one_reject_cancels_the_other_reviews(cli: Cli) -> None:
+    _submit(cli, "150000", "60", "6")
+    assert cli.out("advance", C1, "-r", "approve", user="carol")[1:] == [
+        f"{C1}: at 'reviews', 2 of 2 branches running", REVIEWS[1], REVIEWS[3],
+    ]
     cli("advance", C1, "-r", "approve", user="grace")
-    assert cli.out("advance", C1, "-r", "reject", "--set", "rejection_reason=too long",
-                   user="frank") == [
-        f"{C1}: vote reject at 'executive-signature'",
-        f"{C1}: result reject at 'executive-signature'",
-        f"{C1}: at 'submit', waiting for alice (initiator)",
+    assert cli.out("advance", C1, "-r", "reject", "--stage", "executive-signature",
+                   "--set", "rejection_reason=too long", user="frank") == [
+        f"{C1}: vote reject at 'executive-signature' [branch general-manager]",
+        f"{C1}: result reject at 'executive-signature' [branch general-manager]",
+        f"{C1}: branch_ended branch general-manager reached the end 'rejected' (outcome:"
+        " rejected); by the join's policy (cancel-others) the branches still open are"
+        " cancelled",
+        f"{C1}: branch_cancelled branch finance was cancelled at 'finance-review': branch"
+        " 'general-manager' reached the end stage 'rejected'",
+        f"{C1}: completed at 'rejected' (outcome: rejected)",
     ]
-    assert cli.kinds(C1)[-4:] == [
+    assert cli.kinds(C1)[-6:] == [
         ("field_changed", "executive-signature", None),
         ("vote", "executive-signature", "reject"),
         ("result", "executive-signature", "reject"),
-        ("stage_entered", "submit", None),
+        ("branch_ended", "rejected", None),
+        ("branch_cancelled", "finance-review", None),
+        ("completed", "rejected", None),
     ]
+    assert cli.out("inbox", user="frank")[0] == "nothing waits for frank"
 
 
-def test_contract_reviewer_rejects_then_rep_withdraws(cli: Cli) -> None:
+def test_contract_manager_sends_it_back_then_rep_withdraws(cli: Cli) -> None:
     _submit(cli, "1000", "50", "3")
-    cli("advance", C1, "-r", "approve", user="carol")
-    assert cli.refused("advance", C1, "-r", "reject", user="frank", code=1) == (
+    assert cli.refused("advance", C1, "-r", "reject", user="carol", code=1) == (
         "flowctl: error: field 'rejection_reason' is required: text\n"
         "flowctl: hint: add --set rejection_reason=VALUE\n"
     )
     assert cli.out("advance", C1, "-r", "reject", "--set", "rejection_reason=score",
-                   user="frank")[-1] == f"{C1}: at 'submit', waiting for alice (initiator)"
+                   user="carol")[-1] == f"{C1}: at 'submit', waiting for alice (initiator)"
     assert cli.out("advance", C1, "-r", "withdraw") == [
         f"{C1}: result withdraw at 'submit'",
         f"{C1}: completed at 'withdrawn' (outcome: cancelled)",
@@ -409,7 +479,7 @@ def test_contract_legal_reject_and_admin_acting(cli: Cli) -> None:
         f"{C1}: result approve at 'manager-review' [as admin]"
     )
     assert cli.out("advance", C1, "-r", "reject", "--set", "rejection_reason=term",
-                   user="linda")[-1] == f"{C1}: at 'submit', waiting for alice (initiator)"
+                   user="linda")[-1] == f"{C1}: completed at 'rejected' (outcome: rejected)"
     assert cli.journal(C1)[4]["data"] == {"as_admin": True}
 
 

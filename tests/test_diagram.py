@@ -197,17 +197,26 @@ def test_ir_of_contract_approval_shows_countersign_sla_and_conditions() -> None:
         "after 24h: remind",
         "after 48h: reassign to manager of assignee",
     )
-    decisions = [
-        (e.source, e.target, e.kind, e.label) for e in g.edges if e.source == "needs-finance"
+    forks = [(e.source, e.target, e.kind, e.label) for e in g.edges if e.source == "reviews"]
+    assert forks == [
+        ("reviews", "finance-review", EdgeKind.FORK,
+         ("Finance review", "when record.credit_score <", "70")),
+        ("reviews", "legal-review", EdgeKind.FORK,
+         ("Legal review", "when record.term_months >", "12")),
+        ("reviews", "executive-signature", EdgeKind.FORK,
+         ("General manager's", "countersignature", "when record.amount >", "100000")),
     ]
-    assert decisions == [
-        ("needs-finance", "finance-review", EdgeKind.BRANCH, ("record.credit_score < 70",)),
-        ("needs-finance", "needs-legal", EdgeKind.DEFAULT, ("else",)),
+    bars = [(n.id, n.kind, n.details) for n in g.nodes if n.id in ("reviews", "reviews-done")]
+    assert bars == [
+        ("reviews", NodeKind.FORK, ()),
+        ("reviews-done", NodeKind.JOIN,
+         ("waits for all branches", "an end in a branch cancels the others")),
     ]
-    auto = [e.label for e in g.edges if e.source == "executive-signature" and e.target == "submit"]
+    auto = [e.label for e in g.edges
+            if e.source == "executive-signature" and e.target == "rejected"]
     assert auto == [("reject", "requires rejection_reason", "(auto after 5d)")]
-    assert [c.id for c in g.clusters] == ["submission", "review", "signature"]
-    assert [n.id for n in g.loose_nodes] == ["(start)", "approved", "withdrawn"]
+    assert [c.id for c in g.clusters] == ["submission", "review"]
+    assert [n.id for n in g.loose_nodes] == ["(start)", "approved", "rejected", "withdrawn"]
     approved = g.node("approved")
     assert approved is not None
     assert approved.details == ("outcome: approved",)
@@ -410,8 +419,15 @@ def test_dot_shapes_per_kind() -> None:
     assert 'shape="folder", style="filled,dashed"' in lines['"process:goods-delivery"']
     contract = render_dot(extract(example("contract-approval")))
     assert 'shape="box", style="filled", peripheries="2"' in contract
-    assert 'shape="diamond"' in contract
-    assert '"needs-finance" -> "needs-legal" [label=<else>, style="dashed"' in contract
+    bar = ('label="", xlabel=<<B>Every review done</B><BR/><FONT POINT-SIZE="9"'
+           ' COLOR="#455A64">waits for all branches</FONT><BR/><FONT POINT-SIZE="9"'
+           ' COLOR="#455A64">an end in a branch cancels the others</FONT>>, shape="box",'
+           ' style="filled", height="0.08", width="2.2", fixedsize="true"')
+    assert f'"reviews-done" [{bar}' in contract
+    assert ('"reviews" -> "legal-review" [label=<Legal review<BR/>when record.term_months'
+            ' &gt;<BR/>12>, penwidth="1.6"];') in contract
+    key = render_dot(extract(example("key-account-filing-approval")))
+    assert 'shape="diamond"' in key
 
 
 def test_dot_escapes_hostile_labels() -> None:

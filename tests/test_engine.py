@@ -409,38 +409,45 @@ def test_role_approver_any_member_may_decide() -> None:
         adv(CONTRACT, inst, "bob", "approve")
     assert refusal(exc) == "only a sales-manager (carol) can approve 'manager-review'"
     tr = act(CONTRACT, inst, Advance("approve"), "carol")
-    assert [e.kind for e in tr.events] == [
-        "result", "decision", "decision", "decision", "completed",
-    ]
+    assert [e.kind for e in tr.events] == ["result", "stage_entered", "joined", "completed"]
+    assert tr.events[1].data["branches"] == []
     assert tr.instance.outcome == "approved"
 
 
 def test_contract_with_every_review_and_countersign() -> None:
     inst = submitted(amount="250000", credit_score="60", term_months="24")
     inst = adv(CONTRACT, inst, "carol", "approve")
-    assert (inst.stage, inst.assignees) == ("finance-review", ("role:finance-reviewer",))
-    inst = adv(CONTRACT, inst, "frank", "approve")
-    assert (inst.stage, inst.assignees) == ("legal-review", ("role:legal-reviewer",))
+    assert (inst.stage, inst.fork, inst.active_stages) == (
+        "reviews", "reviews", ("finance-review", "legal-review", "executive-signature"),
+    )
+    assert inst.assignees == ("role:finance-reviewer", "role:legal-reviewer",
+                              "role:general-manager", "user:frank")
+    assert inst.due_at == "2026-11-28T09:00:00Z"  # the earliest: the countersign's 5d
+    gm = engine.focused(inst, "general-manager")
+    assert gm.assignees == gm.approvers == ("role:general-manager", "user:frank")
     inst = adv(CONTRACT, inst, "linda", "approve")
-    assert inst.stage == "executive-signature"
-    assert inst.assignees == inst.approvers == ("role:general-manager", "user:frank")
-    assert inst.due_at == "2026-11-28T09:00:00Z"  # 5d
-    tr = act(CONTRACT, inst, Advance("approve", comment="ok"), "frank")
+    assert inst.active_stages == ("finance-review", "executive-signature")
+    tr = act(CONTRACT, inst, Advance("approve", comment="ok", stage="executive-signature"),
+             "frank")
     assert kinds(tr) == [("vote", "executive-signature", "approve")]
     assert tr.events[0].data == {
         "comment": "ok", "for": "user:frank", "pending": ["role:general-manager"],
+        "branch": "general-manager",
     }
-    inst = tr.instance
-    assert (inst.stage, inst.assignees, inst.stage_state) == (
+    gm = engine.focused(tr.instance, "general-manager")
+    assert (gm.stage, gm.assignees, gm.stage_state) == (
         "executive-signature", ("role:general-manager",), "in progress",
     )
-    tr = act(CONTRACT, inst, Advance("approve"), "grace")
+    inst = adv(CONTRACT, tr.instance, "grace", "approve")
+    tr = act(CONTRACT, inst, Advance("approve", stage="finance-review"), "frank")
     assert kinds(tr) == [
-        ("vote", "executive-signature", "approve"),
-        ("result", "executive-signature", "approve"),
+        ("result", "finance-review", "approve"),
+        ("branch_joined", "reviews-done", None),
+        ("joined", "reviews-done", None),
         ("completed", "approved", None),
     ]
-    assert tr.instance.outcome == "approved"
+    assert (tr.instance.outcome, tr.instance.fork, tr.instance.branches) == (
+        "approved", None, ())
 
 
 def test_countersign_one_reject_rejects_at_once() -> None:
@@ -451,10 +458,11 @@ def test_countersign_one_reject_rejects_at_once() -> None:
         ("field_changed", "executive-signature", None),
         ("vote", "executive-signature", "reject"),
         ("result", "executive-signature", "reject"),
-        ("stage_entered", "submit", None),
+        ("branch_ended", "rejected", None),
+        ("completed", "rejected", None),
     ]
-    assert tr.instance.stage == "submit"
-    assert tr.instance.votes == ()
+    assert (tr.instance.status, tr.instance.outcome, tr.instance.votes) == (
+        "completed", "rejected", ())
 
 
 def test_countersign_same_approver_twice_is_refused() -> None:
@@ -479,20 +487,17 @@ def test_countersign_outsider_is_refused() -> None:
 def signing() -> Instance:
     inst = submitted(amount="250000", credit_score="90", term_months="6")
     inst = adv(CONTRACT, inst, "carol", "approve")
-    assert inst.stage == "executive-signature"
+    assert (inst.stage, inst.active_stages) == ("reviews", ("executive-signature",))
     return inst
 
 
-def test_reviewer_rejects_back_to_the_rep() -> None:
+def test_reviewer_reject_rejects_the_contract() -> None:
     inst = submitted(amount="50000", credit_score="60", term_months="6")
     inst = adv(CONTRACT, inst, "carol", "approve")
-    assert inst.stage == "finance-review"
-    inst = adv(CONTRACT, inst, "frank", "reject", rejection_reason="credit too low")
-    assert (inst.stage, inst.assignees, inst.record["rejection_reason"]) == (
-        "submit", ("user:alice",), "credit too low",
-    )
-    done = adv(CONTRACT, inst, "alice", "withdraw")
-    assert (done.status, done.outcome, done.last_stage) == ("completed", "cancelled", "withdrawn")
+    assert inst.active_stages == ("finance-review",)
+    done = adv(CONTRACT, inst, "frank", "reject", rejection_reason="credit too low")
+    assert (done.status, done.outcome, done.last_stage, done.record["rejection_reason"]) == (
+        "completed", "rejected", "rejected", "credit too low")
 
 
 def test_single_policy_first_approver_decides() -> None:

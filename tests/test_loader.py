@@ -82,12 +82,12 @@ def test_positions_of_known_nodes() -> None:
     assert pos.values[("calendar", "holidays")] == (19, 13)
     assert pos.values[("calendar", "holidays", 1)] == (19, 28)
     assert pos.values[("fields", "amount", "minimum")] == (27, 14)
-    assert pos.keys[("stages",)] == (47, 1)
-    assert pos.values[("stages",)] == (48, 3)
-    assert pos.values[("stages", 0)] == (48, 5)
-    assert pos.keys[("stages", 0, "id")] == (48, 5)
-    assert pos.values[("stages", 0, "id")] == (48, 9)
-    assert pos.values[("stages", 0, "start")] == (50, 12)
+    assert pos.keys[("stages",)] == (45, 1)
+    assert pos.values[("stages",)] == (46, 3)
+    assert pos.values[("stages", 0)] == (46, 5)
+    assert pos.keys[("stages", 0, "id")] == (46, 5)
+    assert pos.values[("stages", 0, "id")] == (46, 9)
+    assert pos.values[("stages", 0, "start")] == (48, 12)
     assert ("stages", 0) not in pos.keys  # list items have no key
     assert doc.data["stages"][0]["start"] is True
 

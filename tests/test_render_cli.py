@@ -319,15 +319,27 @@ def _contract_at_finance_review(tmp_path: Path) -> str:
 
 
 def test_render_instance_marks_the_path_taken_and_the_current_stage(tmp_path: Path) -> None:
+    from flowctl.api import instances as runtime
     from flowctl.api import load_process
     from flowctl.diagram import Highlight, render_process
 
     iid = _contract_at_finance_review(tmp_path)
+    runtime.advance(iid, result="approve", as_user="linda", db=str(tmp_path / "f.db"),
+                    processes_dir=str(PROCESSES), org=str(PROCESSES / "org.yaml"))
     result = run("--instance", iid, "--as", "carol", "--db", str(tmp_path / "f.db"),
                  "--processes", str(PROCESSES), "-f", "dot")
     assert result.exit_code == 0, result.output
-    expected = Highlight.from_path(["submit", "manager-review", "needs-finance",
-                                    "finance-review"])
+    # the reviews run at the same time: finance and the countersignature are both
+    # current; legal went on to the join
+    expected = Highlight(
+        current=None,
+        visited=frozenset({"submit", "manager-review", "reviews", "finance-review",
+                           "legal-review", "executive-signature", "reviews-done"}),
+        taken=frozenset({("submit", "manager-review"), ("manager-review", "reviews"),
+                         ("reviews", "finance-review"), ("reviews", "legal-review"),
+                         ("reviews", "executive-signature"), ("legal-review", "reviews-done")}),
+        active=frozenset({"finance-review", "executive-signature"}),
+    )
     process = load_process(str(PROCESSES / "contract-approval.yaml"))
     assert result.stdout == render_process(process, "dot", highlight=expected)
 

@@ -285,7 +285,7 @@ stages:
                 6,
                 11,
                 "'kind' of stage 'work' must be one of task, approval, decision, wait, "
-                "subprocess, end; got 'tsk' (did you mean 'task'?)",
+                "subprocess, parallel, join, end; got 'tsk' (did you mean 'task'?)",
             )
         ],
     ),

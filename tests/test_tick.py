@@ -138,22 +138,25 @@ def test_automatic_result_after_five_days(store: SqliteStore) -> None:
     assert fired(report) == [
         (C1, "escalation", "fired"), (C1, "due", "fired"), (C1, "escalation", "fired"),
     ]
-    kinds = [(k, s, d.get("action")) for k, s, d in entries(store, C1, 9)]
-    assert kinds == [
-        ("escalation", "executive-signature", "remind"),
-        ("overdue", "executive-signature", None),
-        ("escalation", "executive-signature", "result"),
-        ("result", "executive-signature", None),
-        ("stage_entered", "submit", None),
+    kinds = [(k, s, d.get("action"), d.get("branch")) for k, s, d in entries(store, C1, 7)]
+    assert kinds == [  # the branch of the reviews it happens in
+        ("escalation", "executive-signature", "remind", "general-manager"),
+        ("overdue", "executive-signature", None, "general-manager"),
+        ("escalation", "executive-signature", "result", "general-manager"),
+        ("result", "executive-signature", None, "general-manager"),
+        ("branch_ended", "rejected", None, "general-manager"),
+        ("completed", "rejected", None, None),
     ]
     result = [e for e in runtime.journal(C1, store=store) if e.kind == "result"][-1]
     assert (result.actor, result.result, result.data) == ("flowctl", "reject", {
         "automatic": True, "comment": "no answer within 5d", "fields_missing": ["rejection_reason"],
+        "branch": "general-manager",
     })
     view = runtime.get(C1, **kw(store, "alice", t("2026-11-28T09:00:00Z")))
-    assert (view.stage, view.assignees) == ("submit", ("user:alice",))
+    assert (view.status, view.outcome, view.branches) == ("completed", "rejected", ())
     assert notes(store, "alice")[0] == (
-        "assigned", "contract-approval-1: 'Submit contract' waits for you",
+        "rejected", "contract-approval-1: rejected at 'rejected' (outcome: rejected); reason:"
+        " no answer within 5d",
     )
 
 

@@ -124,6 +124,8 @@ class InstanceView(Struct, frozen=True):
     paused_at: str | None = None
     attachments: tuple[engine.AttachmentRef, ...] = ()  # oldest first, every version
     watchers: tuple[str, ...] = ()  # whom it was shared with (flowctl share)
+    branches: tuple[BranchView, ...] = ()  # an open parallel stage: its started branches
+    branch: str | None = None  # inbox: the branch this row is about (its stage, assignees...)
 
     @property
     def where(self) -> str:
@@ -137,6 +139,35 @@ class InstanceView(Struct, frozen=True):
             return f"paused at {stage} {self.waiting_for}"
         due = f", due {self.due_at}" if self.due_at else ""
         return f"at {stage}, waiting for {self.waiting_for}{due}"
+
+
+class BranchView(Struct, frozen=True):
+    """One started branch of an instance's open parallel stage."""
+
+    name: str
+    label: str
+    status: str  # active | waiting | joined | ended | cancelled
+    stage: str | None  # where it is (joined: the join; ended: the end stage)
+    stage_name: str | None
+    stage_state: str
+    assignees: tuple[str, ...]
+    waiting_for: str  # "a finance-reviewer (frank)", "until 2026-12-22T10:00:00Z", ""
+    due_at: str | None
+    overdue: bool
+
+    @property
+    def where(self) -> str:
+        """``finance: at 'finance-review', waiting for a finance-reviewer (frank), due ...``"""
+        if self.status == engine.JOINED:
+            return f"{self.name}: done, at the join '{self.stage}'"
+        if self.status == engine.ENDED:
+            return f"{self.name}: ended at '{self.stage}'"
+        if self.status == engine.CANCELLED:
+            return f"{self.name}: cancelled at '{self.stage}'"
+        if self.status == engine.WAITING:
+            return f"{self.name}: waiting at '{self.stage}' {self.waiting_for}"
+        due = f", due {self.due_at}" if self.due_at else ""
+        return f"{self.name}: at '{self.stage}', waiting for {self.waiting_for}{due}"
 
 
 class StepResult(Struct, frozen=True):
@@ -531,8 +562,31 @@ def _waiting_for(inst: engine.Instance, org: OrgDirectory) -> str:
     return ""
 
 
-def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: datetime) -> InstanceView:
-    """The person-facing view of an engine instance."""
+def _branch_views(inst: engine.Instance, process: Process, org: OrgDirectory,
+                  now: datetime) -> tuple[BranchView, ...]:
+    fork = process.stage(inst.fork) if inst.fork else None
+    labels = {b.name: b.label or b.name for b in fork.forks} if fork else {}
+    out = []
+    for b in inst.branches:
+        seen = engine.focused(inst, b.name)
+        stage = process.stage(b.stage) if b.stage else None
+        out.append(BranchView(
+            name=b.name, label=labels.get(b.name, b.name), status=b.status, stage=b.stage,
+            stage_name=stage.label if stage else None, stage_state=b.stage_state,
+            assignees=b.assignees, waiting_for=_waiting_for(seen, org) if b.live else "",
+            due_at=b.due_at,
+            overdue=bool(b.due_at and b.status == engine.ACTIVE and b.due_at < engine.iso(now)),
+        ))
+    return tuple(out)
+
+
+def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: datetime,
+         branch: str | None = None) -> InstanceView:
+    """The person-facing view of an engine instance (``branch``: as that
+    branch of its open parallel stage sees it)."""
+    branches = _branch_views(inst, process, org, now) if inst.fork else ()
+    if branch is not None:
+        inst = engine.focused(inst, branch)
     stage = process.stage(inst.stage) if inst.stage else None
     due = inst.due_at
     return InstanceView(
@@ -568,6 +622,8 @@ def view(inst: engine.Instance, process: Process, org: OrgDirectory, now: dateti
         paused_at=inst.paused_at,
         attachments=inst.attachments,
         watchers=inst.watchers,
+        branches=branches,
+        branch=branch,
     )
 
 
@@ -923,11 +979,14 @@ def advance(
     comment: str | None = None,
     expect_version: int | None = None,
     next_assignee: str | None = None,
+    stage: str | None = None,
     **context: Unpack[Context],
 ) -> StepResult:
-    """Report ``result`` at the instance's current stage and move it on."""
+    """Report ``result`` at the instance's current stage and move it on
+    (``stage``: which one, while parallel branches have several)."""
     command = engine.Advance(
-        result=result, values=dict(values or {}), comment=comment, next_assignee=next_assignee
+        result=result, values=dict(values or {}), comment=comment, next_assignee=next_assignee,
+        stage=stage,
     )
     return _act(
         instance, command, expect_version=expect_version, **context
@@ -938,11 +997,12 @@ def begin(
     instance: str,
     *,
     expect_version: int | None = None,
+    stage: str | None = None,
     **context: Unpack[Context],
 ) -> StepResult:
-    """Mark the current stage as in progress."""
+    """Mark the current stage (``stage``, among parallel branches) as in progress."""
     return _act(
-        instance, engine.Begin(), expect_version=expect_version, **context
+        instance, engine.Begin(stage), expect_version=expect_version, **context
     )
 
 
@@ -952,11 +1012,13 @@ def reassign(
     user: str,
     comment: str | None = None,
     expect_version: int | None = None,
+    stage: str | None = None,
     **context: Unpack[Context],
 ) -> StepResult:
-    """Give the current stage to ``user`` (by its assignee or an admin)."""
+    """Give the current stage (``stage``, among parallel branches) to ``user``
+    (by its assignee or an admin)."""
     return _act(
-        instance, engine.Reassign(user, comment), expect_version=expect_version,
+        instance, engine.Reassign(user, comment, stage), expect_version=expect_version,
         **context
     )
 
@@ -1270,10 +1332,22 @@ def inbox(
         for row in s.store.list_instances(flt):
             process = stored_process(s.store, row.definition_digest)
             inst = from_row(row)
-            stage = process.stage(inst.stage or "")
-            if stage is None or engine.excluded(inst, stage, s.user) is None:
+            if inst.fork is not None:  # each active branch the user holds, on its own row
+                out += [view(inst, process, s.org, s.now, branch=b.name)
+                        for b in inst.branches if b.status == engine.ACTIVE
+                        and _waits_for(engine.focused(inst, b.name), process, s)]
+                continue
+            if _waits_for(inst, process, s):
                 out.append(view(inst, process, s.org, s.now))
         return out
+
+
+def _waits_for(inst: engine.Instance, process: Process, s: CallContext) -> bool:
+    """Whether the instance's stage is the user's: they hold it and are not excluded."""
+    if not any(engine.holds(s.user, p, s.org) for p in inst.assignees):
+        return False
+    stage = process.stage(inst.stage or "")
+    return stage is None or engine.excluded(inst, stage, s.user) is None
 
 
 def _several(value: str | Sequence[str] | None) -> tuple[str, ...]:

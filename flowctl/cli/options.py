@@ -82,6 +82,16 @@ def expect_version() -> Any:
     )
 
 
+def stage() -> Any:
+    return typer.Option(
+        "--stage",
+        metavar="STAGE",
+        help="Which active stage, when parallel branches have several (default: the one"
+        " you hold).",
+        show_default=False,
+    )
+
+
 def json_out() -> Any:
     return typer.Option("--json", help="Print JSON instead of text.")
 

@@ -71,6 +71,7 @@ def advance(
             help="Who does the next stage, when its definition names nobody.",
         ),
     ] = None,
+    stage: Annotated[str | None, opt.stage()] = None,
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,
     org: Annotated[str | None, opt.org()] = None,
@@ -81,6 +82,8 @@ def advance(
     Only the stage's assignee (or an admin, journalled as such) may report;
     the result must be one the stage allows, and the stage's required fields
     must be set. Countersign approvals move on when every approver approved.
+    While parallel branches run, --stage names the branch's stage (the one you
+    hold is chosen for you).
 
     Examples:
 
@@ -89,11 +92,14 @@ def advance(
         flowctl advance key-account-filing-approval-1 -r approve --as carol
 
         flowctl advance contract-approval-4 -r approve --expect-version 3
+
+        flowctl advance contract-approval-4 -r approve --stage legal-review --as grace
     """
     with handle_errors():
         step = instances.advance(
             instance, result=result, values=parse_sets(sets), comment=comment,
-            expect_version=expect_version, next_assignee=next_assignee, as_user=as_user,
+            expect_version=expect_version, next_assignee=next_assignee, stage=stage,
+            as_user=as_user,
             db=db, org=org, processes_dir=processes,
         )
         _print_step(step)
@@ -102,6 +108,7 @@ def advance(
 def begin(
     instance: Annotated[str, opt.instance()],
     expect_version: Annotated[int | None, opt.expect_version()] = None,
+    stage: Annotated[str | None, opt.stage()] = None,
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,
     org: Annotated[str | None, opt.org()] = None,
@@ -114,10 +121,12 @@ def begin(
         flowctl begin key-account-filing-approval-1
 
         flowctl begin contract-approval-4 --as frank
+
+        flowctl begin contract-approval-4 --stage legal-review --as linda
     """
     with handle_errors():
         step = instances.begin(
-            instance, expect_version=expect_version, as_user=as_user, db=db, org=org,
+            instance, expect_version=expect_version, stage=stage, as_user=as_user, db=db, org=org,
             processes_dir=processes,
         )
         _print_step(step)
@@ -130,6 +139,7 @@ def reassign(
         str | None, typer.Option("--comment", metavar="TEXT", help="Why; kept in the journal.")
     ] = None,
     expect_version: Annotated[int | None, opt.expect_version()] = None,
+    stage: Annotated[str | None, opt.stage()] = None,
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,
     org: Annotated[str | None, opt.org()] = None,
@@ -142,10 +152,12 @@ def reassign(
         flowctl reassign goods-delivery-3 dmitry --as oleg
 
         flowctl reassign contract-approval-4 grace --comment "carol is away"
+
+        flowctl reassign contract-approval-4 dmitry --stage finance-review --as frank
     """
     with handle_errors():
         step = instances.reassign(
-            instance, user=user, comment=comment, expect_version=expect_version,
+            instance, user=user, comment=comment, expect_version=expect_version, stage=stage,
             as_user=as_user, db=db, org=org, processes_dir=processes,
         )
         _print_step(step)

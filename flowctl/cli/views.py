@@ -68,6 +68,8 @@ def _started(d: Mapping[str, Any]) -> str:
 
 def _entered(e: JournalEntry) -> str:
     d = e.data
+    if "join" in d:  # a parallel stage
+        return _forked(e)
     if "child_needed" in d:  # a subprocess stage ("wait" says whether it waits for the child)
         how = "waits for it" if d.get("wait") else "goes on without waiting"
         return f"'{e.stage}': starts child process {d['child_needed']} and {how}"
@@ -101,11 +103,44 @@ def _set_by(d: Mapping[str, Any]) -> str:
     return f" ({why}: {value})" if why == "default" else f" (set {why}: {value})"
 
 
+def _names(names: Iterable[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    items = [str(n) for n in names]
+    if not items:
+        return ""
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _forked(e: JournalEntry) -> str:
+    d = e.data
+    started = d.get("branches") or []
+    text = (f"'{e.stage}' started {len(started)} branch{'' if len(started) == 1 else 'es'}"
+            f" at once ({_names(started)})" if started
+            else f"'{e.stage}' started no branch")
+    skipped = d.get("skipped") or {}
+    if skipped:
+        text += "; skipped " + "; ".join(f"{n} ({w} does not hold)" for n, w in skipped.items())
+    values = ", ".join(f"{k}={_value(v)}" for k, v in (d.get("values") or {}).items())
+    if values:
+        text += f" ({values})"
+    return f"{text}; '{d.get('join')}' needs {d.get('needed')} of them" if started else text
+
+
+def _joined(e: JournalEntry) -> str:
+    d = e.data
+    reached = _names(d.get("branches") or [])
+    text = (f"'{e.stage}' is complete: {reached} reached it; on to '{d.get('to')}'" if reached
+            else f"'{e.stage}' is complete: no branch was started; on to '{d.get('to')}'")
+    if d.get("cancelled"):
+        text += f"; cancelled {_names(d['cancelled'])}"
+    return text
+
+
 def _decision(e: JournalEntry) -> str:
     d = e.data
     values = ", ".join(f"{k}={_value(v)}" for k, v in (d.get("values") or {}).items())
     seen = f" ({values})" if values else ""
-    if d.get("branch") == "default":
+    if d.get("branch", d.get("choice")) == "default":
         return f"'{e.stage}': no branch applies{seen} -> {d.get('to')}"
     return f"'{e.stage}': {d.get('when')}{seen} -> {d.get('to')}"
 
@@ -182,6 +217,22 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
         + (" (no result for it: a person decides)" if e.data.get("mapped") is False else "")
     ),
     "shared": lambda e: f"with {e.data.get('user')}: they may see it now",
+    "branch_joined": lambda e: (
+        f"branch {e.data.get('branch')} reached the join '{e.stage}'"
+        f" ({e.data.get('joined')} of {e.data.get('needed')} needed)"
+    ),
+    "branch_ended": lambda e: (
+        f"branch {e.data.get('branch')} reached the end '{e.stage}'"
+        f" (outcome: {e.data.get('outcome')}); "
+        + ("by the join's policy (cancel-others) the branches still open are cancelled"
+           if e.data.get("policy") == "cancel-others"
+           else "by the join's policy (finish-others) the instance ends there once the"
+           " branches still open finish")
+    ),
+    "branch_cancelled": lambda e: (
+        f"branch {e.data.get('branch')} was cancelled at '{e.stage}': {e.data.get('reason')}"
+    ),
+    "joined": _joined,
     "unshared": lambda e: f"with {e.data.get('user')}: taken back",
     "notification_sent": lambda e: (
         f"{e.data.get('kind')} to {e.data.get('user')} through"
@@ -220,9 +271,18 @@ def summary(e: JournalEntry) -> str:
     """One line saying what the entry records."""
     fn = _SUMMARIES.get(e.kind)
     text = fn(e) if fn else _value({k: v for k, v in e.data.items() if k != "by"})
+    if e.data.get("branch") and e.kind in _IN_BRANCH and (
+            e.kind != "decision" or "choice" in e.data):
+        text += f" [branch {e.data['branch']}]"
     if e.data.get("as_admin"):
         text += " [as admin]"
     return sanitize(text, keep="")  # one line, nothing that drives a terminal
+
+
+# kinds whose text does not name the branch already (a decision's own
+# "branch" is its rule; inside a parallel branch it is "choice")
+_IN_BRANCH = frozenset(_SUMMARIES) - {"branch_joined", "branch_ended", "branch_cancelled",
+                                      "joined"}
 
 
 def acted(e: JournalEntry) -> str:
@@ -258,14 +318,27 @@ def step_lines(step: StepResult, *, started: bool = False) -> list[str]:
             lines.append(f"{v.id}: {e.kind} {summary(e)}")
         if e.kind == "cancelled":
             lines += _cancel_policy(v.id, e.data)
-    lines.append(f"{v.id}: {v.where}")
+    lines += [f"{v.id}: {line}" for line in where_lines(v)]
     return lines
+
+
+def where_lines(v: InstanceView) -> list[str]:
+    """Where the instance is: one line, or with an open parallel stage, a line
+    for it and one for each branch still running."""
+    if not v.branches or v.status in ("completed", "cancelled"):
+        return [v.where]
+    live = [b for b in v.branches if b.status in ("active", "waiting")]
+    head = f"at '{v.stage}', {len(live)} of {len(v.branches)} branches running"
+    if v.status == "paused":
+        head = f"paused at '{v.stage}' {v.waiting_for}"
+    return [head] + [f"  branch {b.where}" for b in live]
 
 
 _STEP_KINDS = (
     "result", "decision", "vote", "reassigned", "note", "link", "attached", "began", "event",
     "task_created", "task_scheduled", "task_done", "paused", "resumed", "child_started",
-    "child_ended", "escalation", "shared", "unshared",
+    "child_ended", "escalation", "shared", "unshared", "branch_joined", "branch_ended",
+    "branch_cancelled", "joined",
 )
 _OTHER_KINDS = ("started", "completed", "cancelled", "result", "child_started", "child_ended")
 
@@ -328,6 +401,9 @@ def card_lines(card: InstanceCard) -> list[str]:
     lines = [f"{v.id}"] + [f"  {k + ':':<13}{val}" for k, val in rows]
     if v.watchers:
         lines.append(f"  {'shared with:':<13}{', '.join(v.watchers)}")
+    if v.branches and v.status not in ("completed", "cancelled"):
+        lines.append("branches:")
+        lines += [f"  {b.where}" + (" (overdue)" if b.overdue else "") for b in v.branches]
     live = {c.id: c for c in card.children}
     for c in v.children:
         how = "waited for" if c.wait else "runs on its own"
@@ -407,7 +483,8 @@ def task_line(t: Any) -> str:
 
 def inbox_table(views: list[InstanceView]) -> Table:
     rows: list[list[str | Cell]] = [
-        [v.id, v.stage or "-", v.stage_state, _due_cell(v), v.process_name] for v in views
+        [v.id, f"{v.stage} (branch {v.branch})" if v.branch else v.stage or "-", v.stage_state,
+         _due_cell(v), v.process_name] for v in views
     ]
     return Table(["INSTANCE", "STAGE", "STATE", "DUE", "PROCESS"], rows, prose=["PROCESS"])
 

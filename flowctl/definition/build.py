@@ -28,7 +28,9 @@ from flowctl.model import (
     FieldDef,
     FieldType,
     FieldValue,
+    JoinPolicy,
     OrgDirectory,
+    ParallelBranch,
     Path,
     Phase,
     Process,
@@ -223,7 +225,7 @@ def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType],
         branches=tuple(
             Branch(when=b["when"], to=b["to"], path=(*path, "branches", i))
             for i, b in enumerate(s.get("branches") or [])
-        ),
+        ) if s["kind"] != "parallel" else (),
         default=s.get("default"),
         wait_for=s.get("for"),
         wait_until=s.get("until"),
@@ -240,6 +242,7 @@ def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType],
         must_change=_strs(s.get("must_change")),
         validate=_checks(s.get("validate"), (*path, "validate")),
         sets=_sets(s.get("set"), (*path, "set"), types),
+        **_parallel(s, path),
     )
 
 
@@ -265,6 +268,20 @@ def _field(name: str, f: dict[str, Any], types: dict[str, FieldType]) -> FieldDe
         default=build_value(name, f["default"], ("fields", name, "default"), types)
         if "default" in f else None,
     )
+
+
+def _parallel(s: dict[str, Any], path: Path) -> dict[str, Any]:
+    """The keys of a parallel stage (its branches) or of a join."""
+    if s["kind"] == "parallel":
+        return {"forks": tuple(
+            ParallelBranch(name=b["name"], to=b["to"], path=(*path, "branches", i),
+                           when=b.get("when"), label=b.get("label"))
+            for i, b in enumerate(s.get("branches") or [])
+        )}
+    if s["kind"] == "join":
+        return {"fork": s.get("fork"), "complete": str(s.get("complete", "all")),
+                "on_reject": JoinPolicy(s.get("on_reject", "cancel-others"))}
+    return {}
 
 
 def build_process(data: dict[str, Any], source: str = "") -> Process:

@@ -27,6 +27,10 @@ _SHAPES: dict[NodeKind, Attrs] = {
     NodeKind.DECISION: [("shape", "diamond"), ("style", "filled"), ("margin", "0.05,0.05")],
     NodeKind.WAIT: [("shape", "note"), ("style", "filled")],
     NodeKind.SUBPROCESS: [("shape", "component"), ("style", "filled")],
+    NodeKind.FORK: [("shape", "box"), ("style", "filled"), ("height", "0.08"),
+                    ("width", "2.2"), ("fixedsize", "true")],
+    NodeKind.JOIN: [("shape", "box"), ("style", "filled"), ("height", "0.08"),
+                    ("width", "2.2"), ("fixedsize", "true")],
     NodeKind.END: [("shape", "box"), ("style", "rounded,filled,bold"), ("penwidth", "2.5")],
     NodeKind.PROCESS: [("shape", "folder"), ("style", "filled,dashed")],
     NodeKind.MISSING: [("shape", "box"), ("style", "filled,dashed")],
@@ -38,6 +42,7 @@ _EDGE_STYLES: dict[EdgeKind, Attrs] = {
     EdgeKind.BRANCH: [("fontcolor", theme.CONDITION_TEXT)],
     EdgeKind.DEFAULT: [("style", "dashed"), ("fontcolor", theme.CONDITION_TEXT)],
     EdgeKind.NEXT: [],
+    EdgeKind.FORK: [("penwidth", "1.6")],
     EdgeKind.CHILD: [
         ("style", "dashed"),
         ("color", theme.KIND_COLORS[NodeKind.PROCESS].border),
@@ -116,9 +121,15 @@ def _mark_node_attrs(node: Node, colors: theme.Colors) -> Attrs:
     return [("color", colors.border), ("fillcolor", colors.fill), ("fontcolor", colors.text)]
 
 
+_BARS = (NodeKind.FORK, NodeKind.JOIN)
+
+
 def node_attrs(node: Node) -> Attrs:
     colors = theme.KIND_COLORS[node.kind]
-    attrs = [("label", node_label(node)), *_SHAPES[node.kind]]
+    if node.kind in _BARS:  # a bar: its name and details beside it
+        attrs = [("label", ""), ("xlabel", node_label(node)), *_SHAPES[node.kind]]
+    else:
+        attrs = [("label", node_label(node)), *_SHAPES[node.kind]]
     attrs += _mark_node_attrs(node, colors)
     if node.start and node.mark is Mark.NONE:
         attrs.append(("penwidth", "2"))

@@ -45,6 +45,8 @@ _STAGE_NODE_KIND = {
     StageKind.DECISION: NodeKind.DECISION,
     StageKind.WAIT: NodeKind.WAIT,
     StageKind.SUBPROCESS: NodeKind.SUBPROCESS,
+    StageKind.PARALLEL: NodeKind.FORK,
+    StageKind.JOIN: NodeKind.JOIN,
     StageKind.END: NodeKind.END,
 }
 
@@ -100,7 +102,18 @@ def _kind_texts(stage: Stage) -> list[str]:
         ]
     if kind is StageKind.END and stage.outcome is not None:
         return [f"outcome: {stage.outcome}"]
+    if kind is StageKind.JOIN:
+        return join_texts(stage)
     return []
+
+
+def join_texts(stage: Stage) -> list[str]:
+    """``waits for all branches``, ``an end in a branch cancels the others``."""
+    wanted = {"all": "all branches", "any": "any one branch (cancels the others)"}.get(
+        stage.complete, f"{stage.complete} branches (cancels the others)")
+    end = ("an end in a branch cancels the others" if stage.on_reject.value == "cancel-others"
+           else "an end in a branch waits for the others")
+    return [f"waits for {wanted}", end]
 
 
 def stage_details(stage: Stage) -> tuple[str, ...]:
@@ -139,6 +152,10 @@ def _stage_edges(stage: Stage) -> list[Edge]:
     for i, b in enumerate(stage.branches):
         edges.append(Edge(stage.id, b.to, EdgeKind.BRANCH, wrap(b.when, EDGE_WIDTH),
                           via=str(i + 1)))
+    for f in stage.forks:
+        texts = [f.label or f.name] + ([f"when {f.when}"] if f.when else [])
+        edges.append(Edge(stage.id, f.to, EdgeKind.FORK, wrap_all(texts, EDGE_WIDTH),
+                          via=f.name))
     if stage.default is not None:
         edges.append(Edge(stage.id, stage.default, EdgeKind.DEFAULT, ("else",), via="default"))
     if stage.next is not None:
@@ -179,7 +196,7 @@ def _extra_nodes(edges: list[Edge], known: set[str]) -> list[Node]:
 
 
 def _mark_node(node: Node, hl: Highlight, graph_edges: list[Edge]) -> Mark:
-    if node.id == hl.current:
+    if node.id == hl.current or node.id in hl.active:
         return Mark.CURRENT
     if node.id in hl.visited:
         return Mark.VISITED

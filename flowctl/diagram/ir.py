@@ -19,6 +19,8 @@ class NodeKind(StrEnum):
     DECISION = "decision"
     WAIT = "wait"
     SUBPROCESS = "subprocess"
+    FORK = "fork"  # a parallel stage: a bar its branches leave from
+    JOIN = "join"  # the bar where they meet again
     END = "end"
     PROCESS = "process"  # a child process started by a subprocess stage
     MISSING = "missing"  # a stage named by a transition but not defined
@@ -31,6 +33,7 @@ class EdgeKind(StrEnum):
     DEFAULT = "default"  # a decision's "else"
     NEXT = "next"  # wait / subprocess continuation
     CHILD = "child"  # subprocess stage -> child process
+    FORK = "fork"  # parallel stage -> a branch's first stage
 
 
 class Mark(StrEnum):
@@ -120,6 +123,7 @@ class Highlight(NamedTuple):
     current: str | None = None
     visited: frozenset[str] = frozenset()
     taken: frozenset[tuple[str, str]] = frozenset()
+    active: frozenset[str] = frozenset()  # parallel branches: every stage they are at
 
     @classmethod
     def from_path(cls, stages: Sequence[str], *, finished: bool = False) -> Highlight:

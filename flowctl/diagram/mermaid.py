@@ -36,6 +36,8 @@ _SHAPES: dict[NodeKind, tuple[str, str]] = {
     NodeKind.DECISION: ("{", "}"),
     NodeKind.WAIT: ("[/", "/]"),
     NodeKind.SUBPROCESS: ("[[", "]]"),
+    NodeKind.FORK: ("@{ shape: fork, label: ", " }"),
+    NodeKind.JOIN: ("@{ shape: fork, label: ", " }"),
     NodeKind.END: ("([", "])"),
     NodeKind.PROCESS: ("[", "]"),
     NodeKind.MISSING: ("[", "]"),
@@ -48,6 +50,7 @@ _ARROWS: dict[EdgeKind, str] = {
     EdgeKind.DEFAULT: "-.->",
     EdgeKind.NEXT: "-->",
     EdgeKind.CHILD: "-.->",
+    EdgeKind.FORK: "-->",
 }
 
 _EXTRA_STYLE: dict[NodeKind, str] = {

@@ -24,6 +24,8 @@ KIND_COLORS: dict[NodeKind, Colors] = {
     NodeKind.DECISION: Colors("#FFF9C4", "#F9A825"),
     NodeKind.WAIT: Colors("#F3E5F5", "#8E24AA"),
     NodeKind.SUBPROCESS: Colors("#E8F5E9", "#2E7D32"),
+    NodeKind.FORK: Colors("#263238", "#263238"),
+    NodeKind.JOIN: Colors("#263238", "#263238"),
     NodeKind.END: Colors("#ECEFF1", "#263238"),
     NodeKind.PROCESS: Colors("#FFFFFF", "#2E7D32"),
     NodeKind.MISSING: Colors("#FFEBEE", "#C62828", "#C62828"),

@@ -61,6 +61,7 @@ from flowctl.model import (
     FieldDef,
     FieldType,
     FieldValue,
+    JoinPolicy,
     OrgDirectory,
     Process,
     Result,
@@ -183,6 +184,16 @@ class TimerVoid(Refused):
     """The timer is no longer pending: fired already, or the instance moved on."""
 
 
+class StageChoice(Refused):
+    """The instance has several active stages (parallel branches) and the
+    command does not say which one, or names one that is not active."""
+
+    def __init__(self, message: str, *, hint: str | None = None,
+                 active: tuple[str, ...] = ()) -> None:
+        super().__init__(message, hint=hint)
+        self.active = active  # the active stages
+
+
 class InvalidValue(UsageError):
     """A value given on the command line cannot be used (exit 2)."""
 
@@ -275,6 +286,41 @@ class Notice(Struct, frozen=True):
     subject: str | None = None  # from the definition's template; None: the default
 
 
+# branch status (besides ACTIVE and WAITING)
+JOINED = "joined"  # it reached the join
+ENDED = "ended"  # it reached an end stage (on_reject: finish-others)
+
+
+class BranchRun(Struct, frozen=True):
+    """One started branch of the open parallel stage: where it is, and the
+    same per-stage state an instance keeps for its one current stage."""
+
+    name: str
+    status: str = ACTIVE  # active | waiting | joined | ended
+    stage: str | None = None
+    stage_state: str = NOT_STARTED
+    entered_at: str | None = None
+    due_at: str | None = None
+    assignees: tuple[str, ...] = ()
+    labels: Mapping[str, str] = msgspec.field(default_factory=dict)
+    approvers: tuple[str, ...] = ()
+    votes: tuple[Vote, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    wake_at: str | None = None
+    tasks: tuple[Task, ...] = ()
+    end: str | None = None  # ended: the end stage it reached
+    baseline: Mapping[str, Any] = msgspec.field(default_factory=dict)  # see Instance
+
+    @property
+    def live(self) -> bool:
+        return self.status in (ACTIVE, WAITING)
+
+
+# What a branch keeps of its own: the instance's per-stage state.
+BRANCH_FIELDS = ("stage", "stage_state", "entered_at", "due_at", "assignees", "labels",
+                 "approvers", "votes", "timers", "wake_at", "tasks", "baseline")
+
+
 class Instance(Struct, frozen=True):
     id: str
     process_id: str
@@ -310,10 +356,31 @@ class Instance(Struct, frozen=True):
     watchers: tuple[str, ...] = ()  # users it was shared with: they see it, hear its outcome
     baseline: Mapping[str, Any] = msgspec.field(default_factory=dict)  # must_change fields'
     #                                   values when the current stage was entered
+    # An open parallel stage: ``stage`` is its id and the per-stage fields above
+    # gather its live branches' (every assignee, timer and task; the earliest due
+    # time); each branch keeps its own in ``branches``.
+    fork: str | None = None
+    forked_at: str | None = None
+    branches: tuple[BranchRun, ...] = ()
 
     @property
     def finished(self) -> bool:
         return self.status in FINISHED
+
+    def branch(self, name: str) -> BranchRun | None:
+        return next((b for b in self.branches if b.name == name), None)
+
+    def branch_at(self, stage: str) -> BranchRun | None:
+        """The live branch whose current stage is ``stage``."""
+        return next((b for b in self.branches if b.stage == stage and b.live), None)
+
+    @property
+    def active_stages(self) -> tuple[str, ...]:
+        """The stages a person may act at now: the live branches' (of an open
+        parallel stage), else the current stage."""
+        if self.fork is not None:
+            return tuple(b.stage for b in self.branches if b.status == ACTIVE and b.stage)
+        return (self.stage,) if self.stage and self.status == ACTIVE else ()
 
 
 class Event(Struct, frozen=True):
@@ -374,15 +441,17 @@ class Advance(Struct, frozen=True):
     values: Mapping[str, Any] = msgspec.field(default_factory=dict)
     comment: str | None = None
     next_assignee: str | None = None
+    stage: str | None = None  # which active stage (several: parallel branches)
 
 
 class Begin(Struct, frozen=True):
-    pass
+    stage: str | None = None
 
 
 class Reassign(Struct, frozen=True):
     user: str
     comment: str | None = None
+    stage: str | None = None
 
 
 class Note(Struct, frozen=True):
@@ -959,6 +1028,8 @@ class Run(Struct):
     starting: bool = False
     picks: list[tuple[str, str, str]] = msgspec.field(default_factory=list)  # (pick, pool, user)
     picked: list[dict[str, Any]] = msgspec.field(default_factory=list)  # for the next entry
+    branch: str | None = None  # the parallel branch in focus: its entries say so
+    forks_entered: int = 0
 
     def emit(
         self,
@@ -968,9 +1039,12 @@ class Run(Struct):
         result: str | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
-        self.events.append(
-            Event(kind, self.ctx.actor, self.ctx.at, stage, result, dict(data or {}))
-        )
+        values = dict(data or {})
+        if self.branch is not None:
+            if "branch" in values:  # a decision's own branch, inside a parallel branch
+                values["choice"] = values.pop("branch")
+            values["branch"] = self.branch
+        self.events.append(Event(kind, self.ctx.actor, self.ctx.at, stage, result, values))
 
     def set(self, **changes: Any) -> None:
         # A new instance each time (msgspec's replace copies the fields in C,
@@ -1109,6 +1183,9 @@ def enter(run: Run, stage_id: str) -> None:
     """Enter a stage; follow decisions (and subprocesses that do not wait)
     until a stage needs a person, time or a child, or the instance ends."""
     for _ in range(MAX_AUTOMATIC_STEPS):
+        if run.branch is not None and stage_id == _join(run).id:
+            _branch_joined(run, stage_id)
+            return
         stage = run.stage(stage_id)
         run.set(
             stage=stage.id, stage_state=NOT_STARTED, entered_at=run.ctx.at, due_at=None,
@@ -1118,8 +1195,20 @@ def enter(run: Run, stage_id: str) -> None:
         # must_change compares with the record as entered, after the stage's own set:
         run.set(baseline={n: run.inst.record.get(n) for n in stage.must_change_for()})
         if stage.kind is StageKind.END:
+            if run.branch is not None:
+                _branch_ended(run, stage)
+                return
             _complete(run, stage)
             return
+        if stage.kind is StageKind.PARALLEL:
+            _enter_parallel(run, stage)
+            return
+        if stage.kind is StageKind.JOIN:
+            raise FlowctlError(
+                f"'{stage.id}' of '{run.process.id}' is the join of parallel stage"
+                f" '{stage.fork}', entered from outside its branches",
+                hint=f"run `flowctl lint` on {run.process.source or 'the definition'}",
+            )
         if stage.kind is StageKind.DECISION:
             stage_id = _decide(run, stage)
             continue
@@ -1184,6 +1273,289 @@ def _reason(run: Run) -> str:
             return ", ".join(values)
         break
     return "none given"
+
+
+# ------------------------------------------------------------ parallel
+
+# A parallel stage starts its branches (those whose ``when`` holds), each a
+# path of stages to the join. The instance's per-stage fields then gather the
+# live branches' (see Instance.fork); a command on one branch's stage runs
+# with that branch in focus (its state in the instance's per-stage fields, its
+# entries marked with its name) and puts it back after.
+
+
+def focus(run: Run, name: str) -> None:
+    """Put branch ``name``'s state into the instance's per-stage fields."""
+    b = run.inst.branch(name)
+    if b is None:
+        raise FlowctlError(f"instance {run.inst.id} has no branch '{name}'")
+    status = b.status if run.inst.status in (ACTIVE, WAITING) else run.inst.status
+    run.set(status=status, **{f: getattr(b, f) for f in BRANCH_FIELDS})
+    run.branch = name
+
+
+def unfocus(run: Run) -> None:
+    """Take the branch in focus back from the per-stage fields (when it is
+    still live) and gather the live branches' state again."""
+    name = run.branch
+    if name is None:
+        return
+    run.branch = None
+    inst = run.inst
+    b = inst.branch(name)
+    if b is not None:
+        kept = replace(b, status=inst.status if inst.status in (ACTIVE, WAITING) else b.status,
+                       **{f: getattr(inst, f) for f in BRANCH_FIELDS})
+        _put_branch(run, kept)
+    _gather(run)
+
+
+def focused(inst: Instance, name: str) -> Instance:
+    """The instance as branch ``name`` sees it (for views: its stage, assignees,
+    due time...)."""
+    b = inst.branch(name)
+    if b is None:
+        return inst
+    return replace(inst, status=b.status if b.live else inst.status,
+                   **{f: getattr(b, f) for f in BRANCH_FIELDS})
+
+
+def _put_branch(run: Run, branch: BranchRun) -> None:
+    run.set(branches=tuple(branch if b.name == branch.name else b
+                           for b in run.inst.branches))
+
+
+def _gather(run: Run) -> None:
+    """The instance's per-stage fields from its live branches (while not paused)."""
+    inst = run.inst
+    live = [b for b in inst.branches if b.live]
+    labels: dict[str, str] = {}
+    for b in live:
+        labels.update(b.labels)
+    dues = sorted(b.due_at for b in live if b.due_at)
+    wakes = sorted(b.wake_at for b in live if b.wake_at)
+    changes: dict[str, Any] = {
+        "stage": inst.fork, "stage_state": IN_PROGRESS, "entered_at": inst.forked_at,
+        "due_at": dues[0] if dues else None,
+        "assignees": tuple(dict.fromkeys(p for b in live if b.status == ACTIVE
+                                         for p in b.assignees)),
+        "labels": labels, "approvers": (), "votes": (),
+        "timers": tuple(t for b in live for t in b.timers),
+        "wake_at": wakes[0] if wakes else None,
+        "tasks": tuple(t for b in live for t in b.tasks), "baseline": {},
+    }
+    if inst.status in (ACTIVE, WAITING):
+        changes["status"] = ACTIVE if any(b.status == ACTIVE for b in live) else WAITING
+    run.set(**changes)
+
+
+def _join(run: Run) -> Stage:
+    fork = run.inst.fork or ""
+    join = run.process.join_of(fork)
+    if join is None:
+        raise FlowctlError(
+            f"parallel stage '{fork}' of '{run.process.id}' has no join",
+            hint=f"run `flowctl lint` on {run.process.source or 'the definition'}",
+        )
+    return join
+
+
+def _branch_holds(run: Run, stage: Stage, when: str, record: Mapping[str, Any],
+                  read: dict[str, Any]) -> bool:
+    try:
+        cond = _condition(when)
+        for name in sorted(field_names(cond)):
+            read[name] = record.get(name)
+        return bool(evaluate(cond, record))
+    except ConditionEvalError as exc:
+        raise Refused(
+            f"cannot start the branches of '{stage.id}': condition `{when}` failed: {exc}",
+            hint="set the fields it reads with --set FIELD=VALUE",
+        ) from exc
+
+
+def _enter_parallel(run: Run, stage: Stage) -> None:
+    if run.branch is not None or run.inst.fork is not None:
+        raise FlowctlError(
+            f"parallel stage '{stage.id}' of '{run.process.id}' is inside a branch of"
+            f" '{run.inst.fork}'; parallel stages do not nest",
+            hint=f"run `flowctl lint` on {run.process.source or 'the definition'}",
+        )
+    run.forks_entered += 1
+    if run.forks_entered > MAX_AUTOMATIC_STEPS:
+        raise Refused(
+            f"more than {MAX_AUTOMATIC_STEPS} parallel stages in a row in '{run.process.id}'"
+            f" (last: '{stage.id}') with no person to act; the definition loops",
+            hint="fix the branches' conditions of the definition",
+        )
+    run.set(fork=stage.id, forked_at=run.ctx.at)
+    join = _join(run)
+    record = dict(run.inst.record)
+    read: dict[str, Any] = {}
+    started = [b for b in stage.forks
+               if b.when is None or _branch_holds(run, stage, b.when, record, read)]
+    skipped = {b.name: b.when for b in stage.forks if b not in started}
+    run.set(branches=tuple(BranchRun(b.name) for b in started), status=ACTIVE)
+    data: dict[str, Any] = {
+        "branches": [b.name for b in started], "join": join.id,
+        "complete": join.complete, "needed": join.needed(len(started)),
+    }
+    if skipped:
+        data["skipped"] = skipped
+    if read:
+        data["values"] = read
+    run.emit("stage_entered", stage=stage.id, data=data)
+    for b in started:
+        if run.inst.fork != stage.id:
+            return  # an earlier branch ended the instance, or completed the join
+        focus(run, b.name)
+        enter(run, b.to)
+        unfocus(run)
+    if run.inst.fork == stage.id:
+        _settle(run)
+
+
+def _branch_joined(run: Run, join_id: str) -> None:
+    name = run.branch or ""
+    run.branch = None
+    b = run.inst.branch(name)
+    if b is not None:
+        _put_branch(run, BranchRun(name, status=JOINED, stage=join_id,
+                                   entered_at=run.ctx.at))
+    join = _join(run)
+    joined = sum(1 for x in run.inst.branches if x.status == JOINED)
+    run.emit("branch_joined", stage=join_id, data={
+        "branch": name, "joined": joined, "needed": join.needed(len(run.inst.branches)),
+    })
+    _settle(run)
+
+
+def _branch_ended(run: Run, end: Stage) -> None:
+    """A branch reached an end stage: by the join's ``on_reject``, the instance
+    ends there now (the other branches cancelled), or once the others finish."""
+    name = run.branch or ""
+    run.branch = None
+    join = _join(run)
+    _put_branch(run, BranchRun(name, status=ENDED, stage=end.id, entered_at=run.ctx.at,
+                               end=end.id))
+    run.emit("branch_ended", stage=end.id, data={
+        "branch": name, "outcome": end.outcome or COMPLETED, "policy": join.on_reject.value,
+    })
+    if join.on_reject is JoinPolicy.CANCEL_OTHERS:
+        _cancel_branches(run, f"branch '{name}' reached the end stage '{end.id}'")
+    _settle(run)
+
+
+def _cancel_branches(run: Run, reason: str) -> list[str]:
+    """Cancel every live branch (journalled, its holders told); their names."""
+    names = []
+    for b in run.inst.branches:
+        if not b.live:
+            continue
+        names.append(b.name)
+        run.events.append(Event("branch_cancelled", run.ctx.actor, run.ctx.at, b.stage, None,
+                                {"branch": b.name, "reason": reason}))
+        what = f"'{b.stage}'" if b.stage else f"branch '{b.name}'"
+        run.notify(b.assignees, "cancelled",
+                   f"{run.inst.id}: {what} is no longer needed: {reason}", b.stage)
+        _put_branch(run, replace(b, status=CANCELLED, assignees=(), timers=(), tasks=(),
+                                 due_at=None, wake_at=None))
+    return names
+
+
+def _close_fork(run: Run) -> None:
+    run.set(fork=None, forked_at=None, branches=(), assignees=(), labels={}, approvers=(),
+            votes=(), timers=(), tasks=(), due_at=None, wake_at=None, baseline={})
+
+
+def _settle(run: Run) -> None:
+    """After a branch joined or ended: end the instance, complete the join and
+    go on, or wait for the other branches."""
+    inst = run.inst
+    join = _join(run)
+    live = [b for b in inst.branches if b.live]
+    ended = [b for b in inst.branches if b.status == ENDED]
+    if ended:
+        if live:
+            _gather(run)
+            return
+        end = run.stage(ended[0].end or "")
+        _close_fork(run)
+        _complete(run, end)
+        return
+    started = [b for b in inst.branches if b.status != CANCELLED]
+    joined = [b.name for b in inst.branches if b.status == JOINED]
+    if len(joined) < join.needed(len(started)):
+        _gather(run)
+        return
+    data: dict[str, Any] = {"branches": joined, "complete": join.complete, "to": join.next}
+    if live:
+        done = "all" if join.complete == "all" else f"{len(joined)} of {len(started)}"
+        data["cancelled"] = _cancel_branches(
+            run, f"the join '{join.id}' is complete ({done} branches reached it)")
+    run.emit("joined", stage=join.id, data=data)
+    _close_fork(run)
+    enter(run, join.next or "")
+
+
+def choose_branch(run: Run, stage_id: str | None, doing: str) -> str:
+    """The branch a command on an open parallel stage acts in: the one at
+    ``stage_id``, else the one active stage the actor holds, else refused."""
+    inst, ctx = run.inst, run.ctx
+    active = [b for b in inst.branches if b.status == ACTIVE]
+    listing = "; ".join(
+        f"'{b.stage}' (branch {b.name}, {describe_principals(b.assignees, b.labels, ctx.org)})"
+        for b in active
+    ) or "none"
+    stages = tuple(b.stage or "" for b in active)
+    if stage_id is not None:
+        for b in active:
+            if b.stage == stage_id:
+                return b.name
+        waiting = inst.branch_at(stage_id)
+        why = (f"branch {waiting.name} is waiting there" if waiting is not None
+               else f"it is not an active stage of {inst.id}")
+        raise StageChoice(
+            f"stage '{stage_id}' cannot be {doing}: {why}; active stages: {listing}",
+            hint="name one of them with --stage STAGE", active=stages,
+        )
+    mine = [b for b in active if any(holds(ctx.actor, p, ctx.org) for p in b.assignees)
+            and excluded(inst, run.stage(b.stage or ""), ctx.actor) is None]
+    if len(mine) == 1:
+        return mine[0].name
+    if len(active) == 1:
+        return active[0].name
+    if not active:
+        raise InstanceClosed(
+            f"instance {inst.id} has no active stage at '{inst.stage}': its branches are"
+            f" waiting; nothing can be {doing} now", status=inst.status,
+        )
+    held = (f"{ctx.actor} holds {len(mine)} of them" if mine
+            else f"{ctx.actor} holds none of them")
+    raise StageChoice(
+        f"{inst.id} has {len(active)} active stages ({held}): {listing}; name the one you"
+        " mean",
+        hint=f"add --stage STAGE, e.g. --stage {(mine or active)[0].stage}", active=stages,
+    )
+
+
+def on_stage(run: Run, stage_id: str | None, doing: str, act: Any) -> None:
+    """Run ``act()`` on the active stage the command means: with an open
+    parallel stage, in the branch chosen by :func:`choose_branch`."""
+    inst = run.inst
+    _require_open(inst, doing)
+    if inst.fork is None:
+        if stage_id is not None and stage_id != inst.stage:
+            raise StageChoice(
+                f"stage '{stage_id}' cannot be {doing}: {inst.id} is at '{inst.stage}'",
+                hint="drop --stage, or name the instance's current stage",
+                active=inst.active_stages,
+            )
+        act()
+        return
+    focus(run, choose_branch(run, stage_id, doing))
+    act()
+    unfocus(run)
 
 
 @lru_cache(maxsize=256)
@@ -1645,6 +2017,10 @@ def _verb(stage: Stage) -> str:
 
 
 def advance(run: Run, cmd: Advance) -> None:
+    on_stage(run, cmd.stage, "advanced", lambda: _advance(run, cmd))
+
+
+def _advance(run: Run, cmd: Advance) -> None:
     inst = run.inst
     _require_open(inst, "advanced")
     stage = run.stage(inst.stage or "")
@@ -1916,7 +2292,11 @@ def _check_rules(run: Run, stage: Stage, result: Result) -> None:
             )
 
 
-def begin(run: Run) -> None:
+def begin(run: Run, cmd: Begin | None = None) -> None:
+    on_stage(run, cmd.stage if cmd else None, "begun", lambda: _begin(run))
+
+
+def _begin(run: Run) -> None:
     inst = run.inst
     _require_open(inst, "begun")
     stage = run.stage(inst.stage or "")
@@ -1928,6 +2308,10 @@ def begin(run: Run) -> None:
 
 
 def reassign(run: Run, cmd: Reassign) -> None:
+    on_stage(run, cmd.stage, "reassigned", lambda: _reassign(run, cmd))
+
+
+def _reassign(run: Run, cmd: Reassign) -> None:
     inst = run.inst
     _require_open(inst, "reassigned")
     stage = run.stage(inst.stage or "")
@@ -2083,6 +2467,9 @@ def cancel(run: Run, cmd: Cancel) -> None:
     children = tuple(
         replace(c, status=CANCELLED) if c.instance_id in cancelled else c for c in inst.children
     )
+    if inst.fork is not None:
+        data["branches_cancelled"] = [b.name for b in inst.branches if b.live]
+    run.set(fork=None, forked_at=None, branches=())
     run.set(
         status=CANCELLED, stage=None, last_stage=inst.stage, outcome=CANCELLED,
         assignees=(), approvers=(), timers=(), due_at=None, wake_at=None, children=children,
@@ -2121,7 +2508,31 @@ def dump_state(inst: Instance) -> dict[str, Any]:
         "attachments": [asdict(a) for a in inst.attachments],
         **({"watchers": list(inst.watchers)} if inst.watchers else {}),
         **({"baseline": dict(inst.baseline)} if inst.baseline else {}),
+        **({"fork": inst.fork, "forked_at": inst.forked_at,
+            "branches": [_dump_branch(b) for b in inst.branches]} if inst.fork else {}),
     }
+
+
+def _dump_branch(b: BranchRun) -> dict[str, Any]:
+    out = asdict(b)
+    out.update(labels=dict(b.labels), baseline=dict(b.baseline), assignees=list(b.assignees),
+               approvers=list(b.approvers),
+               votes=[asdict(v) for v in b.votes], timers=[asdict(t) for t in b.timers],
+               tasks=[asdict(t) for t in b.tasks])
+    return out
+
+
+def _load_branch(d: Mapping[str, Any], version: int) -> BranchRun:
+    return BranchRun(
+        name=d["name"], status=d.get("status", ACTIVE), stage=d.get("stage"),
+        stage_state=d.get("stage_state", NOT_STARTED), entered_at=d.get("entered_at"),
+        due_at=d.get("due_at"), assignees=tuple(d.get("assignees") or ()),
+        labels=dict(d.get("labels") or {}), approvers=tuple(d.get("approvers") or ()),
+        votes=tuple(Vote(**v) for v in d.get("votes") or ()),
+        timers=_timers(d.get("timers"), version), wake_at=d.get("wake_at"),
+        tasks=tuple(Task(**t) for t in d.get("tasks") or ()), end=d.get("end"),
+        baseline=dict(d.get("baseline") or {}),
+    )
 
 
 def _timers(items: Any, version: int) -> tuple[Timer, ...]:
@@ -2171,4 +2582,7 @@ def load_instance(columns: Mapping[str, Any], state: Mapping[str, Any]) -> Insta
         attachments=tuple(AttachmentRef(**a) for a in state.get("attachments") or ()),
         watchers=tuple(state.get("watchers") or ()),
         baseline=dict(state.get("baseline") or {}),
+        fork=state.get("fork"),
+        forked_at=state.get("forked_at"),
+        branches=tuple(_load_branch(b, columns["version"]) for b in state.get("branches") or ()),
     )

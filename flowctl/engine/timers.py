@@ -30,6 +30,8 @@ from flowctl.engine.steps import (
     TASK_SCHEDULED,
     WAITING,
     WAKE,
+    BranchRun,
+    Child,
     ChildEnded,
     ChildStarted,
     Fire,
@@ -47,6 +49,7 @@ from flowctl.engine.steps import (
     describe_principals,
     enter,
     excluded,
+    focus,
     holds,
     iso,
     later,
@@ -55,6 +58,7 @@ from flowctl.engine.steps import (
     resolve,
     task_created,
     took_picked,
+    unfocus,
     user_principal,
 )
 from flowctl.errors import FlowctlError
@@ -68,15 +72,23 @@ def fire(run: Run, cmd: Fire) -> None:
     timer = next((t for t in inst.timers if t.key == cmd.key), None)
     if timer is None or inst.finished or (inst.status == PAUSED and timer.kind != RESUME):
         raise TimerVoid(f"timer {cmd.key} of {inst.id} is not pending (fired, or moved on)")
-    if timer.kind != RESUME and timer.stage != inst.stage:
+    if timer.kind != RESUME and inst.fork is not None:
+        branch = inst.branch_at(timer.stage)
+        if branch is None or timer not in branch.timers:
+            raise TimerVoid(f"timer {cmd.key} of {inst.id} belongs to a stage it has left")
+        focus(run, branch.name)
+    elif timer.kind != RESUME and timer.stage != inst.stage:
         raise TimerVoid(f"timer {cmd.key} of {inst.id} belongs to a stage it has left")
-    run.set(timers=tuple(t for t in inst.timers if t.key != cmd.key))
+    run.set(timers=tuple(t for t in run.inst.timers if t.key != cmd.key))
     base: dict[str, Any] = {"timer": timer.key, "due_at": timer.at}
     saved, n_events, n_notices = run.inst, len(run.events), len(run.notices)
+    in_branch = run.branch
     try:
         _HANDLERS[timer.kind](run, timer, base)
+        unfocus(run)
     except FlowctlError as exc:
         run.inst = saved
+        run.branch = in_branch
         del run.events[n_events:]
         del run.notices[n_notices:]
         run.emit("timer_failed", stage=timer.stage, data={
@@ -85,6 +97,7 @@ def fire(run: Run, cmd: Fire) -> None:
         run.notify([user_principal(inst.initiator)], "escalation",
                    f"{inst.id}: the {timer.kind} timer at '{timer.stage}' could not be done:"
                    f" {exc.message}", timer.stage)
+        unfocus(run)
 
 
 def _wake(run: Run, timer: Timer, base: dict[str, Any]) -> None:
@@ -267,6 +280,16 @@ def _shift(at: str | None, by: Any) -> str | None:
     return iso(parse_time(at) + by) if at else None
 
 
+def _shifted(branch: BranchRun, by: Any) -> BranchRun:
+    """A parallel branch's clocks after a pause of length ``by``."""
+    return replace(
+        branch, timers=tuple(replace(t, at=_shift(t.at, by) or t.at) for t in branch.timers),
+        tasks=tuple(replace(t, at=_shift(t.at, by) or t.at) if t.status == TASK_SCHEDULED
+                    else t for t in branch.tasks),
+        due_at=_shift(branch.due_at, by), wake_at=_shift(branch.wake_at, by),
+    )
+
+
 def resume(run: Run, *, auto: bool, data: dict[str, Any] | None = None) -> None:
     """End a pause. SLA clocks stop while paused: every suspended timer, the
     due time and the wake-up time move later by the length of the pause."""
@@ -285,7 +308,8 @@ def resume(run: Run, *, auto: bool, data: dict[str, Any] | None = None) -> None:
     out.update({"auto": auto, "paused_seconds": int(by.total_seconds())})
     run.set(status=inst.paused_from or ACTIVE, paused_from=None, paused_at=None, suspended=(),
             timers=timers, tasks=tasks, due_at=_shift(inst.due_at, by),
-            wake_at=_shift(inst.wake_at, by))
+            wake_at=_shift(inst.wake_at, by),
+            branches=tuple(_shifted(b, by) for b in inst.branches))
     run.emit("resumed", stage=inst.stage, data=out)
 
 
@@ -293,6 +317,18 @@ def resume(run: Run, *, auto: bool, data: dict[str, Any] | None = None) -> None:
 
 
 def task_done(run: Run, cmd: TaskDone) -> None:
+    inst = run.inst
+    task = next((t for t in inst.tasks if t.id == cmd.task), None)
+    branch = inst.branch_at(task.stage) if task is not None and inst.fork else None
+    if branch is None or inst.finished or inst.status == PAUSED:
+        _task_done(run, cmd)
+        return
+    focus(run, branch.name)
+    _task_done(run, cmd)
+    unfocus(run)
+
+
+def _task_done(run: Run, cmd: TaskDone) -> None:
     inst = run.inst
     if inst.finished or inst.status == PAUSED:
         raise InstanceClosed(f"instance {inst.id} is {inst.status}; no task can be done now",
@@ -359,6 +395,18 @@ def child_ended(run: Run, cmd: ChildEnded) -> None:
     run.set(children=tuple(children))
     data: dict[str, Any] = {"child": cmd.instance_id, "status": status, "end": cmd.end,
                             "outcome": cmd.outcome}
+    branch = inst.branch_at(c.stage) if inst.fork else None
+    if branch is not None and branch.status == WAITING and c.wait:
+        focus(run, branch.name)
+        _child_ended(run, c, status, cmd, data)
+        unfocus(run)
+        return
+    _child_ended(run, c, status, cmd, data)
+
+
+def _child_ended(run: Run, c: Child, status: str, cmd: ChildEnded,
+                 data: dict[str, Any]) -> None:
+    inst = run.inst
     if not (inst.status == WAITING and c.wait and inst.stage == c.stage):
         run.emit("child_ended", stage=c.stage, data=data)
         return

@@ -94,6 +94,12 @@ _ALL = [
          "A `set:` value or a field default does not fit the field's type."),
     Rule("FL272", "assignee-rule", "An assignee chosen by a record field cannot work as written."),
     # conditions
+    Rule("FL290", "parallel-without-join", "A parallel stage has no join, or more than one."),
+    Rule("FL291", "join-without-fork", "A join names no parallel stage as its fork."),
+    Rule("FL292", "branch-leaves", "A stage of a parallel branch leads outside its branch."),
+    Rule("FL293", "branch-never-joins", "A parallel branch can never reach its join."),
+    Rule("FL294", "nested-parallel", "A parallel stage inside a branch of another."),
+    Rule("FL295", "join-count", "A join waits for more branches than its fork has."),
     Rule("FL301", "condition-syntax", "A condition does not parse."),
     Rule("FL302", "condition-construct", "A condition uses a construct the language lacks."),
     Rule("FL303", "condition-unknown-field", "A condition reads an undeclared field."),

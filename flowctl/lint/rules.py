@@ -266,6 +266,120 @@ def check_decisions(ctx: Context) -> None:
             check_condition(ctx, b.when, (*b.path, "when"))
 
 
+def check_parallel(ctx: Context) -> None:
+    """Parallel stages and joins: each fork has one join and each join a fork;
+    every branch is a path of its own stages that reaches the join, and leads
+    nowhere else but its own stages, the join or an end."""
+    proc = ctx.proc
+    stages = {s.id: s for s in proc.stages}
+    forks = [s for s in proc.stages if s.kind is StageKind.PARALLEL]
+    for j in proc.stages:
+        if j.kind is not StageKind.JOIN:
+            continue
+        fork = stages.get(j.fork or "")
+        if fork is None or fork.kind is not StageKind.PARALLEL:
+            forks_ = [s.id for s in proc.stages if s.kind is StageKind.PARALLEL]
+            what = (f"'{j.fork}' is a {fork.kind.value} stage, not a parallel one"
+                    if fork is not None else f"there is no stage '{j.fork}'")
+            ctx.emit("FL291", (*j.path, "fork"), f"join '{j.id}' has no fork ({what}): its"
+                     " `fork` names the parallel stage whose branches meet there"
+                     f"{_suggest(j.fork or '', forks_)}")
+    owner: dict[str, tuple[str, str]] = {}  # stage -> (fork, branch) it belongs to
+    main = _main_line(proc, stages)
+    for p in forks:
+        joins = [s for s in proc.stages if s.kind is StageKind.JOIN and s.fork == p.id]
+        dupes = ((b.name, (*b.path, "name")) for b in p.forks)
+        seen: dict[str, Path] = {}
+        for name, path in dupes:
+            if name in seen:
+                ctx.emit("FL209", path, f"duplicate branch name '{name}' in '{p.id}'")
+            seen[name] = path
+        for b in p.forks:
+            if b.when is not None:
+                check_condition(ctx, b.when, (*b.path, "when"))
+        if len(joins) != 1:
+            msg = (f"parallel stage '{p.id}' has no join: add a stage with `kind: join` and"
+                   f" `fork: {p.id}` where its branches meet" if not joins else
+                   f"parallel stage '{p.id}' has {len(joins)} joins"
+                   f" ({', '.join(j.id for j in joins)}); its branches meet at one")
+            ctx.emit("FL290", (*p.path, "id"), msg)
+            continue
+        join = joins[0]
+        count = 0 if join.complete in ("all", "any") else int(join.complete)
+        if count > len(p.forks) or join.complete not in ("all", "any") and count < 1:
+            ctx.emit("FL295", (*join.path, "complete"),
+                     f"join '{join.id}' waits for {join.complete} branches, but '{p.id}' has"
+                     f" {len(p.forks)}; from 1 to {len(p.forks)}, `any` or `all`")
+        for b in p.forks:
+            _check_branch(ctx, p, b.name, b.to, (*b.path, "to"), join.id, stages, owner, main)
+
+
+def _main_line(proc: Process, stages: Mapping[str, Stage]) -> set[str]:
+    """The stages reached from the start outside every branch: a parallel
+    stage leads to its join, not into its branches."""
+    starts = proc.start_stages
+    seen = {starts[0].id} if starts else set()
+    queue = deque(seen)
+    while queue:
+        s = stages.get(queue.popleft())
+        if s is None or s.kind is StageKind.END:
+            continue
+        if s.kind is StageKind.PARALLEL:
+            join = proc.join_of(s.id)
+            nxt = [join.id] if join is not None else []
+        else:
+            nxt = [t for t, _ in s.targets()]
+        for t in nxt:
+            if t not in seen:
+                seen.add(t)
+                queue.append(t)
+    return seen
+
+
+def _check_branch(ctx: Context, p: Stage, name: str, first: str, first_path: Path,
+                  join: str, stages: Mapping[str, Stage],
+                  owner: dict[str, tuple[str, str]], main: set[str]) -> None:
+    here = (p.id, name)
+    queue: deque[tuple[str, Path, str]] = deque([(first, first_path, p.id)])
+    seen: set[str] = set()
+    joins = broken = False
+    while queue:
+        sid, path, src = queue.popleft()
+        s = stages.get(sid)
+        if s is None or sid in seen:
+            continue  # FL204 reports an unknown stage
+        if sid == join:
+            joins = True
+            continue
+        if s.kind is StageKind.END:
+            continue
+        where = (f"branch '{name}' of '{p.id}' starts at" if src == p.id
+                 else f"stage '{src}' in branch '{name}' of '{p.id}' leads to")
+        other = owner.get(sid)
+        if s.kind is StageKind.PARALLEL:
+            ctx.emit("FL294", path, f"{where} parallel stage '{sid}': parallel stages do not"
+                     " nest, and a branch does not go back to its fork")
+        elif s.kind is StageKind.JOIN:
+            ctx.emit("FL292", path, f"{where} '{sid}', the join of '{s.fork}'; a branch of"
+                     f" '{p.id}' ends at its own join '{join}' or an end stage")
+        elif sid in main or (other is not None and other != here):
+            whose = (f"branch '{other[1]}' of '{other[0]}'" if other is not None and sid not in main
+                     else "the process outside this branch")
+            ctx.emit("FL292", path, f"{where} '{sid}', a stage of {whose}; a branch leads"
+                     f" only to its own stages, its join '{join}' or an end stage")
+        else:
+            seen.add(sid)
+            owner[sid] = here
+            for t, tpath in s.targets():
+                queue.append((t, tpath, sid))
+            continue
+        broken = True
+    if not joins and not broken:
+        ctx.emit("FL293", first_path, f"branch '{name}' of '{p.id}' never reaches the join"
+                 f" '{join}': each of its ways ends the instance at an end stage; a branch"
+                 " meets the others at the join")
+
+
 def check_condition(ctx: Context, text: str, path: Path) -> None:
     fields = {f.name: f for f in ctx.proc.fields}
     try:
@@ -511,9 +625,9 @@ def _reach_avoiding(graph: dict[str, list[str]], roots: Iterable[str], avoid: st
 
 def _fields_read(s: Stage) -> set[str]:
     names: set[str] = set()
-    for b in s.branches:
+    for when in [b.when for b in s.branches] + [b.when for b in s.forks if b.when]:
         try:
-            names |= conditions.field_names(conditions.parse(b.when))
+            names |= conditions.field_names(conditions.parse(when))
         except conditions.ConditionError:
             continue  # FL301 reports it
     return names
@@ -543,7 +657,7 @@ def check_decided_fields(ctx: Context) -> None:
     graph = _edges(proc)
     reach: dict[str, set[str]] = {}  # from a result's target: one walk per target
     for d in proc.stages:
-        read = _fields_read(d) if d.kind is StageKind.DECISION else set()
+        read = _fields_read(d) if d.kind in (StageKind.DECISION, StageKind.PARALLEL) else set()
         if not read:
             continue
         after = _reach_avoiding(graph, [t for t, _ in d.targets()], d.id)
@@ -1037,6 +1151,7 @@ PROCESS_RULES = (
     check_reachability,
     check_automatic_cycles,
     check_decisions,
+    check_parallel,
     check_fields,
     check_field_rules,
     check_record_rules,

@@ -1,0 +1,308 @@
+"""Parallel stages: branches started at once, their join, and what runs in them.
+
+The engine is pure, so most of these drive it directly with small inline
+definitions; the docs' example is linted and run as a user would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_engine import NOW, PROCESSES, act, adv, ctx, kinds, refusal, start
+
+from flowctl import api, engine
+from flowctl.definition.build import build_process
+from flowctl.engine import Advance, Begin, Cancel, Fire, Instance, Pause, Reassign, Resume
+from flowctl.model import Process
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def review(stage_id: str, user: str, **extra: Any) -> dict[str, Any]:
+    return {"id": stage_id, "kind": "task", "assignee": {"user": user},
+            "results": {"approve": "done", "reject": "rejected"}, **extra}
+
+
+def forked(complete: Any = "all", on_reject: str = "cancel-others",
+           b_when: str | None = None, **b_extra: Any) -> Process:
+    b: dict[str, Any] = {"name": "b", "to": "b-review"}
+    if b_when is not None:
+        b["when"] = b_when
+    return build_process({"id": "forked", "name": "Forked", "fields": {
+        "amount": {"type": "number"}}, "stages": [
+        {"id": "open", "kind": "task", "start": True, "assignee": "initiator",
+         "fields": {"optional": ["amount"]}, "results": {"go": "reviews"}},
+        {"id": "reviews", "kind": "parallel", "branches": [
+            {"name": "a", "to": "a-review"}, b, {"name": "c", "to": "c-review"}]},
+        review("a-review", "carol"),
+        review("b-review", "frank", **b_extra),
+        review("c-review", "linda"),
+        {"id": "done", "kind": "join", "fork": "reviews", "complete": complete,
+         "on_reject": on_reject, "next": "ok"},
+        {"id": "ok", "kind": "end", "outcome": "approved"},
+        {"id": "rejected", "kind": "end", "outcome": "rejected"},
+    ]})
+
+
+def opened(p: Process, **values: Any) -> Instance:
+    return act(p, start(p, "alice"), Advance("go", values), "alice").instance
+
+
+def test_the_branches_start_at_once_each_with_its_own_stage() -> None:
+    p = forked()
+    tr = act(p, start(p, "alice"), Advance("go"), "alice")
+    assert kinds(tr) == [
+        ("result", "open", "go"), ("stage_entered", "reviews", None),
+        ("stage_entered", "a-review", None), ("stage_entered", "b-review", None),
+        ("stage_entered", "c-review", None),
+    ]
+    assert tr.events[1].data == {"branches": ["a", "b", "c"], "join": "done",
+                                 "complete": "all", "needed": 3}
+    assert [e.data.get("branch") for e in tr.events[2:]] == ["a", "b", "c"]
+    inst = tr.instance
+    assert (inst.status, inst.stage, inst.fork, inst.active_stages) == (
+        "active", "reviews", "reviews", ("a-review", "b-review", "c-review"))
+    assert inst.assignees == ("user:carol", "user:frank", "user:linda")
+    assert [(n.user, n.stage) for n in tr.notices] == [
+        ("carol", "a-review"), ("frank", "b-review"), ("linda", "c-review")]
+
+
+def test_all_waits_for_every_branch() -> None:
+    p = forked()
+    inst = adv(p, opened(p), "carol", "approve")
+    inst = adv(p, inst, "frank", "approve")
+    assert (inst.status, inst.active_stages) == ("active", ("c-review",))
+    assert [(b.name, b.status, b.stage) for b in inst.branches] == [
+        ("a", "joined", "done"), ("b", "joined", "done"), ("c", "active", "c-review")]
+    tr = act(p, inst, Advance("approve"), "linda")
+    assert kinds(tr)[-3:] == [
+        ("branch_joined", "done", None), ("joined", "done", None), ("completed", "ok", None)]
+    assert tr.events[-2].data == {"branches": ["a", "b", "c"], "complete": "all", "to": "ok"}
+
+
+def test_any_one_branch_completes_the_join_and_the_others_are_cancelled() -> None:
+    p = forked(complete="any")
+    tr = act(p, opened(p), Advance("approve", comment="fine"), "carol")
+    assert kinds(tr) == [
+        ("result", "a-review", "approve"),
+        ("branch_joined", "done", None),
+        ("branch_cancelled", "b-review", None),
+        ("branch_cancelled", "c-review", None),
+        ("joined", "done", None),
+        ("completed", "ok", None),
+    ]
+    assert tr.events[2].data == {
+        "branch": "b", "reason": "the join 'done' is complete (1 of 3 branches reached it)"}
+    assert tr.events[4].data == {"branches": ["a"], "cancelled": ["b", "c"], "complete": "any",
+                                 "to": "ok"}
+    told = [(n.user, n.kind, n.message) for n in tr.notices if n.kind == "cancelled"]
+    assert told == [
+        ("frank", "cancelled", "forked-1: 'b-review' is no longer needed: the join 'done' is"
+         " complete (1 of 3 branches reached it)"),
+        ("linda", "cancelled", "forked-1: 'c-review' is no longer needed: the join 'done' is"
+         " complete (1 of 3 branches reached it)"),
+    ]
+    assert (tr.instance.status, tr.instance.outcome, tr.instance.timers) == (
+        "completed", "approved", ())
+
+
+def test_n_of_m() -> None:
+    p = forked(complete=2)
+    inst = adv(p, opened(p), "linda", "approve")
+    assert inst.active_stages == ("a-review", "b-review")
+    tr = act(p, inst, Advance("approve"), "frank")
+    assert kinds(tr)[1:4] == [
+        ("branch_joined", "done", None), ("branch_cancelled", "a-review", None),
+        ("joined", "done", None)]
+    assert tr.events[1].data == {"branch": "b", "joined": 2, "needed": 2}
+
+
+def test_a_reject_ends_the_instance_and_cancels_the_others_by_default() -> None:
+    p = forked()
+    inst = adv(p, opened(p), "carol", "approve")
+    tr = act(p, inst, Advance("reject", comment="no"), "frank")
+    assert kinds(tr) == [
+        ("result", "b-review", "reject"),
+        ("branch_ended", "rejected", None),
+        ("branch_cancelled", "c-review", None),
+        ("completed", "rejected", None),
+    ]
+    assert tr.events[1].data == {"branch": "b", "outcome": "rejected",
+                                 "policy": "cancel-others"}
+    assert (tr.instance.outcome, tr.instance.fork, tr.instance.assignees) == (
+        "rejected", None, ())
+    assert ("alice", "rejected", "forked-1: rejected at 'rejected' (outcome: rejected);"
+            " reason: no") in [(n.user, n.kind, n.message) for n in tr.notices]
+
+
+def test_finish_others_lets_the_others_finish_then_ends_at_the_reject() -> None:
+    p = forked(on_reject="finish-others")
+    tr = act(p, opened(p), Advance("reject"), "carol")
+    assert kinds(tr)[1:] == [("branch_ended", "rejected", None)]
+    inst = tr.instance
+    assert (inst.status, inst.active_stages) == ("active", ("b-review", "c-review"))
+    inst = adv(p, inst, "frank", "approve")
+    assert inst.status == "active"
+    tr = act(p, inst, Advance("approve"), "linda")
+    assert kinds(tr) == [
+        ("result", "c-review", "approve"), ("branch_joined", "done", None),
+        ("completed", "rejected", None)]
+    assert tr.instance.outcome == "rejected"
+
+
+def test_a_branch_when_starts_it_only_when_it_holds() -> None:
+    p = forked(b_when="record.amount > 10")
+    tr = act(p, start(p, "alice"), Advance("go", {"amount": "5"}), "alice")
+    assert tr.events[2].data == {
+        "branches": ["a", "c"], "join": "done", "complete": "all", "needed": 2,
+        "skipped": {"b": "record.amount > 10"}, "values": {"amount": 5},
+    }
+    assert tr.instance.active_stages == ("a-review", "c-review")
+    assert opened(p, amount="50").active_stages == ("a-review", "b-review", "c-review")
+
+
+def test_a_branch_condition_that_cannot_be_evaluated_is_refused() -> None:
+    p = forked(b_when="record.amount > 10")
+    with pytest.raises(engine.Refused) as exc:
+        act(p, start(p, "alice"), Advance("go"), "alice")
+    assert refusal(exc).startswith(
+        "cannot start the branches of 'reviews': condition `record.amount > 10` failed:")
+
+
+def test_several_active_stages_need_one_named() -> None:
+    p = forked()
+    inst = opened(p)
+    with pytest.raises(engine.StageChoice) as exc:
+        act(p, inst, Advance("approve"), "grace")
+    assert refusal(exc) == (
+        "forked-1 has 3 active stages (grace holds none of them): 'a-review' (branch a, carol);"
+        " 'b-review' (branch b, frank); 'c-review' (branch c, linda); name the one you mean"
+    )
+    assert exc.value.hint == "add --stage STAGE, e.g. --stage a-review"
+    assert exc.value.active == ("a-review", "b-review", "c-review")
+    tr = act(p, inst, Advance("approve", stage="b-review"), "grace")  # an admin names it
+    assert tr.events[0].data == {"as_admin": True, "branch": "b"}
+    with pytest.raises(engine.StageChoice) as exc:
+        act(p, inst, Advance("approve", stage="done"), "carol")
+    assert refusal(exc).startswith(
+        "stage 'done' cannot be advanced: it is not an active stage of forked-1; active stages:")
+    with pytest.raises(engine.NotPermitted) as exc:  # a stage someone else holds
+        act(p, inst, Advance("approve", stage="b-review"), "carol")
+    assert refusal(exc) == "only frank can advance 'b-review'"
+
+
+def test_begin_and_reassign_act_in_one_branch() -> None:
+    p = forked()
+    tr = act(p, opened(p), Begin(), "frank")
+    assert (kinds(tr), tr.events[0].data) == ([("began", "b-review", None)], {"branch": "b"})
+    assert [(b.name, b.stage_state) for b in tr.instance.branches] == [
+        ("a", "not started"), ("b", "in progress"), ("c", "not started")]
+    tr = act(p, tr.instance, Reassign("bob", stage="b-review"), "frank")
+    assert tr.events[0].data == {"from": ["user:frank"], "to": "user:bob", "branch": "b"}
+    assert tr.instance.assignees == ("user:carol", "user:bob", "user:linda")
+    assert adv(p, tr.instance, "bob", "approve").active_stages == ("a-review", "c-review")
+
+
+def test_a_decision_in_a_branch_keeps_its_pick_as_choice() -> None:
+    p = build_process({"id": "d", "name": "D", "fields": {"amount": {"type": "number"}},
+                       "stages": [
+        {"id": "reviews", "kind": "parallel", "start": True, "branches": [
+            {"name": "a", "to": "check"}, {"name": "b", "to": "b-review"}]},
+        {"id": "check", "kind": "decision", "default": "done",
+         "branches": [{"when": "record.amount != null", "to": "a-review"}]},
+        review("a-review", "carol"), review("b-review", "frank"),
+        {"id": "done", "kind": "join", "fork": "reviews", "next": "ok"},
+        {"id": "ok", "kind": "end"}, {"id": "rejected", "kind": "end"},
+    ]})
+    tr = engine.start(p, engine.Start(), ctx("alice"), instance_id="d-1", digest="d")
+    decision = [e for e in tr.events if e.kind == "decision"][0]
+    assert decision.data == {"choice": "default", "to": "done", "values": {"amount": None},
+                             "branch": "a"}
+    assert tr.instance.active_stages == ("b-review",)
+
+
+def test_sla_timers_run_per_branch() -> None:
+    sla = {"within": "1d", "escalations": [{"after": "12h", "action": "remind"}]}
+    p = forked(sla=sla)
+    inst = opened(p)
+    b = inst.branch("b")
+    assert b is not None
+    assert b.due_at == "2026-11-24T09:00:00Z"
+    assert [(t.kind, t.stage, t.key) for t in inst.timers] == [
+        ("due", "b-review", "due:b-review:0:v2"),
+        ("escalation", "b-review", "escalation:b-review:0:v2")]
+    assert inst.due_at == "2026-11-24T09:00:00Z"
+    later = engine.apply(p, inst, Fire("escalation:b-review:0:v2"),
+                         ctx("flowctl", NOW + timedelta(hours=12)))
+    assert (kinds(later), later.events[0].data["branch"]) == (
+        [("escalation", "b-review", None)], "b")
+    assert [(n.user, n.kind) for n in later.notices] == [("frank", "reminder")]
+    assert [t.key for t in later.instance.timers] == ["due:b-review:0:v2"]
+    left = adv(p, later.instance, "frank", "approve")
+    assert left.timers == ()
+    with pytest.raises(engine.TimerVoid):
+        act(p, left, Fire("due:b-review:0:v2"), "flowctl")
+
+
+def test_a_pause_moves_every_branch_clock() -> None:
+    p = forked(sla={"within": "1d"})
+    inst = act(p, opened(p), Pause(), "alice").instance
+    assert inst.timers == ()
+    resumed = engine.apply(p, inst, Resume(), ctx("alice", NOW + timedelta(hours=2))).instance
+    b = resumed.branch("b")
+    assert b is not None
+    assert b.due_at == "2026-11-24T11:00:00Z"
+    assert [t.at for t in b.timers] == ["2026-11-24T11:00:00Z"]
+    assert resumed.timers == b.timers
+    assert adv(p, resumed, "frank", "approve").active_stages == ("a-review", "c-review")
+
+
+def test_cancel_ends_every_branch() -> None:
+    p = forked()
+    tr = act(p, opened(p), Cancel("no longer needed"), "alice")
+    assert tr.events[0].data == {"reason": "no longer needed",
+                                 "branches_cancelled": ["a", "b", "c"]}
+    assert (tr.instance.status, tr.instance.branches, tr.instance.fork) == ("cancelled", (), None)
+
+
+def test_state_with_branches_round_trips_through_json() -> None:
+    p = forked(sla={"within": "1d"})
+    inst = adv(p, opened(p), "carol", "approve")
+    state = json.loads(json.dumps(engine.dump_state(inst)))
+    columns = {k: getattr(inst, k) for k in (
+        "id", "process_id", "definition_digest", "initiator", "started_at", "updated_at",
+        "version", "status", "stage", "due_at", "assignees", "parent_id",
+    )}
+    assert engine.load_instance(columns, state) == inst
+    assert "branches" not in engine.dump_state(start(p, "alice"))  # nothing for the others
+
+
+def _docs_example() -> str:
+    text = (ROOT / "docs" / "format.md").read_text(encoding="utf-8")
+    found = re.search(r"<!-- parallel-example -->\n```yaml\n(.*?)```", text, re.S)
+    assert found is not None
+    return found.group(1)
+
+
+def test_the_format_docs_example_lints_clean_and_runs(tmp_path: Path) -> None:
+    (tmp_path / "purchase-review.yaml").write_text(_docs_example(), encoding="utf-8")
+    result = api.lint_paths([str(tmp_path)], org=str(PROCESSES / "org.yaml"))
+    assert [d.format() for d in result.diagnostics] == []
+    p = api.load_process(str(tmp_path / "purchase-review.yaml"))
+    small = opened_doc(p, "5000")
+    assert small.active_stages == ("budget-review",)
+    big = opened_doc(p, "50000")
+    assert big.active_stages == ("budget-review", "legal-review")
+    big = adv(p, big, "linda", "approve")
+    done = adv(p, big, "frank", "approve")
+    assert (done.status, done.outcome) == ("completed", "approved")
+
+
+def opened_doc(p: Process, amount: str) -> Instance:
+    return act(p, start(p, "alice"), Advance("submit", {"amount": amount}), "alice").instance
+
