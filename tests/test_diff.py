@@ -18,7 +18,10 @@ from flowctl import api
 from flowctl.diff import blockers, compare
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT = (ROOT / "processes" / "contract-approval.yaml").read_text(encoding="utf-8")
+# The contract approval as it was before its reviews ran in parallel: decisions
+# and sequential reviews, the richest ground for a diff's words.
+CONTRACT = (ROOT / "tests" / "fixtures" / "diff" / "contract-approval-sequential.yaml"
+            ).read_text(encoding="utf-8")
 ORG = (ROOT / "processes" / "org.yaml").read_text(encoding="utf-8")
 ENV: dict[str, str | None] = {"FLOWCTL_DB": None, "FLOWCTL_PROCESSES": None,
                               "FLOWCTL_ORG": None, "FLOWCTL_USER": None, "NO_COLOR": None,
@@ -302,6 +305,7 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (r / "processes").mkdir(parents=True)
     for f in (ROOT / "processes").iterdir():
         shutil.copy(f, r / "processes" / f.name)
+    (r / "processes" / "contract-approval.yaml").write_text(CONTRACT, encoding="utf-8")
     git(r, "init", "-q", "-b", "main")
     git(r, "add", ".")
     git(r, "commit", "-qm", "the examples")

@@ -179,11 +179,12 @@ class _Run:
         if name == "act":
             result = advance(iid, result=a["result"], values=a.get("fields") or {},
                              comment=a.get("comment"), next_assignee=a.get("next_assignee"),
-                             **ctx)
+                             stage=a.get("stage"), **ctx)
         elif name == "begin":
-            result = begin(iid, **ctx)
+            result = begin(iid, stage=a.get("stage"), **ctx)
         elif name == "reassign":
-            result = reassign(iid, user=a["to"], comment=a.get("comment"), **ctx)
+            result = reassign(iid, user=a["to"], comment=a.get("comment"), stage=a.get("stage"),
+                              **ctx)
         elif name == "cancel":
             result = cancel(iid, reason=a.get("reason"), **ctx)
         else:  # task_done
@@ -255,6 +256,12 @@ class _Run:
                 actual = inst.stage
             if actual != expect["stage"]:
                 return "unexpected stage", expect["stage"], actual
+        if "active_stages" in expect:
+            live = [b.stage for b in inst.branches if b.status in (engine.ACTIVE, engine.WAITING)]
+            have = sorted(s for s in live if s) if inst.branches else (
+                [] if inst.stage is None else [inst.stage])
+            if sorted(expect["active_stages"]) != have:
+                return "unexpected active stages", sorted(expect["active_stages"]), have
         if "status" in expect and inst.status != expect["status"]:
             return "unexpected status", expect["status"], inst.status
         if "outcome" in expect and inst.outcome != expect["outcome"]:
@@ -328,12 +335,12 @@ class _Run:
             pid = owner.get(e.instance_id)
             if pid is None or not e.stage:
                 continue
-            if e.kind in ("stage_entered", "decision", "completed"):
+            if e.kind in ("stage_entered", "decision", "completed", "branch_joined", "joined"):
                 out.add(("stage", pid, e.stage))
             if e.kind == "result" and e.result:
                 out.add(("result", pid, e.stage, e.result))
-            elif e.kind == "decision":
-                out.add(("branch", pid, e.stage, str(e.data.get("branch"))))
+            elif e.kind == "decision":  # inside a parallel branch, its pick is its "choice"
+                out.add(("branch", pid, e.stage, str(e.data.get("choice", e.data.get("branch")))))
         return tuple(sorted(out))
 
     def close(self) -> None:

@@ -333,6 +333,8 @@ def _stage(o: Stage, s: Stage, old: Process, new: Process, out: list[Change]) ->
                "fields", add)
     _results(o, s, add)
     _branches(o, s, old, new, add)
+    _forks(o, s, add)
+    _join(o, s, add)
     for attr, words in (("default", "default (else) branch"), ("next", "next stage"),
                         ("wait_for", "waits for"), ("wait_until", "waits until field"),
                         ("process", "subprocess starts"), ("outcome", "outcome")):
@@ -539,6 +541,68 @@ def _branches(o: Stage, s: Stage, old: Process, new: Process, add: _Add) -> None
         add("branch-order", "branches are tried in a new order (the first that holds wins): "
             f"{', '.join(order_a)} -> {', '.join(order_b)}", old_v=", ".join(order_a),
             new_v=", ".join(order_b))
+
+
+def _forks(o: Stage, s: Stage, add: _Add) -> None:
+    """A parallel stage's branches, by name: added, removed, started elsewhere,
+    started on another condition."""
+    if not (o.forks or s.forks):
+        return
+    before = {b.name: b for b in o.forks}
+    after = {b.name: b for b in s.forks}
+    for name, b in after.items():
+        x = before.get(name)
+        if x is None:
+            when = f" when {b.when}" if b.when else ""
+            add("parallel-branch-added", f"new parallel branch {name}{when} -> {b.to}",
+                new_v=b.when)
+            continue
+        if x.to != b.to:
+            add("parallel-branch-retargeted", f"parallel branch {name} starts at {b.to}"
+                f" (was {x.to})", old_v=x.to, new_v=b.to)
+        if " ".join((x.when or "").split()) != " ".join((b.when or "").split()):
+            add("parallel-branch-condition", f"parallel branch {name}: condition"
+                f" {x.when or 'none (always)'} -> {b.when or 'none (always)'}",
+                old_v=x.when, new_v=b.when, weakens=_fewer_start(x.when, b.when, name))
+    for name, x in before.items():
+        if name not in after:
+            add("parallel-branch-removed", f"parallel branch {name} (-> {x.to}) removed",
+                old_v=x.when, weakens=f"the branch {name} ({x.to}) no longer runs")
+
+
+def _fewer_start(a: str | None, b: str | None, name: str) -> str | None:
+    """Why parallel branch ``name`` now starts in fewer cases: a condition
+    where there was none, or its threshold moved that way."""
+    if a is None and b is not None:
+        return f"the branch {name} ran always; now only when {b}"
+    ta, tb = _threshold(a or ""), _threshold(b or "")
+    if ta is None or tb is None or ta[:2] != tb[:2]:
+        return None
+    field, op, x = ta
+    y = tb[2]
+    if not (y > x if op in (">", ">=") else y < x):
+        return None
+    return f"threshold on {field} moved from {x:g} to {y:g}: the branch {name} runs in fewer cases"
+
+
+def _join(o: Stage, s: Stage, add: _Add) -> None:
+    """A join's fork, what completes it, what a branch's end does."""
+    if o.kind is not StageKind.JOIN or s.kind is not StageKind.JOIN:
+        return
+    if o.fork != s.fork:
+        add("join-fork", f"joins the branches of {s.fork} (was {o.fork})", old_v=o.fork,
+            new_v=s.fork)
+    if o.complete != s.complete:
+        wanted = {"all": 1000, "any": 1}
+        fewer = wanted.get(s.complete, 0) or int(s.complete)
+        more = wanted.get(o.complete, 0) or int(o.complete)
+        add("join-complete", f"complete when {o.complete} -> {s.complete} branches",
+            old_v=o.complete, new_v=s.complete,
+            weakens=(f"fewer branches must finish ({s.complete}, was {o.complete}); the"
+                     " others are cancelled" if fewer < more else None))
+    if o.on_reject != s.on_reject:
+        add("join-on-reject", f"on_reject {o.on_reject.value} -> {s.on_reject.value}",
+            old_v=o.on_reject.value, new_v=s.on_reject.value)
 
 
 def _narrower(a: str, b: str, to: str, s: Stage, new: Process) -> str | None:

@@ -149,6 +149,8 @@ class _Checker:
                 self.user((*apath, "to"), args["to"])
             if "next_assignee" in args:
                 self.user((*apath, "next_assignee"), args["next_assignee"])
+            if "stage" in args:
+                self.stage((*apath, "stage"), args["stage"])
             self.field_names((*apath, "fields"), args.get("fields"))
             result = args.get("result")
             if action == "act" and isinstance(result, str) and result not in self.results:
@@ -167,6 +169,8 @@ class _Checker:
 
     def expectation(self, path: Path, expect: dict[str, Any]) -> None:
         self.stage((*path, "stage"), expect.get("stage"))
+        for i, name in enumerate(expect.get("active_stages") or ()):
+            self.stage((*path, "active_stages", i), name)
         assignee = expect.get("assignee")
         for i, name in enumerate(assignee if isinstance(assignee, list) else [assignee]):
             self.principal((*path, "assignee", i) if isinstance(assignee, list)
