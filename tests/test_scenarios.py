@@ -194,8 +194,7 @@ scenarios:
         "(did you mean 'approve'?); its results: approve, reject, submit, withdraw",
         f"{path}:8:25: SC005 process 'contract-approval' has no stage 'manager-reviw' (did you "
         "mean 'manager-review'?); its stages: approved, executive-signature, finance-review, "
-        "legal-review, manager-review, needs-finance, needs-legal, needs-signature, submit, "
-        "withdrawn",
+        "legal-review, manager-review, rejected, reviews, reviews-done, submit, withdrawn",
     ]
     assert "PASS" not in result.stdout
     assert "FAIL" not in result.stdout
