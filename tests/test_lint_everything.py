@@ -96,7 +96,7 @@ def test_a_broken_stage_keeps_its_id_and_the_rest_is_checked(
     text = PROCESS.replace("  - id: big\n    kind: task", "  - id: big\n    kind: tsk")
     assert lint(tmp_path, text, monkeypatch) == [
         "p.yaml:21:11: FL104 'kind' of stage 'big' must be one of task, approval, decision, "
-        "wait, subprocess, end; got 'tsk' (did you mean 'task'?)",
+        "wait, subprocess, parallel, join, end; got 'tsk' (did you mean 'task'?)",
         "p.yaml:25:9: FL205 stage 'orphan' cannot be reached from the start stage 'start'"]
     text = text.replace("default: finish", "default: fnish")
     assert lint(tmp_path, text, monkeypatch)[0] == (

@@ -56,6 +56,9 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git repository with contract-approval v1 committed, two instances running
     on it (one at legal-review, one at manager-review), then v2 committed."""
     shutil.copytree(ROOT / "processes", tmp_path / "processes")
+    # the contract approval with sequential reviews (its legal review a stage of its own)
+    shutil.copy(ROOT / "tests" / "fixtures" / "diff" / "contract-approval-sequential.yaml",
+                tmp_path / PROCESS)
     trust_workspace(tmp_path)
     monkeypatch.chdir(tmp_path)
     git(tmp_path, "init", "-q")
@@ -283,6 +286,9 @@ def test_another_process_file_is_refused(repo: Path) -> None:
 def test_no_store_is_refused_and_none_is_made(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(ROOT / "processes", tmp_path / "processes")
+    # the contract approval with sequential reviews (its legal review a stage of its own)
+    shutil.copy(ROOT / "tests" / "fixtures" / "diff" / "contract-approval-sequential.yaml",
+                tmp_path / PROCESS)
     trust_workspace(tmp_path)
     monkeypatch.chdir(tmp_path)
     result = run("migrate", "contract-approval", "--to", PROCESS, "--as", "grace")

@@ -18,6 +18,7 @@ from test_engine import NOW, PROCESSES, act, adv, ctx, kinds, refusal, start
 from flowctl import api, engine
 from flowctl.definition.build import build_process
 from flowctl.engine import Advance, Begin, Cancel, Fire, Instance, Pause, Reassign, Resume
+from flowctl.engine import migrate as engine_migrate
 from flowctl.model import Process
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,3 +307,13 @@ def test_the_format_docs_example_lints_clean_and_runs(tmp_path: Path) -> None:
 def opened_doc(p: Process, amount: str) -> Instance:
     return act(p, start(p, "alice"), Advance("submit", {"amount": amount}), "alice").instance
 
+
+
+def test_an_instance_in_a_parallel_stage_does_not_migrate() -> None:
+    p = forked()
+    inst = adv(p, opened(p), "carol", "approve")
+    plan = engine_migrate.plan(p, forked(complete="any"), inst, "e" * 64, {})
+    assert (plan.moves, plan.refusal) == (False, (
+        "it is at parallel stage 'reviews' with branches running (b at 'b-review', c at"
+        " 'c-review'); an instance moves between definitions outside parallel stages: let its"
+        " branches reach the join, then run the migration again"))

@@ -83,6 +83,14 @@ def plan(
     if inst.status == PAUSED:
         return MigrationPlan(inst.id, stage, None, inst.status, dropped=dropped,
                              skipped="paused: resume it and run the migration again")
+    if inst.fork is not None:
+        running = ", ".join(f"{b.name} at '{b.stage}'" for b in inst.branches if b.live)
+        return MigrationPlan(
+            inst.id, stage, None, inst.status, dropped=dropped,
+            refusal=f"it is at parallel stage '{stage}' with branches running ({running});"
+                    " an instance moves between definitions outside parallel stages: let"
+                    " its branches reach the join, then run the migration again",
+        )
     target = mapping.get(stage, stage)
     new_stage = new.stage(target)
     if new_stage is None:
