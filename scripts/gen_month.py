@@ -50,14 +50,16 @@ class Month:
         return timedelta(hours=self.rng.uniform(low, high))
 
     def step(self, n: int, at: datetime, user: str, result: str | None,
-             values: dict[str, Any] | None = None, begin: bool = False) -> None:
+             values: dict[str, Any] | None = None, begin: bool = False,
+             stage: str | None = None) -> None:
+        """``stage``: which of the reviews running at the same time (frank holds two)."""
         def act() -> None:
             if begin:
-                runtime.begin(self.ids[n], as_user=user, now=at, db=self.db,
+                runtime.begin(self.ids[n], stage=stage, as_user=user, now=at, db=self.db,
                               processes_dir=PROCESSES)
                 return
             runtime.advance(self.ids[n], result=result, values=values or {}, as_user=user,
-                            now=at, db=self.db, processes_dir=PROCESSES)
+                            stage=stage, now=at, db=self.db, processes_dir=PROCESSES)
 
         self.put(at, act)
 
@@ -86,9 +88,9 @@ class Month:
         self.step(n, at, "carol", "approve")
         if score < 70:  # frank takes a day or more before he begins
             at += self.hours(20, 70)
-            self.step(n, at, "frank", None, begin=True)
+            self.step(n, at, "frank", None, begin=True, stage="finance-review")
             at += self.hours(1, 6)
-            self.step(n, at, "frank", "approve")
+            self.step(n, at, "frank", "approve", stage="finance-review")
         if term > 12:
             at += self.hours(2, 9)
             self.step(n, at, "linda", None, begin=True)
@@ -98,7 +100,7 @@ class Month:
             at += self.hours(2, 12)
             self.step(n, at, "grace", "approve")
             at += self.hours(1, 10)
-            self.step(n, at, "frank", "approve")
+            self.step(n, at, "frank", "approve", stage="executive-signature")
 
     def plan(self, contracts: int) -> None:
         span = (END - START - timedelta(days=1)).total_seconds()

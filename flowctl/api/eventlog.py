@@ -43,6 +43,8 @@ def events_of(e: JournalEntry) -> list[tuple[str, str]]:
     """(stage, lifecycle) of the events a journal entry makes (none for most kinds)."""
     if e.stage is None:
         return []
+    if e.kind == "stage_entered" and "join" in e.data:  # a parallel stage: its branches start
+        return [(e.stage, "start"), (e.stage, "complete")]
     if e.kind == "stage_entered":
         return [(e.stage, "start")]
     if e.kind in LEAVING_KINDS:

@@ -82,6 +82,8 @@ def apply_heat(graph: Graph, heat: HeatData, start_id: str) -> Graph:
             continue
         if e.kind in (EdgeKind.RESULT, EdgeKind.BRANCH, EdgeKind.DEFAULT):
             taken = heat.results.get((e.source, e.via), 0)
+        elif e.kind is EdgeKind.FORK:  # a branch's first arrival comes from no stage of it
+            taken = heat.arrivals.get((None, e.target), 0)
         else:
             source = None if e.source == start_id else e.source
             taken = heat.arrivals.get((source, e.target), 0)

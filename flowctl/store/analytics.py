@@ -6,7 +6,8 @@ entry to the entry that left that same stage (a ``result``, a ``woke`` or a
 journal order, never by "the next entry of the instance", so an instance in
 several stages at once (parallel branches, whose entries carry a ``branch``
 key in their data) has each of its stays timed on its own. A stage entered
-again (a rework loop) is a second visit of it.
+again (a rework loop) is a second visit of it. A parallel stage itself (its
+``stage_entered`` names the ``join``) is no visit: the time is its branches'.
 
 Everything is aggregated by SQL: window functions number the visits and pick
 medians and 90th percentiles (nearest rank: the ``ceil(q * n)``-th smallest),
@@ -242,6 +243,7 @@ WITH ev AS (
         CASE WHEN kind = 'escalation' THEN {_json(d, 'data', 'action')} END AS action
     FROM journal
     WHERE stage IS NOT NULL AND {where}
+        AND NOT (kind = 'stage_entered' AND {_json(d, 'data', 'join')} IS NOT NULL)
 ),
 numbered AS (
     SELECT ev.*,
