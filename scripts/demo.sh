@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job end to end on the bundled examples: lint every definition,
-# draw every process, then run key-account-filing-approval from start to
+# run their scenario tests, draw every process, then run key-account-filing-approval from start to
 # completion through its approval, and show its journal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,10 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== flowctl lint processes/"
 flowctl lint processes
+
+echo
+echo "== flowctl test: the scenarios in scenarios/, in memory, with their coverage"
+flowctl test --min-coverage 100
 
 if flowctl render --help >/dev/null 2>&1; then
   echo

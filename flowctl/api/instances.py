@@ -349,6 +349,14 @@ class Loaded:
             self._processes[ref] = found
         return found
 
+    def process_in(self, ref: str, path: str) -> tuple[Process, str]:
+        """The process ``ref`` from the file ``path`` the caller found it in (many
+        ids looked up in one scan of the folder), kept as ``ref`` too."""
+        found = self._processes.get(ref)
+        if found is None:
+            found = self._processes[ref] = self.process(path)
+        return found
+
 
 def _load_process(ref: str, processes_dir: str | None, org: str) -> tuple[Process, str]:
     """A process and its text, checked against the org directory at ``org``."""

@@ -52,6 +52,7 @@ from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.engine.calendars import add_duration
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.lint import scenarios as scenario_lint
+from flowctl.lint.run import process_files
 from flowctl.model import Calendar, Process, StageKind
 from flowctl.store.base import InstanceFilter, JournalEntry, JournalFilter
 from flowctl.store.sqlite import SqliteStore
@@ -413,6 +414,10 @@ class _Prepared(Struct):
 
 def _prepare(paths: list[str], loaded: Loaded) -> _Prepared:
     out = _Prepared([], {}, [], {})
+    folder = workspace.resolve(processes=loaded.processes_dir).processes.value
+    # every process id of the folder in one scan (each file read once, or its
+    # summary from the lint cache), not a scan per scenario file
+    files_of = process_files([folder]) if os.path.isdir(folder) else {}
     for path in paths:
         sf, problems = scenario_file.load(path)
         text = sf.document.text if sf is not None else None
@@ -428,7 +433,9 @@ def _prepare(paths: list[str], loaded: Loaded) -> _Prepared:
                     out.sources[path] = doc.text
             continue
         try:
-            process = loaded.process(sf.process)[0]
+            found = files_of.get(sf.process, [])
+            process = (loaded.process_in(sf.process, found[0]) if len(found) == 1
+                       else loaded.process(sf.process))[0]
         except DefinitionError as exc:
             out.diagnostics.append(scenario_lint.process_problem(
                 sf, f"process '{sf.process}' does not lint clean, so its scenarios cannot run: "
@@ -470,9 +477,11 @@ def _coverage(process: Process, taken: set[tuple[str, ...]]) -> Coverage:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(processes_dir: str | None, org: str | None) -> None:
+def _worker_init(processes_dir: str | None, org: str | None,
+                 files_of: dict[str, str]) -> None:
     directory, path = org_directory(org, processes_dir)
     _WORKER["loaded"] = Loaded(directory, processes_dir, path)
+    _WORKER["files_of"] = files_of
 
 
 def _worker_run(job: tuple[str, list[int]]) -> list[ScenarioResult]:
@@ -481,6 +490,9 @@ def _worker_run(job: tuple[str, list[int]]) -> list[ScenarioResult]:
     if sf is None:  # pragma: no cover - the parent read it clean a moment ago
         return []
     loaded: Loaded = _WORKER["loaded"]
+    found = _WORKER["files_of"].get(sf.process)
+    if found is not None:
+        loaded.process_in(sf.process, found)
     return [run_scenario(sf, sf.scenarios[i], loaded) for i in indices]
 
 
@@ -550,8 +562,9 @@ def run_tests(
     else:
         from concurrent.futures import ProcessPoolExecutor  # only for many scenarios
 
+        files_of = {pid: p.source for pid, p in prepared.processes.items() if p.source}
         with ProcessPoolExecutor(workers, initializer=_worker_init,
-                                 initargs=(processes_dir, org)) as pool:
+                                 initargs=(processes_dir, org, files_of)) as pool:
             for chunk in pool.map(_worker_run, _jobs(prepared.files, workers)):
                 results += chunk
                 if progress is not None:

@@ -21,7 +21,8 @@ def init(
 ) -> None:
     """Make a new workspace here: flowctl.toml, processes/ with an example process, org.yaml.
 
-    The example lints clean at once, and you are its org directory's admin
+    Beside them, scenarios/ with the example's scenario tests (`flowctl
+    test`). The example lints clean at once, and you are its org directory's admin
     (your login name as the user id). Nothing that exists is overwritten: if
     any of the files is there, nothing is written.
 
@@ -46,6 +47,7 @@ def init(
         if os.path.abspath(folder) != os.getcwd():
             echo(f"  cd {folder}")
         for line in ("flowctl lint",
+                     "flowctl test",
                      f"flowctl start {example} --as sam --set item=Laptop --set amount=1200",
                      f"flowctl advance {example}-1 --as sam --result submit",
                      f"flowctl inbox{as_me}",
