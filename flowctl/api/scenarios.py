@@ -203,7 +203,11 @@ class _Run:
 
     def run(self) -> tuple[Failure | None, int]:
         for step in self.scenario.steps:
-            failure = self.step(step)
+            try:
+                failure = self.step(step)
+            except Exception as exc:  # a fault of flowctl's, not a refusal: this one fails
+                failure = Failure(step.line, step.number, step.describe(),
+                                  f"internal error: {type(exc).__name__}: {exc}")
             if failure is not None:
                 return failure, step.number
         return None, len(self.scenario.steps)
