@@ -64,8 +64,8 @@ _MARK_STYLES: dict[Mark, str] = {
     Mark.VISITED: f"stroke:{theme.VISITED},stroke-width:2px",
     Mark.CURRENT: f"stroke:{theme.CURRENT},stroke-width:4px",
     Mark.FADED: f"fill:{theme.FADED_FILL},stroke:{theme.FADED},color:{theme.FADED_TEXT}",
-    Mark.ADDED: f"fill:{theme.ADDED_FILL},stroke:{theme.ADDED},stroke-width:3px",
-    Mark.CHANGED: f"fill:{theme.CHANGED_FILL},stroke:{theme.CHANGED},stroke-width:3px",
+    Mark.ADDED: f"fill:{theme.ADDED_FILL},stroke:{theme.ADDED},stroke-width:4px",
+    Mark.CHANGED: f"fill:{theme.CHANGED_FILL},stroke:{theme.CHANGED},stroke-width:4px",
     Mark.REMOVED: f"fill:{theme.REMOVED_FILL},stroke:{theme.REMOVED},color:{theme.REMOVED},"
                   "stroke-width:2px,stroke-dasharray:5 3",
 }

@@ -44,9 +44,9 @@ FADED_TEXT = "#90A4AE"
 FADED_FILL = "#FAFAFA"
 # a drawing of a change (flowctl diff --format markdown)
 ADDED = "#2E7D32"
-ADDED_FILL = "#E8F5E9"
+ADDED_FILL = "#C8E6C9"
 CHANGED = "#EF8F00"
-CHANGED_FILL = "#FFF8E1"
+CHANGED_FILL = "#FFE082"
 REMOVED = "#C62828"
 REMOVED_FILL = "#FFEBEE"
 HEAT_TEXT = "#B71C1C"  # a heat map's figures and arrow counts
