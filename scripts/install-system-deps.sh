@@ -9,19 +9,22 @@
 #   sh scripts/install-system-deps.sh          # install what is missing
 #   sh scripts/install-system-deps.sh --check  # report only; exit 1 if something is missing
 #   sh scripts/install-system-deps.sh --with-node  # also Node.js and npm (for the tests)
+#   sh scripts/install-system-deps.sh --with-postgres  # also a PostgreSQL server (for the tests)
 set -eu
 
 check_only=0
 with_node=0
+with_postgres=0
 for arg in "$@"; do
     case "$arg" in
         --check) check_only=1 ;;
         --with-node) with_node=1 ;;
+        --with-postgres) with_postgres=1 ;;
         -h|--help)
-            sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+            sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
             exit 0 ;;
         *)
-            echo "install-system-deps: unknown option '$arg' (allowed: --check, --with-node, --help)" >&2
+            echo "install-system-deps: unknown option '$arg' (allowed: --check, --with-node, --with-postgres, --help)" >&2
             exit 2 ;;
     esac
 done
@@ -37,6 +40,12 @@ have_font() {
     # $1: a font family name; true when fontconfig knows a font of that family
     command -v fc-list >/dev/null 2>&1 && fc-list ":family=$1" family | grep -q .
 }
+
+if [ "$with_postgres" -eq 1 ]; then
+    # the store's tests run against a real server (tests/pgserver.py starts one
+    # from Debian's /usr/lib/postgresql/N/bin); pgbench is in the same package
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$missing postgresql"
+fi
 
 command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
 command -v fc-list >/dev/null 2>&1 || missing="$missing fontconfig"

@@ -15,7 +15,7 @@ dev=0
 [ "${1:-}" = "--dev" ] && dev=1
 
 if [ "$dev" = 1 ]; then
-  sh scripts/install-system-deps.sh --with-node
+  sh scripts/install-system-deps.sh --with-node --with-postgres
 else
   sh scripts/install-system-deps.sh
 fi

@@ -1,8 +1,9 @@
 """Worker processes for the store's multiprocess tests (run by test_store_concurrency.py).
 
 Each function runs in its own OS process (multiprocessing, spawn) against the
-same database file, and reports what happened through a queue: it never lets
-an exception escape, so the parent sees every failure as data.
+same store (a SQLite file, or a PostgreSQL URL: ``open_store`` takes either),
+and reports what happened through a queue: it never lets an exception escape,
+so the parent sees every failure as data.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from msgspec.structs import replace
 
+from flowctl.store.backends import open_store
 from flowctl.store.base import (
     ConflictError,
     Definition,
@@ -35,26 +37,52 @@ def first_row(iid: str = INSTANCE) -> InstanceRow:
     )
 
 
-def seed(db: Path) -> None:
-    """A database holding one instance at version 1 with its ``started`` entry."""
-    with SqliteStore.open(db) as store, store.transaction() as tx:
+def seed(db: Path | str, count: int = 1) -> None:
+    """A store holding ``count`` instances (expense-1...) at version 1 with their
+    ``started`` entries."""
+    with open_store(str(db), create=True) as store, store.transaction() as tx:
         tx.put_definition(DEFINITION)
-        tx.insert_instance(first_row())
-        tx.append_journal([JournalEntry(instance_id=INSTANCE, at="t", actor="user:alice",
-                                        kind="started", version=1)])
+        for n in range(1, count + 1):
+            tx.insert_instance(first_row(f"expense-{n}"))
+            tx.append_journal([JournalEntry(instance_id=f"expense-{n}", at="t",
+                                            actor="user:alice", kind="started", version=1)])
 
 
-def advance(store: SqliteStore, actor: str) -> int:
+def advance(store: Any, actor: str, iid: str = INSTANCE) -> int:
     """One read-modify-write advance inside one transaction; the version written."""
     with store.transaction() as tx:
-        row = tx.get_instance(INSTANCE)
+        row = tx.get_instance(iid)
         assert row is not None
         new = replace(row, version=row.version + 1,
                       state={"count": row.state["count"] + 1, "by": actor})
         tx.update_instance(new, expected_version=row.version)
-        tx.append_journal([JournalEntry(instance_id=INSTANCE, at="t", actor=actor,
+        tx.append_journal([JournalEntry(instance_id=iid, at="t", actor=actor,
                                         kind="note", version=new.version)])
     return new.version
+
+
+def advances_over(target: str, worker: int, attempts: int, instances: int, barrier: Any,
+                  results: Any) -> None:
+    """``attempts`` advances, the k-th of instance expense-((worker + k) % instances + 1),
+    each opening the store like a CLI call."""
+    commits: list[tuple[str, int]] = []
+    conflicts: list[str] = []
+    errors: list[str] = []
+    try:
+        barrier.wait(timeout=120)
+        for k in range(attempts):
+            iid = f"expense-{(worker + k) % instances + 1}"
+            try:
+                with open_store(target) as store:
+                    commits.append((iid, advance(store, f"user:worker-{worker}", iid)))
+            except ConflictError as exc:
+                conflicts.append(exc.message)
+            except Exception as exc:  # noqa: BLE001 - reported to the parent as data
+                errors.append(repr(exc))
+    except Exception as exc:  # noqa: BLE001
+        errors.append(repr(exc))
+    results.put({"worker": worker, "commits": commits, "conflicts": conflicts,
+                 "errors": errors})
 
 
 def read_modify_write(db: Path, worker: int, attempts: int, barrier: Any, results: Any) -> None:
@@ -99,10 +127,10 @@ def first_writes(folder: Path, worker: int, rounds: int, barrier: Any, results: 
     results.put({"worker": worker, "failures": failures})
 
 
-def stale_intent(db: Path, worker: int, barrier: Any, results: Any) -> None:
+def stale_intent(db: Path | str, worker: int, barrier: Any, results: Any) -> None:
     """Read the version, wait until the other worker has read it too, then write."""
     try:
-        with SqliteStore.open(db) as store:
+        with open_store(str(db)) as store:
             seen = store.get_instance(INSTANCE)
             assert seen is not None
             barrier.wait(timeout=60)
@@ -120,9 +148,9 @@ def stale_intent(db: Path, worker: int, barrier: Any, results: Any) -> None:
         results.put({"worker": worker, "outcome": f"error: {exc!r}"})
 
 
-def killed_mid_transaction(db: Path, updated: Any) -> None:
+def killed_mid_transaction(db: Path | str, updated: Any) -> None:
     """Update the instance, tell the parent, then wait inside the transaction to be killed."""
-    with SqliteStore.open(db) as store, store.transaction() as tx:
+    with open_store(str(db)) as store, store.transaction() as tx:
         row = tx.get_instance(INSTANCE)
         assert row is not None
         tx.update_instance(replace(row, version=row.version + 1, stage="approve"),

@@ -1,4 +1,8 @@
-"""The SQLite store in one process: opening, schema, reads, writes, the journal."""
+"""The store in one process: opening, schema, reads, writes, the journal.
+
+The contract tests (those taking ``store``) run against both backends: a
+SQLite file and a real PostgreSQL server (tests/pgserver.py); the tests of
+opening a file, its pragmas and its triggers' SQL are SQLite's own."""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ import hashlib
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,6 +32,7 @@ from flowctl.store.base import (
     StoreError,
 )
 from flowctl.store.chain import canonical_json, entry_hash
+from flowctl.store.postgres import PostgresStore
 from flowctl.store.sqlite import SqliteStore
 
 DIGEST = "d" * 64
@@ -68,12 +76,46 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "state" / "flowctl.db"
 
 
+def as_pg_store(store: PostgresStore) -> Store:
+    """mypy checks here that PostgresStore satisfies the Store protocol."""
+    return store
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture
-def store(db: Path) -> SqliteStore:
+def store(backend: str, request: pytest.FixtureRequest) -> Iterator[SqliteStore]:
+    if backend == "postgres":
+        opened: Any = PostgresStore.open(request.getfixturevalue("pg_url"))
+    else:
+        opened = SqliteStore.open(request.getfixturevalue("db"))
+    with opened.transaction() as tx:
+        tx.put_definition(definition())
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def sqlite_store(db: Path) -> Iterator[SqliteStore]:
+    """For the tests of SQLite's own file, pragmas and triggers (PostgreSQL's:
+    tests/test_store_postgres.py)."""
     opened = SqliteStore.open(db)
     with opened.transaction() as tx:
         tx.put_definition(definition())
-    return opened
+    yield opened
+    opened.close()
+
+
+def rows_of(store: Any, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows read beside the store, on a connection of their own (SQL with ``?``)."""
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url, options="-c search_path=flowctl") as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()  # type: ignore[arg-type]
+    with raw(store.path) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 def start(store: SqliteStore, iid: str, **changes: object) -> InstanceRow:
@@ -287,12 +329,15 @@ def test_inserting_an_existing_instance_is_a_conflict(store: SqliteStore) -> Non
     assert store.get_instance("expense-1") == instance("expense-1")
 
 
-def test_an_instance_needs_a_stored_definition(store: SqliteStore, db: Path) -> None:
+def test_an_instance_needs_a_stored_definition(store: SqliteStore) -> None:
     with pytest.raises(StoreError) as caught, store.transaction() as tx:
         tx.insert_instance(instance("expense-1", definition_digest="f" * 64))
+    why = ("FOREIGN KEY constraint failed" if isinstance(store, SqliteStore) else
+           'insert or update on table "instances" violates foreign key constraint '
+           '"instances_definition_digest_fkey"')
     assert caught.value.message == (
-        f"database {db}: nothing was written: an instance refers to a definition or a parent "
-        "instance that is not stored (FOREIGN KEY constraint failed)"
+        f"database {store.path}: nothing was written: an instance refers to a definition or a "
+        f"parent instance that is not stored ({why})"
     )
     assert store.get_instance("expense-1") is None
     start(store, "expense-1")  # the store is usable afterwards
@@ -354,12 +399,11 @@ def test_update_must_carry_the_next_version(store: SqliteStore) -> None:
 
 
 def principals_of(store: SqliteStore, iid: str) -> list[str]:
-    with raw(store.path) as conn:  # type: ignore[arg-type]
-        rows = conn.execute(
-            "SELECT principal FROM instance_principals WHERE instance_id = ? ORDER BY principal",
-            (iid,),
-        )
-        return [r[0] for r in rows]
+    rows = rows_of(
+        store, "SELECT principal FROM instance_principals WHERE instance_id = ? ORDER BY principal",
+        (iid,),
+    )
+    return [r[0] for r in rows]
 
 
 def test_updates_keep_the_principals_equal_to_the_assignees(store: SqliteStore) -> None:
@@ -539,9 +583,8 @@ def test_the_inbox_follows_the_current_assignees(populated: SqliteStore) -> None
     assert ids(populated, principals=("user:carol",)) == []
     assert ids(populated, principals=("role:finance",)) == ["travel-1"]
     assert ids(populated, principals=("user:dave",)) == ["expense-2"]
-    with raw(populated.path) as conn:  # type: ignore[arg-type]
-        rows = conn.execute("SELECT * FROM instance_principals WHERE instance_id='expense-2'")
-        assert rows.fetchall() == [("user:dave", "expense-2")]
+    rows = rows_of(populated, "SELECT * FROM instance_principals WHERE instance_id='expense-2'")
+    assert rows == [("user:dave", "expense-2")]
 
 
 # -- journal ----------------------------------------------------------------------
@@ -560,7 +603,8 @@ def test_journal_data_reads_back_as_written(store: SqliteStore) -> None:
     assert second.data == {}
 
 
-def test_journal_data_the_store_did_not_write_still_reads(store: SqliteStore) -> None:
+def test_journal_data_the_store_did_not_write_still_reads(sqlite_store: SqliteStore) -> None:
+    store = sqlite_store
     start(store, "expense-1")
     with raw(store.path) as conn:  # type: ignore[arg-type]
         conn.execute(
@@ -711,8 +755,9 @@ ATTACKS = {
 @pytest.mark.parametrize("recursive", ["ON", "OFF"])
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
 def test_the_journal_refuses_every_change(
-    store: SqliteStore, db: Path, attack: str, recursive: str
+    sqlite_store: SqliteStore, db: Path, attack: str, recursive: str
 ) -> None:
+    store = sqlite_store
     start(store, "expense-1")
     advance(store, "expense-1")
     before = list(store.journal(JournalFilter()))
@@ -729,7 +774,8 @@ def test_the_journal_refuses_every_change(
 
 
 @pytest.fixture
-def tampered(store: SqliteStore, db: Path) -> tuple[SqliteStore, sqlite3.Connection]:
+def tampered(sqlite_store: SqliteStore, db: Path) -> tuple[SqliteStore, sqlite3.Connection]:
+    store = sqlite_store
     for n in (1, 2, 3):
         start(store, f"expense-{n}")
     advance(store, "expense-1")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,18 +15,34 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pgserver import query as query_rows
 
 from flowctl import engine
 from flowctl.api import instances as runtime
 from flowctl.api import timers as timework
 from flowctl.api.definitions import load_org
+from flowctl.store.backends import open_store
 from flowctl.store.base import Definition
-from flowctl.store.sqlite import SqliteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 LATER = "2026-11-23T11:00:00Z"
 N = 1000
+# Due timers per backend: the issue's 5,000 on PostgreSQL with FLOWCTL_TEST_FULL=1
+# (~75 s on a 2-core machine), else the same 1,000 as on SQLite.
+COUNTS = {"sqlite": N, "postgres": 5000 if os.environ.get("FLOWCTL_TEST_FULL") else N}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store: a SQLite file, or a database of the tests' PostgreSQL server."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_url"))
+    return str(tmp_path / "flowctl.db")
+
+
+def count_for(target: str) -> int:
+    return COUNTS["postgres" if target.startswith("postgresql://") else "sqlite"]
 
 SLEEPER = """\
 kind: process
@@ -53,12 +68,12 @@ def folder(tmp_path: Path) -> Path:
     return processes
 
 
-def populate(db: Path, folder: Path, count: int = N) -> None:
+def populate(db: str, folder: Path, count: int = N) -> None:
     """``count`` instances waiting at 'nap', each with one wake timer due at 10:00."""
     process = runtime.process_from_source(SLEEPER, "sleeper")
     digest = runtime.digest_of(SLEEPER)
     ctx = engine.Context("alice", load_org(processes_dir=str(folder)), T0)
-    with SqliteStore.open(db) as store, store.transaction() as tx:
+    with open_store(db, create=True) as store, store.transaction() as tx:
         tx.put_definition(Definition(digest, "sleeper", SLEEPER, engine.iso(T0)))
         for _ in range(count):
             iid = tx.new_instance_id("sleeper")
@@ -67,28 +82,27 @@ def populate(db: Path, folder: Path, count: int = N) -> None:
             tx.append_journal(runtime._entries(step.instance, step.events))
 
 
-def tick_command(db: Path, folder: Path) -> tuple[list[str], dict[str, str]]:
+def tick_command(db: str, folder: Path) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ, "FLOWCTL_DB": str(db), "FLOWCTL_PROCESSES": str(folder)}
     env.pop("FLOWCTL_NOTIFY_COMMAND", None)
     return [sys.executable, "-m", "flowctl", "tick", "--now", LATER, "--json"], env
 
 
-def query(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+def query(db: str, sql: str) -> list[tuple[object, ...]]:
+    return query_rows(db, sql)
 
 
-def woke_per_timer(db: Path) -> Counter[tuple[str, str]]:
+def woke_per_timer(db: str) -> Counter[tuple[str, str]]:
     rows = query(db, "SELECT instance_id, data FROM journal WHERE kind = 'woke'")
     return Counter((str(iid), json.loads(str(data))["timer"]) for iid, data in rows)
 
 
-def test_four_ticks_at_once_fire_each_timer_exactly_once(tmp_path: Path, folder: Path) -> None:
-    db = tmp_path / "flowctl.db"
-    populate(db, folder)
+def test_four_ticks_at_once_fire_each_timer_exactly_once(
+    tmp_path: Path, folder: Path, target: str
+) -> None:
+    db = target
+    N = count_for(target)  # noqa: N806 - the module's N, per backend
+    populate(db, folder, N)
     cmd, env = tick_command(db, folder)
     procs = [
         subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE,
@@ -108,12 +122,14 @@ def test_four_ticks_at_once_fire_each_timer_exactly_once(tmp_path: Path, folder:
     assert query(db, "SELECT status, count(*) FROM instances GROUP BY status") == [
         ("completed", N),
     ]
-    with SqliteStore.open(db) as store:
+    with open_store(db) as store:
         assert store.verify_journal().ok
 
 
-def test_a_tick_killed_half_way_leaves_nothing_half_fired(tmp_path: Path, folder: Path) -> None:
-    db = tmp_path / "flowctl.db"
+def test_a_tick_killed_half_way_leaves_nothing_half_fired(
+    tmp_path: Path, folder: Path, target: str
+) -> None:
+    db = target
     populate(db, folder)
     cmd, env = tick_command(db, folder)
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
@@ -138,8 +154,9 @@ def test_a_tick_killed_half_way_leaves_nothing_half_fired(tmp_path: Path, folder
     woke = woke_per_timer(db)
     assert len(woke) == fired_before
     assert set(woke.values()) == {1}
-    with SqliteStore.open(db) as store:
-        assert store.check_integrity() == ("ok",)
+    with open_store(db) as store:
+        if hasattr(store, "check_integrity"):
+            assert store.check_integrity() == ("ok",)
         report = timework.tick(store=store, processes_dir=str(folder),
                                now=T0 + timedelta(hours=2))
         assert len([f for f in report.fired if f.status == "fired"]) == N - fired_before

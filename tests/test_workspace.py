@@ -89,7 +89,7 @@ def test_an_unknown_key_or_a_bad_value_is_refused(tmp_path: Path,
     assert result.stderr == (
         "flowctl: error: flowctl.toml: unknown setting 'procesess'; the settings are: "
         "processes (the folder of process definitions); org (the org directory (a YAML file)); "
-        "store (the store: a SQLite file); "
+        "store (the store: a SQLite file, or a postgresql:// URL of a team's server); "
         "identity (how the acting user is established: \"login\" or \"trust\"); "
         "scenarios (the folder of scenario tests, for flowctl test)\n"
         "flowctl: hint: remove it, or check its spelling\n")

@@ -36,7 +36,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from msgspec import Struct
 from msgspec.structs import replace
@@ -54,6 +54,7 @@ from flowctl.definition import conditions
 from flowctl.definition.conditions import Condition
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import OrgDirectory, Process, StageKind
+from flowctl.store.backends import open_readonly, open_store
 from flowctl.store.base import (
     AttachmentRow,
     Checkpoint,
@@ -72,7 +73,10 @@ from flowctl.store.base import (
     VerifyReport,
 )
 from flowctl.store.chain import STORE_ENTRY_ID, sha256_hex
-from flowctl.store.sqlite import SqliteStore
+from flowctl.store.urls import is_url
+
+if TYPE_CHECKING:
+    from flowctl.store.backends import ReadonlyStore
 
 NOW_ENV = "FLOWCTL_NOW"
 STATUSES = (engine.ACTIVE, engine.WAITING, engine.PAUSED, engine.COMPLETED, engine.CANCELLED)
@@ -257,7 +261,8 @@ def org_directory(
 
 def _no_store(setting: workspace.Setting) -> StoreMissing:
     return StoreMissing(
-        f"no store at {workspace.describe(setting)}: nothing was started with it yet",
+        f"no store {'in' if is_url(setting.value) else 'at'} {workspace.describe(setting)}: "
+        "nothing was started with it yet",
         hint="`flowctl start PROCESS` creates it; to use another one pass --db PATH, set "
              "FLOWCTL_DB or `store` in flowctl.toml (`flowctl config` shows what is used)",
     )
@@ -277,7 +282,7 @@ def opened_store(
 
     setting = (ws or workspace.resolve(db=db)).store
     try:
-        opened = SqliteStore.open(setting.value, create=create, discard_unused=True)
+        opened = open_store(setting.value, create=create, discard_unused=True)
     except StoreMissing:
         raise _no_store(setting) from None
     try:
@@ -287,12 +292,13 @@ def opened_store(
 
 
 @contextmanager
-def readonly_store(db: str | None, *, live: bool = False) -> Iterator[SqliteStore]:
-    """The store, opened only to read it (nothing is written beside it; see
-    :meth:`SqliteStore.open_readonly`); ``live`` reads a store others write to."""
+def readonly_store(db: str | None, *, live: bool = False) -> Iterator[ReadonlyStore]:
+    """The store, opened only to read it (nothing is written beside a SQLite
+    file; see :func:`flowctl.store.backends.open_readonly`); ``live`` reads a
+    store others write to."""
     setting = workspace.resolve(db=db).store
     try:
-        opened = SqliteStore.open_readonly(setting.value, immutable=False if live else None)
+        opened = open_readonly(setting.value, live=live)
     except StoreMissing:
         raise _no_store(setting) from None
     try:

@@ -29,13 +29,14 @@ from typing import Any
 from msgspec import Struct
 
 from flowctl.errors import UsageError
+from flowctl.store.urls import display_url, is_url
 
 FILE_NAME = "flowctl.toml"
 PYPROJECT = "pyproject.toml"
 KEYS = {
     "processes": "the folder of process definitions",
     "org": "the org directory (a YAML file)",
-    "store": "the store: a SQLite file",
+    "store": "the store: a SQLite file, or a postgresql:// URL of a team's server",
     "identity": 'how the acting user is established: "login" or "trust"',
     "scenarios": "the folder of scenario tests, for flowctl test",
 }
@@ -190,7 +191,10 @@ def resolve(
         if env:
             return Setting(env, f"${ENV[key]}", True)
         if key in file_values:
-            return Setting(_shown(os.path.join(root, file_values[key])), file_label, True)
+            value = file_values[key]
+            if key == "store" and is_url(value):  # a server, not a path
+                return Setting(value, file_label, True)
+            return Setting(_shown(os.path.join(root, value)), file_label, True)
         return None
 
     procs = pick("processes") or Setting(
@@ -215,9 +219,20 @@ def _default_org(processes: str) -> str:
     return os.path.join(processes, ORG_NAMES[0])
 
 
+def shown(setting: Setting) -> str:
+    """The setting's value as flowctl shows it: a store's URL without its password."""
+    return display_url(setting.value) if is_url(setting.value) else setting.value
+
+
+def exists(setting: Setting) -> bool | None:
+    """Whether the path exists (None for a server's URL: not a path to look at)."""
+    return None if is_url(setting.value) else os.path.exists(setting.value)
+
+
 def describe(setting: Setting) -> str:
-    """``.flowctl/flowctl.db (from $FLOWCTL_DB)``: a path and where it came from."""
-    return f"{setting.value} (from {setting.source})"
+    """``.flowctl/flowctl.db (from $FLOWCTL_DB)``: a path (or a server's URL,
+    without its password) and where it came from."""
+    return f"{shown(setting)} (from {setting.source})"
 
 
 # ---------------------------------------------------------------- flowctl init

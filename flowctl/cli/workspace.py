@@ -85,17 +85,18 @@ def config(
             echo(json.dumps({
                 "workspace": ws.file,
                 "root": ws.root,
-                **{name: {"value": s.value, "source": s.source, "exists": os.path.exists(s.value)}
+                **{name: {"value": workspace.shown(s), "source": s.source,
+                          "exists": workspace.exists(s)}
                    for name, s in rows.items()},
                 "identity": {"value": ws.identity.value, "source": ws.identity.source,
                              "meaning": workspace.IDENTITY_POLICIES[ws.identity.value]},
             }, indent=2, ensure_ascii=False))
             return
         echo(f"workspace  {ws.file or 'none (no flowctl.toml here or above; defaults apply)'}")
-        width = max(len(s.value) for s in [*rows.values(), ws.identity])
+        width = max(len(workspace.shown(s)) for s in [*rows.values(), ws.identity])
         for name, s in rows.items():
-            missing = "" if os.path.exists(s.value) else "  [does not exist]"
-            echo(f"{name:<10} {s.value:<{width}}  from {s.source}{missing}")
+            missing = "  [does not exist]" if workspace.exists(s) is False else ""
+            echo(f"{name:<10} {workspace.shown(s):<{width}}  from {s.source}{missing}")
         policy = ws.identity
         echo(f"{'identity':<10} {policy.value:<{width}}  from {policy.source}: "
              f"{workspace.IDENTITY_POLICIES[policy.value]}")
