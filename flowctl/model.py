@@ -435,6 +435,7 @@ class User(Struct, frozen=True):
     email: str | None = None
     channels: tuple[str, ...] = ()  # names of the org's channels, or Apprise URLs
     away_until: str | None = None  # ISO date: away up to and including that day
+    db_login: str | None = None  # the login on a PostgreSQL store, when not the id
 
     def away(self, today: str) -> bool:
         """Whether the user is away on ``today`` (an ISO date)."""

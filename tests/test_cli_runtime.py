@@ -734,7 +734,7 @@ def test_journal_verify_intact_and_broken(cli: Cli) -> None:
 COMMANDS = ["start", "advance", "begin", "reassign", "note", "link", "cancel", "show", "inbox",
             "list", "journal", "tick", "overdue", "pause", "resume", "task done", "task list",
             "notifications", "notifications read", "notifications deliver", "journal verify",
-            "journal checkpoint", "db", "db repair"]
+            "journal checkpoint", "db", "db repair", "db migrate", "db copy", "db grant"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)

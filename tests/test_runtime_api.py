@@ -138,6 +138,9 @@ class FakeStore:
     def get_instance(self, instance_id: str) -> InstanceRow | None:
         return self.instances.get(instance_id)
 
+    def login(self) -> str | None:
+        return None  # as a file: the operating-system login counts
+
     def get_definition(self, digest: str) -> Definition | None:
         return self.definitions.get(digest)
 

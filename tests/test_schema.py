@@ -656,7 +656,7 @@ roles:
                 7,
                 5,
                 "unknown key 'emial' in user 'alice' (did you mean 'email'?); "
-                "allowed: id, name, department, roles, email, away_until, channels",
+                "allowed: id, name, department, roles, email, away_until, channels, db_login",
             ),
             ("FL102", 9, 5, "missing required key 'id' in department #1"),
             ("FL101", 12, 5, "unknown key 'title' in role 'sales-rep'; allowed: id, name"),

@@ -241,7 +241,8 @@ def test_pending_migrations_apply_in_order_once(pg_url: str) -> None:
     with PostgresStore.open(pg_url, create=False, migrate=False,
                             migrations=pg_schema.MIGRATIONS[:2]) as same:
         assert same.schema_version() == 2
-    with pytest.raises(StoreError, match="has schema 2; this flowctl needs 4"):
+    with pytest.raises(StoreError,
+                       match=f"has schema 2; this flowctl needs {pg_schema.SCHEMA_VERSION}"):
         PostgresStore.open(pg_url, migrate=False)
     with PostgresStore.open(pg_url) as upgraded:
         assert upgraded.schema_version() == pg_schema.SCHEMA_VERSION

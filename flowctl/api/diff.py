@@ -30,8 +30,7 @@ from flowctl.diff import Change, ProcessDiff, added, blockers, compare, removed
 from flowctl.errors import UsageError
 from flowctl.lint.rules import lint_workspace
 from flowctl.model import Process
-from flowctl.store.base import InstanceFilter
-from flowctl.store.sqlite import SqliteStore
+from flowctl.store.base import InstanceFilter, Store
 
 __all__ = ["SCHEMA_VERSION", "Change", "DiffReport", "Impact", "ProcessDiff", "diff_files",
            "diff_git", "markdown"]
@@ -320,7 +319,7 @@ def _impacts(report: DiffReport, db: str | None) -> None:
             e.impact = _impact(store, e, setting.value)
 
 
-def _impact(store: SqliteStore, e: Entry, path: str) -> Impact:
+def _impact(store: Store, e: Entry, path: str) -> Impact:
     touched = e.diff.stages_touched() if e.new is not None else {}
     rows = list(store.list_instances(InstanceFilter(status=OPEN_STATUSES,
                                                     process_id=e.diff.process,

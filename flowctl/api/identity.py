@@ -142,18 +142,40 @@ def resolve_acting(
     *,
     policy: str = IDENTITY_LOGIN,
     environ: Mapping[str, str] | None = None,
+    db_login: str | None = None,
 ) -> Acting:
     """The acting user under the workspace's identity ``policy`` (see the module doc).
 
     ``UnknownUser`` (exit 2) when the user is not in ``org``;
     ``ActingForOthersRefused`` (exit 1) when someone who is not an admin claims
     to be someone else under the login policy.
+
+    ``db_login``: the store's server says who is connected (a PostgreSQL
+    store): that login, not the operating system's, is who you are; the org
+    user whose ``db_login`` it is, else the user with that id.
     """
     if policy == IDENTITY_TRUST:
         return Acting(resolve_user(explicit, org, environ=environ))
     env = os.environ if environ is None else environ
-    login = login_name()
     where = f" {org.source}" if org.source else ""
+    if db_login is not None:
+        mapped = [u for u in org.users if u.db_login == db_login]
+        if len(mapped) > 1:
+            raise UnknownUser(
+                f"your database login '{db_login}' is the db_login of several users of the org "
+                f"directory{where}: {', '.join(u.id for u in mapped)}",
+                hint="give each user their own db_login",
+            )
+        me = mapped[0] if mapped else org.user(db_login)
+        if me is None:
+            raise UnknownUser(
+                f"your database login '{db_login}' is not a user of the org directory{where} "
+                "(no user has that id or db_login); the store's server establishes who you are",
+                hint="ask an admin to add you to the org directory (db_login: "
+                     f"{db_login}, when your user id differs)",
+            )
+        return _claimed(me.id, explicit, env, org, where)
+    login = login_name()
     if not login:
         raise UnknownUser(
             "cannot tell who you are: the workspace establishes identity by the login "
@@ -167,6 +189,15 @@ def resolve_acting(
             "workspace establishes identity by the login name (identity = \"login\")",
             hint="ask an admin to add you to the org directory with that id",
         )
+    return _claimed(me.id, explicit, env, org, where)
+
+
+def _claimed(
+    me_id: str, explicit: str | None, env: Mapping[str, str], org: OrgDirectory, where: str
+) -> Acting:
+    """``me_id`` acting, or, when an admin, acting for the user they name."""
+    me = org.user(me_id)
+    assert me is not None  # found by the caller
     claim = Identity(explicit, "--as") if explicit else (
         Identity(env[USER_ENV], USER_ENV) if env.get(USER_ENV) else None)
     if claim is None or claim.user == me.id:

@@ -441,7 +441,8 @@ def acting(*, create: bool = False, **context: Unpack[Context]) -> Iterator[Call
         else:
             directory, path = org_directory(context.get("org"), folder, ws)
         policy = context.get("identity") or (ws or workspace.resolve()).identity.value
-        who = resolve_acting(context.get("as_user"), directory, policy=policy)
+        who = resolve_acting(context.get("as_user"), directory, policy=policy,
+                             db_login=st.login())
         moment = clock(context.get("now"))
         yield CallContext(st, directory, who.user, moment, folder, path, loaded, who.by)
 

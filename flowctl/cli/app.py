@@ -129,7 +129,7 @@ COMMANDS: dict[str, CommandEntry] = {
         "Move running instances of a process onto a new definition of it (admins only)."),
     "db": CommandEntry(
         "flowctl.cli.db",
-        "Look after the store: `db repair` restores the journal's append-only triggers."),
+        "Look after the store: db repair, db migrate, db copy, db grant."),
 }
 
 

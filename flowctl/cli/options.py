@@ -30,8 +30,9 @@ def db() -> Any:
     return typer.Option(
         "--db",
         metavar="PATH",
-        help="The store (default: $FLOWCTL_DB, else the workspace file's, else "
-             ".flowctl/flowctl.db; only `start` creates a missing one).",
+        help="The store: a SQLite file, or postgresql://HOST/DB for a team's server "
+             "(default: $FLOWCTL_DB, else the workspace file's, else .flowctl/flowctl.db; "
+             "only `start` creates a missing one).",
         show_default=False,
     )
 

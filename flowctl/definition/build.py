@@ -338,6 +338,7 @@ def build_org(data: dict[str, Any], source: str = "") -> OrgDirectory:
                 email=u.get("email"),
                 away_until=u.get("away_until"),
                 channels=_strs(u.get("channels")),
+                db_login=u.get("db_login"),
             )
             for i, u in enumerate(data.get("users") or [])
         ),

@@ -184,7 +184,7 @@ SQLITE = Dialect(
 POSTGRES = Dialect(
     param="%s",
     json_text="({col}::jsonb ->> '{key}')",
-    seconds="ROUND(EXTRACT(EPOCH FROM ({b}::timestamptz - {a}::timestamptz)))",
+    seconds="ROUND(EXTRACT(EPOCH FROM ({b}::timestamptz - {a}::timestamptz)))::float8",
 )
 
 
@@ -415,7 +415,7 @@ counts AS (SELECT process_id, k, COUNT(*) AS visits, SUM(closed) AS left_n, SUM(
 pct AS ({_percentiles('keyed', 'process_id, k', 'dur', 'closed = 1')})
 SELECT c.process_id, c.k, c.visits, c.left_n, pct.median, pct.p90, pct.maximum, c.total
 FROM counts c LEFT JOIN pct ON pct.process_id = c.process_id AND pct.k = c.k
-ORDER BY c.process_id, c.total DESC, c.k"""
+ORDER BY c.process_id, c.total DESC, c.k NULLS FIRST"""
     return Query(sql, params)
 
 
@@ -470,7 +470,7 @@ def outcome_stats(d: Dialect, flt: ReportFilter) -> Query:
     sql = f"""
 SELECT process_id, outcome, COUNT(*) FROM report_instances
 WHERE ended_at >= {d.param} AND outcome IS NOT NULL
-GROUP BY process_id, outcome ORDER BY process_id, COUNT(*) DESC, outcome"""
+GROUP BY process_id, outcome ORDER BY process_id, COUNT(*) DESC, outcome NULLS FIRST"""
     return Query(sql, (flt.since or "",))
 
 
@@ -528,6 +528,6 @@ WHERE kind = 'result' AND {since} GROUP BY process_id, stage, result
 UNION ALL
 SELECT process_id, stage, NULL, via, COUNT(*) FROM ev
 WHERE kind = 'decision' AND {since} GROUP BY process_id, stage, via
-ORDER BY 1, 2, 3, 4"""
+ORDER BY 1, 2 NULLS FIRST, 3 NULLS FIRST, 4 NULLS FIRST"""
     extra = (flt.since,) if flt.since else ()
     return Query(sql, (*params, *extra, *extra, *extra))

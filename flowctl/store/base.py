@@ -332,4 +332,9 @@ class Store(Protocol):
         """Notifications not delivered yet (including those given up on)."""
         ...
 
+    def login(self) -> str | None:
+        """Who the store's server says is connected (its database login); None
+        for a local file, where the operating-system login counts."""
+        ...
+
     def close(self) -> None: ...

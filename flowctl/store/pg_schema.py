@@ -244,8 +244,26 @@ _V4: tuple[str, ...] = (
     *ATTACHMENT_TRIGGERS.values(),
 )
 
+# A step of a migration that the store runs in Python (not a statement).
+BACKFILL_SEARCH = "-- fill flowctl.instance_search and definitions.names"
+
+# Search (``flowctl list --search``): one row per instance holding, in lower
+# case, the words it is found by (process id and name, stage id and name, the
+# record's text values, the note, the comments); the store rewrites it in the
+# same transaction as the instance, and adds each comment as it is journalled.
+_V5: tuple[str, ...] = (
+    "ALTER TABLE flowctl.definitions ADD COLUMN names TEXT NOT NULL DEFAULT '{}'",
+    """CREATE TABLE flowctl.instance_search (
+        instance_id TEXT COLLATE "C" PRIMARY KEY REFERENCES flowctl.instances(id),
+        body TEXT COLLATE "C" NOT NULL DEFAULT '',
+        comments TEXT COLLATE "C" NOT NULL DEFAULT ''
+    )""",
+    # filled from what is stored already, by the store (see postgres.backfill_search)
+    BACKFILL_SEARCH,
+)
+
 # MIGRATIONS[i]: the statements that take a store from version i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # What an operator's role may do, table by table (``flowctl db grant USER``).
@@ -264,6 +282,7 @@ OPERATOR_PRIVILEGES: dict[str, str] = {
     "notifications": "SELECT, INSERT, UPDATE",
     "attachment_blobs": "SELECT, INSERT",
     "attachments": "SELECT, INSERT",
+    "instance_search": "SELECT, INSERT, UPDATE",
 }
 
 

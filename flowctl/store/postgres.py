@@ -31,7 +31,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from msgspec.structs import replace
+
+from flowctl.store import analytics
 from flowctl.store import pg_schema as schema
+from flowctl.store.analytics import ReportData, ReportFilter
 from flowctl.store.attachments import check_attachments, recorded_attachment
 from flowctl.store.base import (
     AttachmentRow,
@@ -62,6 +66,7 @@ from flowctl.store.rows import (
     JOURNAL_COLUMNS,
     filled,
     instance_params,
+    loads,
     row_to_entry,
     row_to_instance,
     row_to_notification,
@@ -119,6 +124,20 @@ def _psycopg() -> Any:
     import psycopg  # the driver: only for a PostgreSQL store (see the module doc)
 
     return psycopg
+
+
+def _number_loader() -> Any:
+    """NUMERIC (what SUM of integers and AVG return) as SQLite gives it: an int
+    when the text has no decimal point, else a float."""
+    from psycopg.types.numeric import FloatLoader
+
+    class NumberLoader(FloatLoader):
+        def load(self, data: Any) -> Any:
+            text = bytes(data)
+            return int(text) if b"." not in text and text.lstrip(b"-").isdigit() \
+                else float(text)
+
+    return NumberLoader
 
 
 def _stream_pages(conn: psycopg.Connection[Any], sql: str, params: list[Any],
@@ -195,6 +214,7 @@ class PostgresTransaction:
             raise ConflictError(f"instance {row.id} already exists; nothing was written")
         self._set_principals(row, ())
         self._set_timers(row)
+        self._set_search(row, None)
         self._process_of[row.id] = row.process_id
         self._seen[row.id] = row
 
@@ -236,6 +256,7 @@ class PostgresTransaction:
             else None
         self._set_principals(row, known)
         self._set_timers(row)
+        self._set_search(row, before)
         self._process_of[row.id] = row.process_id
         self._seen[row.id] = row
 
@@ -272,13 +293,20 @@ class PostgresTransaction:
             "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             (seq, prev_hash),
         )
+        comments = [(e.instance_id, e.data["comment"]) for e in entries
+                    if isinstance(e.data, dict) and isinstance(e.data.get("comment"), str)]
+        for instance_id, comment in comments:
+            conn.execute(
+                "UPDATE flowctl.instance_search SET comments = comments || %s "
+                "WHERE instance_id = %s", ("\n" + comment.lower(), instance_id))
         return written
 
     def put_definition(self, definition: Definition) -> None:
         self._live().execute(
-            "INSERT INTO flowctl.definitions (digest, process_id, source, stored_at) "
-            "VALUES (%s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
-            (definition.digest, definition.process_id, definition.source, definition.stored_at),
+            "INSERT INTO flowctl.definitions (digest, process_id, source, stored_at, names) "
+            "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (digest) DO NOTHING",
+            (definition.digest, definition.process_id, definition.source, definition.stored_at,
+             definition.names),
         )
 
     def new_instance_id(self, process_id: str) -> str:
@@ -403,6 +431,21 @@ class PostgresTransaction:
                 [(row.id, t.key, t.kind, t.stage, t.due_at) for t in row.timers],
             )
 
+    def _set_search(self, row: InstanceRow, before: InstanceRow | None) -> None:
+        """Keep the row's search text current (only when what it holds changed)."""
+        if before is not None and before.stage == row.stage \
+                and before.definition_digest == row.definition_digest \
+                and before.state.get("record") == row.state.get("record") \
+                and before.state.get("note") == row.state.get("note"):
+            return
+        names = self._one("SELECT names FROM flowctl.definitions WHERE digest = %s",
+                          (row.definition_digest,))
+        body = search_body(row, str(names[0]) if names else "{}")
+        self._conn.execute(
+            "INSERT INTO flowctl.instance_search (instance_id, body) VALUES (%s, %s) "
+            "ON CONFLICT (instance_id) DO UPDATE SET body = excluded.body",
+            (row.id, body))
+
     def _set_principals(self, row: InstanceRow, before: tuple[str, ...] | None) -> None:
         conn = self._conn
         now = set(row.assignees)
@@ -437,6 +480,75 @@ class PostgresTransaction:
             )
         self._process_of[instance_id] = str(row[0])
         return str(row[0])
+
+
+def search_body(row: InstanceRow, names_text: str) -> str:
+    """What an instance is found by, in lower case (as SQLite's index holds it:
+    process id and name, stage id and name, record text values, the note)."""
+    try:
+        names = loads(names_text)
+    except ValueError:
+        names = {}
+    if not isinstance(names, dict):
+        names = {}
+    stages = names.get("stages") if isinstance(names, dict) else None
+    if not isinstance(stages, dict):
+        stages = {}
+    parts = [row.process_id, str(names.get("process") or ""), row.stage or "",
+             str(stages.get(row.stage or "", "") or "")]
+    record = row.state.get("record")
+    if isinstance(record, dict):
+        parts += [v for v in record.values() if isinstance(v, str)]
+    note = row.state.get("note")
+    if isinstance(note, str):
+        parts.append(note)
+    return "\n".join(parts).lower()
+
+
+def _like(word: str) -> str:
+    return "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
+        "_", "\\_") + "%"
+
+
+def _search_query(text: str, flt: InstanceFilter) -> tuple[str, list[Any]]:
+    """Every word somewhere in the instance's search text or comments (any case,
+    any part of a word); the instances where the words occur most first, then
+    the newest."""
+    words = text.split()
+    where: list[str] = []
+    params: list[Any] = []
+    for word in words:
+        where.append("(s.body LIKE %s OR s.comments LIKE %s)")
+        params += [_like(word), _like(word)]
+    statuses = tuple(dict.fromkeys(flt.status))
+    if statuses:
+        where.append("i.status = ANY(%s)")
+        params.append(list(statuses))
+    for column, value in (
+        ("i.process_id = %s", flt.process_id),
+        ("i.initiator = %s", flt.initiator),
+        ("i.started_at >= %s", flt.started_since),
+    ):
+        if value is not None:
+            where.append(column)
+            params.append(value)
+    columns = ", ".join(f"i.{c.strip()}" for c in INSTANCE_COLUMNS.split(","))
+    hits = " + ".join(
+        "(length(s.body || s.comments) - length(replace(s.body || s.comments, %s, '')))"
+        " / greatest(length(%s), 1)" for _ in words) or "0"
+    order_params: list[Any] = []
+    for word in words:
+        order_params += [word.lower(), word.lower()]
+    sql = (
+        f"SELECT {columns} FROM flowctl.instance_search AS s JOIN flowctl.instances AS i "
+        f"ON i.id = s.instance_id WHERE {' AND '.join(where) or 'TRUE'} "
+        f"ORDER BY ({hits}) DESC, i.started_at DESC, i.id DESC"
+    )
+    params += order_params
+    if flt.limit is not None:
+        sql += " LIMIT %s"
+        params.append(max(0, flt.limit))
+    return sql, params
 
 
 def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
@@ -544,6 +656,7 @@ class PostgresStore:
         lock_deadline_s: float = LOCK_DEADLINE_S,
         connect_timeout_s: int = CONNECT_TIMEOUT_S,
         migrations: tuple[tuple[str, ...], ...] | None = None,
+        allow_behind: bool = False,
     ) -> PostgresStore:
         """Connect and bring the schema up to date.
 
@@ -552,7 +665,9 @@ class PostgresStore:
         (``migrate``; the role must own the schema, else the refusal says to
         run ``flowctl db migrate`` as its owner); one written by a newer
         flowctl is refused. An unreachable server is a :class:`StoreError`
-        naming the host (exit 4). ``migrations`` is for tests.
+        naming the host (exit 4). ``migrations`` is for tests; ``allow_behind``
+        opens a store that is behind without migrating it (``db migrate`` then
+        calls :meth:`migrate`).
         """
         psycopg = _psycopg()
         shown = display_url(url)
@@ -568,12 +683,14 @@ class PostgresStore:
                      "login and password (~/.pgpass, PGPASSWORD, a service file); see "
                      "docs/team.md",
             ) from None
+        conn.adapters.register_loader("numeric", _number_loader())
         store = cls(conn, url)
         try:
             milliseconds = int(lock_deadline_s * 1000)
-            conn.execute(f"SET lock_timeout = {milliseconds}")
+            # the analytics' SQL names its tables without the schema
+            conn.execute(f"SET lock_timeout = {milliseconds}; SET search_path = flowctl, public")
             store._prepare(schema.MIGRATIONS if migrations is None else migrations,
-                           create=create, migrate=migrate)
+                           create=create, migrate=migrate, allow_behind=allow_behind)
         except psycopg.Error as exc:
             store.close()
             raise _conflict_or_error(exc, shown) from None
@@ -592,7 +709,7 @@ class PostgresStore:
         return 0 if found is None else int(found[0])
 
     def _prepare(self, migrations: tuple[tuple[str, ...], ...], *, create: bool,
-                 migrate: bool) -> None:
+                 migrate: bool, allow_behind: bool = False) -> None:
         version = self._version()
         known = len(migrations)
         if version is None and not create:
@@ -600,7 +717,7 @@ class PostgresStore:
                                "flowctl schema)")
         if version is not None and version > known:
             raise self._newer(version, known)
-        if version is None or version < known:
+        if (version is None or version < known) and not allow_behind:
             if not migrate:
                 raise StoreError(
                     f"database {self.path} has schema {version or 0}; this flowctl needs {known}",
@@ -631,7 +748,10 @@ class PostgresStore:
                         )
                 for statements in steps[start:]:
                     for statement in statements:
-                        conn.execute(statement)  # ours, not input
+                        if statement == schema.BACKFILL_SEARCH:
+                            backfill_search(conn)
+                        else:
+                            conn.execute(statement)  # ours, not input
                 conn.execute("UPDATE flowctl.schema_version SET version = %s", (len(steps),))
         except psycopg.errors.InsufficientPrivilege as exc:
             raise StoreError(
@@ -741,11 +861,89 @@ class PostgresStore:
         for row in self._rows(sql, params):
             yield row_to_instance(row)
 
+    def definition_digests(self) -> list[tuple[str, str]]:
+        rows = self._rows(
+            "SELECT process_id, digest FROM flowctl.definitions ORDER BY stored_at, digest", ())
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def search_instances(self, text: str, flt: InstanceFilter) -> Iterator[InstanceRow]:
+        """As :meth:`SqliteStore.search_instances`, over ``flowctl.instance_search``."""
+        sql, params = _search_query(text, flt)
+        for row in self._rows(sql, params):
+            yield row_to_instance(row)
+
     def journal(self, flt: JournalFilter) -> Iterator[JournalEntry]:
-        """Oldest first, in pages by seq: never the whole journal in memory."""
+        """Oldest first, in pages by seq (with ``by_instance``: by instance, then
+        seq): never the whole journal in memory."""
+        if flt.by_instance:
+            yield from self._journal_by_instance(flt)
+            return
         sql, params = _journal_query(flt)
         for row in _stream_pages(self._conn, sql, params, self.path):
             yield row_to_entry(row)
+
+    def _journal_by_instance(self, flt: JournalFilter) -> Iterator[JournalEntry]:
+        sql, params = _journal_query(replace(flt, by_instance=False))
+        head, _, _ = sql.partition(" seq > %s")
+        sql = head + " (instance_id, seq) > (%s, %s) ORDER BY instance_id, seq LIMIT %s"
+        after: tuple[str, int] = ("", 0)
+        while True:
+            rows = self._rows(sql, [*params, *after, FETCH_SIZE])
+            for row in rows:
+                yield row_to_entry(row)
+            if len(rows) < FETCH_SIZE:
+                return
+            after = (str(rows[-1][1]), int(rows[-1][0]))
+
+    def report(self, flt: ReportFilter) -> ReportData:
+        """Process analytics (see :mod:`flowctl.store.analytics`), aggregated by
+        the server in temporary tables of one transaction, rolled back after."""
+        psycopg = _psycopg()
+        conn = self._conn
+        d = analytics.POSTGRES
+        try:
+            with conn.transaction(force_rollback=True):
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                return self._report(flt, d)
+        except psycopg.Error as exc:
+            raise _conflict_or_error(exc, self.path) from None
+
+    def _report(self, flt: ReportFilter, d: analytics.Dialect) -> ReportData:
+        conn = self._conn
+        conn.execute(*analytics.visits_table(d, flt))
+        for view in analytics.VIEWS:
+            conn.execute(view)
+        conn.execute(*analytics.instances_table(d, flt))
+        conn.execute(*analytics.cycles_table(d, flt))
+
+        def rows(query: analytics.Query | str) -> list[tuple[Any, ...]]:
+            sql, params = (query, ()) if isinstance(query, str) else query
+            return conn.execute(sql, params).fetchall()
+
+        stages = tuple(analytics.StageStat(*r) for r in rows(analytics.stage_stats(d, flt)))
+        results = tuple(analytics.ResultStat(*r) for r in rows(analytics.result_stats()))
+        rounds = tuple(analytics.RoundsStat(*r) for r in rows(analytics.rounds_stats()))
+        processes = tuple(analytics.ProcessStat(*r) for r in rows(analytics.process_stats(d, flt)))
+        outcomes = tuple(analytics.OutcomeStat(*r) for r in rows(analytics.outcome_stats(d, flt)))
+        wip = tuple(
+            analytics.WipStat(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8])
+            for r in rows(analytics.wip_stats(d))
+        )
+        breakdown = tuple(
+            analytics.BreakdownStat(*r) for r in rows(analytics.breakdown_stats(d, flt))
+        )
+        edges = tuple(analytics.EdgeCount(*r) for r in rows(analytics.edge_counts(d, flt)))
+        n = flt.histogram_buckets
+        histogram = tuple(
+            analytics.HistogramBin(r[0], r[1] * r[2] / n, r[1] * (r[2] + 1) / n, r[3])
+            for r in rows(analytics.histogram(d, n))
+        )
+        days = tuple(analytics.DayCount(*r) for r in rows(analytics.day_counts()))
+        return analytics.ReportData(
+            stages=stages, results=results, rounds=rounds, processes=processes,
+            outcomes=outcomes, wip=wip, breakdown=breakdown, edges=edges, histogram=histogram,
+            days=days,
+        )
 
     def verify_journal(
         self, checkpoints: Sequence[tuple[int, Checkpoint]] = (), key: bytes | None = None
@@ -874,6 +1072,63 @@ class PostgresStore:
 
     # -- administration ------------------------------------------------------
 
+    def table_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of one of the store's tables (``flowctl db copy``), in pages."""
+        from flowctl.store.copy import TABLES  # only when copying
+
+        columns, order = TABLES[table]
+        first = order.split(",")[0].strip()
+        if table == "journal" or order == "id":  # one integer key: pages by it
+            sql = (f"SELECT {columns}, {first} FROM flowctl.{table} WHERE {first} > %s "
+                   f"ORDER BY {first} LIMIT %s")
+            last = 0
+            while True:
+                rows = self._rows(sql, [last, FETCH_SIZE])
+                for row in rows:
+                    yield row[:-1]
+                if len(rows) < FETCH_SIZE:
+                    return
+                last = int(rows[-1][-1])
+        yield from self._rows(f"SELECT {columns} FROM flowctl.{table} ORDER BY {order}", ())
+
+    def is_empty(self) -> bool:
+        """No instance and no journal entry (definitions alone do not count)."""
+        rows = self._rows("SELECT (SELECT count(*) FROM (SELECT 1 FROM flowctl.instances "
+                          "LIMIT 1) a) + (SELECT count(*) FROM (SELECT 1 FROM flowctl.journal "
+                          "LIMIT 1) b)", ())
+        return int(rows[0][0]) == 0
+
+    def load_tables(self, tables: Iterator[tuple[str, Iterator[tuple[Any, ...]]]]) -> None:
+        """Fill the empty store from ``(table, rows)`` in one transaction (COPY),
+        then its search text, tail and id sequences; an exception rolls it all back."""
+        from flowctl.store.copy import TABLES  # only when copying
+
+        psycopg = _psycopg()
+        conn = self._conn
+        try:
+            with conn.transaction():
+                conn.execute("SET CONSTRAINTS ALL DEFERRED")
+                conn.execute("DELETE FROM flowctl.definitions")  # only definitions: see is_empty
+                for table, rows in tables:
+                    columns, _ = TABLES[table]
+                    with conn.cursor().copy(
+                            f"COPY flowctl.{table} ({columns}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                last = conn.execute(
+                    "SELECT seq, hash FROM flowctl.journal ORDER BY seq DESC LIMIT 1").fetchone()
+                if last is not None:
+                    conn.execute("INSERT INTO flowctl.journal_tail (id, seq, hash) "
+                                 "VALUES (1, %s, %s)", (last[0], last[1]))
+                for table in ("notifications", "attachments"):
+                    conn.execute(
+                        f"SELECT setval(pg_get_serial_sequence('flowctl.{table}', 'id'), "
+                        f"coalesce((SELECT max(id) FROM flowctl.{table}), 0) + 1, false)")
+                conn.execute("DELETE FROM flowctl.instance_search")
+                backfill_search(conn, names_too=False)
+        except psycopg.Error as exc:
+            raise _conflict_or_error(exc, self.path) from None
+
     def grant(self, role: str, *, create_login: bool = True) -> tuple[bool, list[str]]:
         """Let ``role`` work as an operator: (whether the role was created, the
         statements run), in one transaction. The journal, attachments and
@@ -915,6 +1170,33 @@ class PostgresStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def backfill_search(conn: psycopg.Connection[Any], *, names_too: bool = True) -> None:
+    """The v5 migration's own step: each definition's names (read from its YAML,
+    as the SQLite migration does) and each instance's search text and comments."""
+    from flowctl.store.migrations import definition_names  # the same reading as SQLite's
+
+    for digest, source in conn.execute(
+            "SELECT digest, source FROM flowctl.definitions").fetchall() if names_too else ():
+        conn.execute("UPDATE flowctl.definitions SET names = %s WHERE digest = %s",
+                     (definition_names(str(source)), digest))
+    names = dict(conn.execute("SELECT digest, names FROM flowctl.definitions").fetchall())
+    comments: dict[str, list[str]] = {}
+    for instance_id, data in conn.execute(
+            "SELECT instance_id, data FROM flowctl.journal WHERE data LIKE '%%\"comment\"%%' "
+            "ORDER BY seq").fetchall():
+        value = loads(data)
+        if isinstance(value, dict) and isinstance(value.get("comment"), str):
+            comments.setdefault(str(instance_id), []).append(value["comment"])
+    rows = conn.execute(f"SELECT {INSTANCE_COLUMNS} FROM flowctl.instances").fetchall()
+    with conn.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO flowctl.instance_search (instance_id, body, comments) "
+            "VALUES (%s, %s, %s)",
+            [(row.id, search_body(row, str(names.get(row.definition_digest, "{}"))),
+              "".join("\n" + c.lower() for c in comments.get(row.id, ())))
+             for row in map(row_to_instance, rows)])
 
 
 def trigger_problems(conn: psycopg.Connection[Any]) -> list[str]:

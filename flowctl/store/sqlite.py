@@ -1028,6 +1028,13 @@ class SqliteStore:
         for row in self._stream(sql, params):
             yield _row_to_instance(row)
 
+    def table_rows(self, table: str) -> Iterator[tuple[Any, ...]]:
+        """Every row of one of the store's tables (``flowctl db copy``), streamed."""
+        from flowctl.store.copy import TABLES  # only when copying
+
+        columns, order = TABLES[table]
+        return self._stream(f"SELECT {columns} FROM {table} ORDER BY {order}", [])
+
     def definition_digests(self) -> list[tuple[str, str]]:
         rows = self._query(
             "SELECT process_id, digest FROM definitions ORDER BY stored_at, digest", ()
@@ -1279,6 +1286,10 @@ class SqliteStore:
         """SQLite's ``PRAGMA integrity_check``: ``("ok",)`` when the file is sound."""
         rows = self._query("PRAGMA integrity_check", ()).fetchall()
         return tuple(str(row[0]) for row in rows)
+
+    def login(self) -> str | None:
+        """None: a file has no logins (the operating-system login counts)."""
+        return None
 
     def close(self) -> None:
         self._conn.close()

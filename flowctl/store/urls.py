@@ -37,7 +37,7 @@ def display_url(url: str) -> str:
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs],
-                          safe="/:")
+                          safe="/:*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
