@@ -14,6 +14,8 @@ import pytest
 from clirun import invoke, trust_workspace
 from pgserver import PgServer, query
 
+from flowctl.store.pg_schema import SCHEMA_VERSION
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "key-account-filing-approval"
 NOW = "2026-12-01T09:00:00Z"
@@ -114,14 +116,15 @@ def test_db_copy_wants_a_server_url(folder: Path) -> None:
 
 def test_db_migrate_creates_the_schema_and_then_has_nothing_to_do(pg_url: str,
                                                                    folder: Path) -> None:
-    assert run("db", "migrate", "--db", pg_url)[0] == f"{pg_url}: schema 0 -> 5\n"
+    n = SCHEMA_VERSION
+    assert run("db", "migrate", "--db", pg_url)[0] == f"{pg_url}: schema 0 -> {n}\n"
     assert run("db", "migrate", "--db", pg_url)[0] == (
-        f"{pg_url}: schema 5, up to date; nothing was changed\n")
+        f"{pg_url}: schema {n}, up to date; nothing was changed\n")
     query(pg_url, "UPDATE schema_version SET version = 9")
     _, err = run("db", "migrate", "--db", pg_url, code=4)
     assert err.splitlines()[0] == (
         f"flowctl: error: database {pg_url} was written by a newer flowctl (schema 9; this "
-        "flowctl knows up to 5); upgrade flowctl")
+        f"flowctl knows up to {n}); upgrade flowctl")
 
 
 def test_the_acting_user_is_the_database_login(

@@ -25,7 +25,8 @@ TABLES: dict[str, tuple[str, str]] = {
     "timers": ("instance_id, key, kind, stage, due_at, status, fired_at", "instance_id, key"),
     "notifications": (
         'id, instance_id, "user", kind, stage, message, created_at, delivered_at, read_at, '
-        "attempts, last_error, next_attempt_at, claimed_until", "id"),
+        "attempts, last_error, next_attempt_at, claimed_until, subject, channels_done", "id"),
+    "pick_turns": ('pool, "user", at', "pool"),
     "attachment_blobs": ("sha256, size, content", "sha256"),
     "attachments": ("id, instance_id, name, version, sha256, size, added_by, added_at", "id"),
     "journal": (JOURNAL_COLUMNS + ", process_id", "seq"),

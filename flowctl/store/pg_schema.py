@@ -262,8 +262,23 @@ _V5: tuple[str, ...] = (
     BACKFILL_SEARCH,
 )
 
+# Round-robin assignment: the member each pool gave a stage to last.
+_V6: tuple[str, ...] = (
+    """CREATE TABLE flowctl.pick_turns (
+        pool TEXT COLLATE "C" PRIMARY KEY,
+        "user" TEXT COLLATE "C" NOT NULL,
+        at TEXT COLLATE "C" NOT NULL
+    )""",
+)
+
+# A notification's subject, and the channels that already took it.
+_V7: tuple[str, ...] = (
+    "ALTER TABLE flowctl.notifications ADD COLUMN subject TEXT COLLATE \"C\"",
+    "ALTER TABLE flowctl.notifications ADD COLUMN channels_done TEXT COLLATE \"C\"",
+)
+
 # MIGRATIONS[i]: the statements that take a store from version i to i + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5)
+MIGRATIONS: tuple[tuple[str, ...], ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # What an operator's role may do, table by table (``flowctl db grant USER``).
@@ -283,6 +298,7 @@ OPERATOR_PRIVILEGES: dict[str, str] = {
     "attachment_blobs": "SELECT, INSERT",
     "attachments": "SELECT, INSERT",
     "instance_search": "SELECT, INSERT, UPDATE",
+    "pick_turns": "SELECT, INSERT, UPDATE",
 }
 
 

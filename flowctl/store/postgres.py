@@ -88,7 +88,7 @@ _ORDER_COLUMNS = ("started_at", "updated_at")
 _TIMER_COLUMNS = "instance_id, key, kind, stage, due_at, status, fired_at"
 _NOTIFICATION_COLUMNS = (
     'id, instance_id, "user", kind, stage, message, created_at, delivered_at, read_at, '
-    "attempts, last_error, next_attempt_at"
+    "attempts, last_error, next_attempt_at, subject, channels_done"
 )
 # SQLSTATEs that mean "another writer got there first": retrying may succeed.
 _CONFLICT_STATES = {
@@ -335,9 +335,9 @@ class PostgresTransaction:
         with self._live().cursor() as cursor:
             cursor.executemany(
                 'INSERT INTO flowctl.notifications (instance_id, "user", kind, stage, message, '
-                "created_at, next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                "created_at, next_attempt_at, subject) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [(n.instance_id, n.user, n.kind, n.stage, n.message, n.created_at,
-                  n.next_attempt_at or n.created_at) for n in rows],
+                  n.next_attempt_at or n.created_at, n.subject) for n in rows],
             )
 
     def add_attachment(self, row: AttachmentRow, content: bytes) -> None:
@@ -379,20 +379,21 @@ class PostgresTransaction:
 
     def finish_notification(
         self, notification_id: int, *, delivered_at: str | None, error: str | None,
-        next_attempt_at: str | None,
+        next_attempt_at: str | None, channels_done: tuple[str, ...] = (),
     ) -> NotificationRow:
         conn = self._live()
+        done = to_json(list(channels_done), "channels") if channels_done else None
         if delivered_at is not None:
             conn.execute(
                 "UPDATE flowctl.notifications SET delivered_at = %s, attempts = attempts + 1, "
-                "last_error = NULL, claimed_until = NULL WHERE id = %s",
-                (delivered_at, notification_id),
+                "last_error = NULL, claimed_until = NULL, channels_done = %s WHERE id = %s",
+                (delivered_at, done, notification_id),
             )
         else:
             conn.execute(
                 "UPDATE flowctl.notifications SET attempts = attempts + 1, last_error = %s, "
-                "next_attempt_at = %s, claimed_until = NULL WHERE id = %s",
-                (error, next_attempt_at, notification_id),
+                "next_attempt_at = %s, claimed_until = NULL, channels_done = %s WHERE id = %s",
+                (error, next_attempt_at, done, notification_id),
             )
         row = self._one(
             f"SELECT {_NOTIFICATION_COLUMNS} FROM flowctl.notifications WHERE id = %s",
@@ -409,6 +410,29 @@ class PostgresTransaction:
             sql += " AND id = ANY(%s)"
             params.append(list(ids))
         return int(self._live().execute(sql, params).rowcount)
+
+    def open_load(self, *, excluding: str | None = None) -> dict[str, int]:
+        rows = self._live().execute(
+            "SELECT substr(principal, 6), count(*) FROM flowctl.instance_principals"
+            " WHERE principal >= 'user:' AND principal < 'user;'"
+            " AND instance_id IS DISTINCT FROM %s GROUP BY principal",
+            (excluding,),
+        ).fetchall()
+        return {str(user): int(n) for user, n in rows}
+
+    def pick_turns(self) -> dict[str, str]:
+        """The turns, locked until this transaction ends: concurrent steps that
+        assign from a pool take their turns one after the other."""
+        rows = self._live().execute(
+            'SELECT pool, "user" FROM flowctl.pick_turns FOR UPDATE').fetchall()
+        return {str(pool): str(user) for pool, user in rows}
+
+    def set_pick_turn(self, pool: str, user: str, *, at: str) -> None:
+        self._live().execute(
+            'INSERT INTO flowctl.pick_turns (pool, "user", at) VALUES (%s, %s, %s)'
+            ' ON CONFLICT (pool) DO UPDATE SET "user" = excluded."user", at = excluded.at',
+            (pool, user, at),
+        )
 
     # -- helpers -------------------------------------------------------------
 

@@ -71,10 +71,14 @@ def row_to_entry(row: tuple[Any, ...]) -> JournalEntry:
 
 
 def row_to_notification(row: tuple[Any, ...]) -> NotificationRow:
+    """A row of ``id, instance_id, user, kind, stage, message, created_at,
+    delivered_at, read_at, attempts, last_error, next_attempt_at, subject,
+    channels_done`` (the last a JSON list, or NULL)."""
     return NotificationRow(
         id=row[0], instance_id=row[1], user=row[2], kind=row[3], stage=row[4], message=row[5],
         created_at=row[6], delivered_at=row[7], read_at=row[8], attempts=row[9],
-        last_error=row[10], next_attempt_at=row[11],
+        last_error=row[10], next_attempt_at=row[11], subject=row[12],
+        channels_done=tuple(loads(row[13])) if row[13] else (),
     )
 
 
