@@ -257,6 +257,8 @@ def test_junit_report_for_ci(ws: Path) -> None:
     root = ET.parse(ws / "report.xml").getroot()
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("27", "1", "0")
+    props = {p.get("name"): p.get("value") for p in root.findall("./properties/property")}
+    assert props["coverage.contract-approval"] == "100.0"
     failures = root.findall(".//failure")
     assert len(failures) == 1
     case = root.find(".//testcase[failure]")
@@ -410,3 +412,15 @@ def test_the_scenario_store_copy_is_empty_and_keeps_no_search_index() -> None:
     finally:
         copy.close()
         template.close()
+
+
+def test_the_text_report_is_coloured_only_when_asked(ws: Path) -> None:
+    from flowctl.cli.scenarios import text_report
+
+    write(ws, "key.yaml", KEY)
+    report = scenarios.run_tests(["scenarios/key.yaml", "scenarios/goods-delivery.yaml"])
+    plain = text_report(report)
+    coloured = text_report(report, color=True)
+    assert "\x1b[" not in plain
+    assert "  \x1b[1;32mPASS\x1b[0m  shipped on the ship date and delivered" in coloured
+    assert "  \x1b[1;31mFAIL\x1b[0m  a key account goes to carol" in coloured

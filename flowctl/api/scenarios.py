@@ -589,11 +589,17 @@ def run_tests(
 
 def junit_xml(report: ScenarioReport) -> str:
     """The report as JUnit XML: a test suite per scenario file, a test case per
-    scenario (its failure with the step's file:line, expected and actual), and
-    each problem of a file that could not run as an error."""
+    scenario (its failure with the step's file:line, expected and actual),
+    each problem of a file that could not run as an error, and each tested
+    process's coverage as a property (``coverage.PROCESS``, a percentage)."""
     import xml.etree.ElementTree as ET  # only for --format junit
 
     suites = ET.Element("testsuites", name="flowctl test")
+    if report.coverage:  # coverage per process, for CI systems that show properties
+        props = ET.SubElement(suites, "properties")
+        for c in report.coverage:
+            ET.SubElement(props, "property", name=f"coverage.{c.process}",
+                          value=f"{c.percent:.1f}")
     by_file: dict[str, list[ScenarioResult]] = {}
     for r in report.results:
         by_file.setdefault(r.file, []).append(r)

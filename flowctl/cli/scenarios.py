@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from enum import StrEnum
@@ -13,6 +14,7 @@ from flowctl.api import reports as report
 from flowctl.api import scenarios
 from flowctl.api.definitions import LintResult
 from flowctl.api.scenarios import ScenarioReport
+from flowctl.cli import output as output_mod
 from flowctl.cli.output import Progress, echo, handle_errors, progress
 from flowctl.cli.views import to_json
 from flowctl.errors import UsageError
@@ -91,10 +93,12 @@ def run_scenarios(
         with _progress() as advance:
             result = scenarios.run_tests(paths or None, processes_dir=processes, org=org,
                                          jobs=jobs, min_coverage=min_coverage, progress=advance)
-        text = render(result, fmt.value)
         if output is None:
+            text = render(result, fmt.value, color=fmt is ReportFormat.text
+                          and output_mod.color_enabled(sys.stdout))
             echo(text, end="")
         else:
+            text = render(result, fmt.value)
             try:
                 with open(output, "w", encoding="utf-8", newline="\n") as fh:
                     fh.write(text)
@@ -120,12 +124,12 @@ def _progress() -> Iterator[Callable[[int], None]]:
         yield advance
 
 
-def render(result: ScenarioReport, fmt: str) -> str:
+def render(result: ScenarioReport, fmt: str, *, color: bool = False) -> str:
     if fmt == "json":
         return to_json(scenarios.to_json(result)) + "\n"
     if fmt == "junit":
         return scenarios.junit_xml(result)
-    return text_report(result)
+    return text_report(result, color=color)
 
 
 def _plural(n: int, word: str) -> str:
@@ -146,7 +150,13 @@ def summary(result: ScenarioReport) -> str:
         f"{result.seconds:.2f} s)"
 
 
-def text_report(result: ScenarioReport) -> str:
+def text_report(result: ScenarioReport, *, color: bool = False) -> str:
+    """The report as text; ``color``: PASS green, FAIL and what is below
+    --min-coverage red (on a terminal)."""
+    def paint(style: str) -> Callable[[str], str]:
+        return output_mod.painter(style) if color else (lambda text: text)
+
+    good, bad = paint("bold green"), paint("bold red")
     lines: list[str] = []
     if result.diagnostics:
         lint = LintResult(diagnostics=result.diagnostics,
@@ -163,7 +173,7 @@ def text_report(result: ScenarioReport) -> str:
         if r.file != current:
             current = r.file
             lines.append(r.file)
-        lines.append(f"  {'PASS' if r.passed else 'FAIL'}  {r.name}")
+        lines.append(f"  {good('PASS') if r.passed else bad('FAIL')}  {r.name}")
         if r.failure is not None:
             lines += ["        " + line for line in scenarios.failure_text(r).split("\n")]
     if result.coverage:
@@ -171,7 +181,7 @@ def text_report(result: ScenarioReport) -> str:
         lines.append("coverage (stages, results and decision branches taken):")
         width = max(len(c.process) for c in result.coverage)
         for c in result.coverage:
-            flag = "  below --min-coverage" if c in result.below else ""
+            flag = bad("  below --min-coverage") if c in result.below else ""
             lines.append(
                 f"  {c.process:<{width}}  {c.percent:5.1f}%  stages "
                 f"{c.stages - len(c.missing_stages)}/{c.stages}, results "
