@@ -421,6 +421,10 @@ class Process(Struct, frozen=True):
         """Whether an assignee of this process uses ``pick`` (it needs the workload)."""
         return any(a.pick is not None for a in self.assignee_specs())
 
+    def least_loaded_pools(self) -> list[Assignee]:
+        """The assignees that pick the least-loaded member of a role or department."""
+        return [a for a in self.assignee_specs() if a.pick == "least-loaded"]
+
     @property
     def start_stages(self) -> list[Stage]:
         return [s for s in self.stages if s.start]

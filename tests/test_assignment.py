@@ -511,6 +511,9 @@ def test_the_deal_blueprint_prints_what_the_docs_show(examples: Path) -> None:
         for line in block.splitlines():
             if not line.startswith("$ "):
                 assert line in out
+    operators = (ROOT / "docs" / "operators.md").read_text(encoding="utf-8")
+    (quoted,) = [ln for ln in operators.splitlines() if "deal-blueprint-1  v4" in ln]
+    assert quoted in out
 
 
 def test_a_candidate_list_prints_what_the_docs_show(examples: Path) -> None:
@@ -524,3 +527,34 @@ def test_a_candidate_list_prints_what_the_docs_show(examples: Path) -> None:
     result = invoke(["advance", "deal-blueprint-1", "--as", "alice", "--result", "sent"])
     assert result.exit_code == 1
     assert result.stderr == refusal
+
+
+def test_least_loaded_counts_the_open_stages_in_the_store(workspace: Path) -> None:
+    for _ in range(4):
+        assert invoke(["start", "assign", "--as", "bob", "--set", "region=west"]).exit_code == 0
+    # assign-3 waits for carol's approval; assign-2 and assign-4 wait for bob
+    assert invoke(["advance", "assign-3", "--as", "bob", "-r", "done"]).exit_code == 0
+    assert invoke(["advance", "assign-1", "--as", "bob", "-r", "done"]).exit_code == 0
+    result = invoke(["advance", "assign-1", "--as", "carol", "-r", "approve"])
+    assert result.exit_code == 0, result.stderr
+    # department sales: carol holds 1 (assign-3), alice 0, bob 2, dan is away
+    assert result.stdout.splitlines()[-1] == (
+        "assign-1: at 'handover', waiting for alice (least-loaded of department sales)"
+    )
+    shown = invoke(["journal", "assign-1", "--as", "grace"]).stdout.splitlines()
+    assert shown[-1].endswith(
+        "stage_entered  'handover' for alice (alice: least-loaded among department sales,"
+        " open stages alice=0, bob=2, carol=1)"
+    )
+
+
+def test_advance_refuses_a_user_outside_the_fields_role(workspace: Path) -> None:
+    assert invoke(["start", "assign", "--as", "bob", "--set", "region=west"]).exit_code == 0
+    before = invoke(["journal", "assign-1", "--as", "grace"]).stdout
+    result = invoke(["advance", "assign-1", "--as", "bob", "-r", "done", "--set", "owner=hank"])
+    assert (result.exit_code, result.stderr) == (1, (
+        "flowctl: error: field 'owner' holds only users with department sales; hank is not"
+        " one (roles: hr, department: hr)\n"
+        "flowctl: hint: users who may: carol, alice, bob, dan\n"
+    ))
+    assert invoke(["journal", "assign-1", "--as", "grace"]).stdout == before

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -96,11 +96,12 @@ class FakeTx:
     def mark_read(self, user: str, ids: tuple[int, ...], *, at: str) -> int:
         return 0
 
-    def open_load(self, *, excluding: str | None = None) -> dict[str, int]:
+    def open_load(self, users: Sequence[str], *,
+                  excluding: str | None = None) -> dict[str, int]:
         load: dict[str, int] = {}
         for row in self.s.instances.values():
             for p in row.assignees if row.id != excluding else ():
-                if p.startswith("user:"):
+                if p.startswith("user:") and p[5:] in users:
                     load[p[5:]] = load.get(p[5:], 0) + 1
         return load
 

@@ -736,7 +736,9 @@ def with_workload(ctx: engine.Context, tx: Transaction, process: Process,
     ``instance_id``, the instance being moved on), and each pool's last pick."""
     if not process.picks:
         return ctx
-    load = tx.open_load(excluding=instance_id)
+    users = sorted({u for a in process.least_loaded_pools()
+                    for u in engine.pool_members(ctx.org, a)})
+    load = tx.open_load(users, excluding=instance_id) if users else {}
     return replace(ctx, workload=engine.Workload(load=load, turns=tx.pick_turns()))
 
 

@@ -243,10 +243,12 @@ class Transaction(Protocol):
         empty); return how many changed."""
         ...
 
-    def open_load(self, *, excluding: str | None = None) -> dict[str, int]:
-        """How many open stages each user holds (user id -> count of the
-        instances that name them among their current assignees), not counting
-        instance ``excluding`` (the one being moved on)."""
+    def open_load(self, users: Sequence[str], *,
+                  excluding: str | None = None) -> dict[str, int]:
+        """How many open stages each of ``users`` holds (user id -> count of
+        the instances that name them among their current assignees; a user
+        holding none is left out), not counting instance ``excluding`` (the
+        one being moved on)."""
         ...
 
     def pick_turns(self) -> dict[str, str]:
