@@ -235,3 +235,59 @@ def test_a_pattern_matches_the_whole_value() -> None:
     assert (err.value.field, err.value.rule) == ("deal_code", "pattern")
     with pytest.raises(RuleBroken):
         _start(text, {"deal_code": "AB-12345"}, now)
+
+
+DEFAULTS = """\
+kind: process
+id: d
+name: D
+calendar:
+  timezone: Asia/Vladivostok
+fields:
+  opened_on:
+    type: date
+    minimum: today
+    default: now
+  follow_up:
+    type: date
+    minimum: today
+    default: "2020-01-01"
+  phone:
+    type: string
+    format: phone
+stages:
+  - id: s
+    kind: task
+    start: true
+    assignee: initiator
+    fields:
+      optional: [follow_up]
+    results:
+      done: e
+  - id: e
+    kind: end
+"""
+
+
+def test_defaults_and_set_values_keep_the_date_limits() -> None:
+    # 20:00 UTC on 31 January is 1 February in Vladivostok: `now` is that date
+    now = datetime(2027, 1, 31, 20, 0, tzinfo=UTC)
+    inst = _start(DEFAULTS, {"follow_up": "2027-02-03"}, now)
+    assert inst.record == {"opened_on": "2027-02-01", "follow_up": "2027-02-03"}
+    with pytest.raises(RuleBroken) as err:
+        _start(DEFAULTS, {}, now)
+    assert str(err.value) == ("field 'follow_up' must be on or after 2027-02-01 (today)"
+                              " (minimum); got '2020-01-01'")
+
+
+def test_lint_refuses_a_literal_that_breaks_its_fields_format(tmp_path: Path) -> None:
+    text = DEFAULTS.replace('    format: phone\n', '    format: phone\n    default: "12"\n')
+    path = tmp_path / "d.yaml"
+    path.write_text(text, encoding="utf-8")
+    got = [d.format() for d in api.lint_paths(
+        [str(path)], org=str(ROOT / "processes" / "org.yaml")).diagnostics]
+    line = text.splitlines().index('    default: "12"') + 1
+    assert got == [
+        f"{path}:{line}:14: FL271 the default of field 'phone': field 'phone' must be a phone"
+        " number: 7 to 15 digits, an optional leading +, spaces, dashes, dots and parentheses,"
+        " as in +7 495 123-45-67 (format: phone); '12' is not"]

@@ -49,6 +49,7 @@ from flowctl.definition.durations import (
     parse_date_limit,
     parse_duration,
 )
+from flowctl.definition.formats import FORMATS, format_ok, pattern_ok
 from flowctl.engine.calendars import CalendarError, add_duration, add_months, zone
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import (
@@ -773,54 +774,15 @@ def _check_range(fd: FieldDef, value: float) -> None:
         raise InvalidValue(f"field '{fd.name}' must be at most {_num(fd.maximum)}; got {value}")
 
 
-@lru_cache(maxsize=256)
-def _pattern(text: str) -> re.Pattern[str]:
-    return re.compile(text)
-
-
-# What ``format`` accepts. Deliberately simple, as a form would check: a typo
-# is caught, deliverability is not (that is what sending a message is for).
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+")
-_PHONE = re.compile(r"\+?[0-9 ()./-]+")
-FORMATS = {
-    "email": "an e-mail address such as name@example.com",
-    "phone": "a phone number: 7 to 15 digits, an optional leading +, spaces, dashes, dots"
-             " and parentheses, as in +7 495 123-45-67",
-    "url": "a web address starting with http:// or https://, such as https://example.com/page",
-    "date": "a date written YYYY-MM-DD",
-}
-
-
-def _format_ok(fmt: str, value: str) -> bool:
-    if fmt == "email":
-        return _EMAIL.fullmatch(value) is not None
-    if fmt == "phone":
-        digits = sum(c.isdigit() for c in value)
-        return _PHONE.fullmatch(value) is not None and 7 <= digits <= 15
-    if fmt == "url":
-        from urllib.parse import urlsplit  # only for a url field
-
-        try:
-            parts = urlsplit(value)
-        except ValueError:
-            return False
-        return (parts.scheme in ("http", "https") and bool(parts.hostname)
-                and not any(c.isspace() for c in value))
-    try:
-        return _DATE.fullmatch(value) is not None and bool(date.fromisoformat(value))
-    except ValueError:
-        return False
-
-
 def _check_text_rules(fd: FieldDef, value: str) -> None:
     """``pattern`` and ``format`` of a string or text field."""
-    if fd.format is not None and not _format_ok(fd.format, value):
+    if fd.format is not None and not format_ok(fd.format, value):
         raise RuleBroken(
             f"field '{fd.name}' must be {FORMATS[fd.format]} (format: {fd.format});"
             f" got {_shown(value)}",
             field=fd.name, rule="format", value=value,
         )
-    if fd.pattern is not None and _pattern(fd.pattern).fullmatch(value) is None:
+    if fd.pattern is not None and not pattern_ok(fd.pattern, value):
         raise RuleBroken(
             f"field '{fd.name}' must match the pattern {fd.pattern} (pattern); got {_shown(value)}",
             field=fd.name, rule="pattern", value=value,
@@ -2192,12 +2154,25 @@ def field_value(run: Run, fv: FieldValue) -> Any:
                 hint="report the result as a person",
             )
     elif fv.word == NOW:
-        raw = run.ctx.now.date().isoformat() if fd.type is FieldType.DATE else run.ctx.at
+        raw = today(run.process, run.ctx.now) if fd.type is FieldType.DATE else run.ctx.at
     else:
         raw = fv.literal
     if raw is None or raw == "":
         return None
-    return coerce(fd, raw, run.ctx.org)
+    value = coerce(fd, raw, run.ctx.org)
+    if fd.earliest or fd.latest:
+        _check_date_limits(run.process, fd, value, run.ctx.now)
+    return value
+
+
+def today(process: Process, now: datetime) -> str:
+    """Today's date in the process calendar's time zone (UTC without one)."""
+    tz = process.calendar.timezone if process.calendar else "UTC"
+    try:
+        return now.astimezone(zone(tz)).date().isoformat()
+    except CalendarError as exc:
+        raise FlowctlError(f"process '{process.id}': {exc}",
+                           hint="run `flowctl lint` on the definition") from exc
 
 
 def apply_sets(run: Run, stage: Stage, sets: tuple[FieldValue, ...], why: str) -> None:

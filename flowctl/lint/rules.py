@@ -22,6 +22,7 @@ from flowctl.definition.durations import (
     parse_duration,
 )
 from flowctl.definition.files import DefinitionSet
+from flowctl.definition.formats import FORMATS, format_ok, pattern_ok
 from flowctl.diagnostics import Diagnostic, Severity
 from flowctl.lint.codes import rule
 from flowctl.model import (
@@ -814,6 +815,22 @@ def check_assignment_rules(ctx: Context) -> None:
                          "default", at_key=True)
 
 
+def _text_problem(f: FieldDef, text: object) -> str | None:
+    """Why ``text`` is not text, or breaks the field's ``format`` or ``pattern``."""
+    import re  # only for a field with a pattern
+
+    if not isinstance(text, str):
+        return f"field '{f.name}' holds text, not {text!r}"
+    if f.format is not None and not format_ok(f.format, text):
+        return f"field '{f.name}' must be {FORMATS[f.format]} (format: {f.format}); {text!r} is not"
+    try:
+        if f.pattern is not None and not pattern_ok(f.pattern, text):
+            return f"field '{f.name}' must match the pattern {f.pattern}; {text!r} does not"
+    except re.error:  # FL254 reports the pattern
+        return None
+    return None
+
+
 def _literal_problem(f: FieldDef, value: object, *, from_text: bool = False) -> str | None:
     """Why ``value`` cannot be a value of field ``f`` (None: it can). ``from_text``:
     the value is written as text (a case key), as --set reads it."""
@@ -822,7 +839,7 @@ def _literal_problem(f: FieldDef, value: object, *, from_text: bool = False) -> 
     t = f.type
     text = value if isinstance(value, str) else None
     if t in (FieldType.STRING, FieldType.TEXT, FieldType.USER):
-        return None if text is not None else f"field '{f.name}' holds text, not {value!r}"
+        return _text_problem(f, value)
     if t is FieldType.ENUM:
         if text in f.values:
             return None
