@@ -507,3 +507,22 @@ def test_markdown_mermaid_parses_with_mermaid(repo: Path,
     assert code == 0, results
     assert [r["ok"] for r in results] == [True, True, True], results
     assert all(r["type"] == "flowchart-v2" for r in results)
+
+
+def test_parallel_fork_change_marks_only_that_branch(tmp_path: Path) -> None:
+    parallel = (ROOT / "processes" / "contract-approval.yaml").read_text(encoding="utf-8")
+    assert "kind: parallel" in parallel
+    new = parallel.replace("when: record.amount > 100000", "when: record.amount > 250000")
+    old_f = write(tmp_path / "a", "c.yaml", parallel)
+    new_f = write(tmp_path / "b", "c.yaml", new)
+    result = invoke(["diff", str(old_f), str(new_f), "--format", "markdown"], env=ENV)
+    assert result.exit_code == 0, result.output
+    chart = mermaid_blocks(result.stdout)[0]
+    edges = [line.strip() for line in chart.splitlines() if " -->" in line or " -.->" in line]
+    styled = [line.split() for line in chart.splitlines() if line.strip().startswith("linkStyle")]
+    assert len(styled) == 1  # only changed arrows: none added, none removed
+    assert styled[0][2].startswith("stroke:#EF8F00")
+    assert [edges[int(i)] for i in styled[0][1].split(",")] == [
+        "s_reviews -->|\"General manager's<br>countersignature<br>when record.amount #gt;"
+        '<br>250000"| s_executive_signature']
+    assert "    class s_reviews m_changed\n" in chart

@@ -249,10 +249,11 @@ def extract(process: Process, highlight: Highlight | None = None) -> Graph:
 
 
 def _edge_key(e: Edge) -> tuple[str, ...]:
-    """What identifies an edge between two versions: a result by its source and
-    name, a branch by its source and target, the others by source and kind."""
-    if e.kind is EdgeKind.RESULT:
-        return (e.source, e.kind.value, e.label[0] if e.label else "")
+    """What identifies an edge between two versions: a result or a parallel
+    branch by its source and name, a decision's branch by its source and
+    target, the others by source and kind."""
+    if e.kind in (EdgeKind.RESULT, EdgeKind.FORK):
+        return (e.source, e.kind.value, e.via or (e.label[0] if e.label else ""))
     if e.kind is EdgeKind.BRANCH:
         return (e.source, e.kind.value, e.target)
     return (e.source, e.kind.value)
