@@ -773,6 +773,150 @@ def scenario_tests(b: Bench) -> list[Result]:
                    note)]
 
 
+# ------------------------------------------------- a team's store: PostgreSQL
+
+
+class _Server:
+    """One durable PostgreSQL server (fsync on, the defaults) for rows 12 and 13,
+    started on first use in a temporary folder and stopped at exit."""
+
+    server: Any = None
+
+    @classmethod
+    def get(cls) -> Any:
+        if cls.server is None:
+            import atexit
+
+            sys.path.insert(0, os.path.join(ROOT, "tests"))
+            from pgserver import PgServer, find_pg_bin
+
+            bin_dir = find_pg_bin()
+            if bin_dir is None:
+                raise SystemExit("bench: rows 12 and 13 need PostgreSQL "
+                                 "(sh scripts/install-system-deps.sh --with-postgres)")
+            cls.server = PgServer(bin_dir, fsync=True)
+            cls.server.start()
+            atexit.register(cls.server.stop)
+        return cls.server
+
+
+def _pgbench_tps(server: Any, clients: int, seconds: int) -> float:
+    """pgbench's built-in simple-update script (-N) with ``clients`` clients."""
+    import re
+
+    pgbench = os.path.join(server.bin_dir, "pgbench")
+    where = ["-h", "127.0.0.1", "-p", str(server.port), "-U", "flowctl_admin"]
+    if not server.__dict__.get("pgbench_ready"):
+        server.sql("CREATE DATABASE pgbench")
+        _run_quiet([pgbench, "-i", "-q", "-s", "10", *where, "pgbench"])
+        server.pgbench_ready = True
+    done = subprocess.run([pgbench, "-N", "-n", "-c", str(clients), "-j", str(clients), "-T",
+                           str(seconds), *where, "pgbench"], capture_output=True, text=True,
+                          check=True)
+    found = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
+    if found is None:
+        raise SystemExit(f"bench: pgbench said: {done.stdout[-500:]}")
+    return float(found.group(1))
+
+
+@row("12")
+def advance_throughput(b: Bench) -> list[Result]:
+    """`advance` through the API with 1, 8 and 32 concurrent clients on distinct
+    instances (bench/throughput.py), against the ceiling of small durable
+    transactions on the same store in the same run: pgbench's simple-update on
+    the same PostgreSQL server, and BEGIN IMMEDIATE/INSERT/COMMIT loops on one
+    SQLite file with flowctl's settings."""
+    server = _Server.get()
+    seconds = 5 if b.quick else 10
+    helper = [_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "throughput.py")]
+    out = []
+    for clients in (1, 8, 32):
+        name = f"tp{clients}"
+        server.sql(f"CREATE DATABASE {name}")
+        ours = _json_run([*helper, "flowctl", server.url(name), "--clients", str(clients),
+                          "--seconds", str(seconds)])["per_s"]
+        peer = _pgbench_tps(server, clients, seconds)
+        out.append(Result(
+            "12" + ("" if clients == 1 else "b" if clients == 8 else "c"),
+            f"`advance` throughput, PostgreSQL, {clients} client{'s' * (clients > 1)}",
+            1 / ours, 1 / peer, f"pgbench -N -c {clients}",
+            "≥ 0.3x throughput (≤ 3.3x)" if clients == 32 else "",
+            f"{ours:.0f} advances/s against {peer:.0f} transactions/s "
+            f"({ours / peer:.2f}x throughput)"))
+    with tempfile.TemporaryDirectory() as tmp:
+        for clients in (1, 8, 32):
+            ours = _json_run([*helper, "flowctl", os.path.join(tmp, f"f{clients}.db"),
+                              "--clients", str(clients), "--seconds", str(seconds)])["per_s"]
+            peer = _json_run([*helper, "sqlite-ceiling", os.path.join(tmp, f"c{clients}.db"),
+                              "--clients", str(clients), "--seconds", str(seconds)])["per_s"]
+            out.append(Result(
+                "12" + ("d" if clients == 1 else "e" if clients == 8 else "f"),
+                f"`advance` throughput, SQLite, {clients} client{'s' * (clients > 1)}",
+                1 / ours, 1 / peer, f"BEGIN IMMEDIATE/INSERT/COMMIT x{clients}",
+                "≥ 0.5x throughput (≤ 2x)",
+                f"{ours:.0f} advances/s against {peer:.0f} transactions/s "
+                f"({ours / peer:.2f}x throughput)"))
+    return out
+
+
+def _small_journal_db() -> tuple[str, dict[str, Any]]:
+    """~10k entries, the same generator and people as the 1M-entry database."""
+    folder = os.path.join(WORK, f"journal-small-{_journal_stamp()}")
+    db, info = os.path.join(folder, "flowctl.db"), os.path.join(folder, "build.json")
+    if not os.path.exists(info):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        built = _json_run([_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "gen_journal.py"),
+                           db, "--instances", "500"])
+        with open(info, "w", encoding="utf-8") as fh:
+            json.dump(built, fh)
+    with open(info, encoding="utf-8") as fh:
+        return db, dict(json.load(fh))
+
+
+@row("13")
+def history_does_not_slow_reads(b: Bench) -> list[Result]:
+    """`inbox`, `list --status active --limit 50` and `show` against ~1M journal
+    entries, against the same commands on ~10k entries, on SQLite and on
+    PostgreSQL (the stores copied onto the server with `flowctl db copy`)."""
+    server = _Server.get()
+    big, built = ensure_journal_db()
+    small, small_built = _small_journal_db()
+    targets = {"SQLite": (big, small)}
+    for label, db in (("big", big), ("small", small)):
+        server.sql(f"CREATE DATABASE {label}")
+        subprocess.run(b.flowctl("db", "copy", "--db", db, "--to", server.url(label)),
+                       check=True, stdout=subprocess.DEVNULL)
+    targets["PostgreSQL"] = (server.url("big"), server.url("small"))
+    out = []
+    for backend, (large, little) in targets.items():
+        one_big, n_big = _typical_instance(big)
+        one_small, n_small = _typical_instance(small)
+        for number, measure, args_big, args_small in (
+            ("13", "`flowctl inbox` (carol)", ("inbox",), ("inbox",)),
+            ("13b", "`flowctl list --status active --limit 50`",
+             ("list", "--status", "active", "--limit", "50"),
+             ("list", "--status", "active", "--limit", "50")),
+            ("13c", "`flowctl show INSTANCE`", ("show", one_big), ("show", one_small)),
+        ):
+            def env(db: str) -> dict[str, str]:
+                return {**os.environ, "FLOWCTL_DB": db, "FLOWCTL_USER": "carol",
+                        "FLOWCTL_PROCESSES": os.path.join(ROOT, "processes")}
+
+            mine, base = alternate(
+                functools.partial(timed, b.flowctl(*args_big), env=env(large)),
+                functools.partial(timed, b.flowctl(*args_small), env=env(little)), b.runs(11))
+            note = ""
+            if number == "13":
+                note = (f"{built['entries']} against {small_built['entries']} entries")
+            elif number == "13c":
+                note = f"{n_big} and {n_small} entries of the instance"
+            out.append(Result(number + ("" if backend == "SQLite" else "-pg"),
+                              f"{measure}, {backend}, ~1M entries", mine, base,
+                              "the same on ~10k entries", "≤ 1.2x", note))
+    return out
+
+
 def machine() -> str:
     model = platform.processor() or "unknown CPU"
     try:

@@ -156,6 +156,14 @@ def _stream_pages(conn: psycopg.Connection[Any], sql: str, params: list[Any],
         last = int(rows[-1][0])
 
 
+# Voids an instance's pending timers that are not among the given keys, in the
+# same statement (one round trip) as what follows it: (instance id, keys).
+_VOID_TIMERS = (
+    "WITH voided AS (UPDATE flowctl.timers SET status = 'void' WHERE instance_id = %s "
+    "AND status = 'pending' AND key <> ALL(%s)) "
+)
+
+
 class PostgresTransaction:
     """The write side, valid only inside ``PostgresStore.transaction()``."""
 
@@ -229,19 +237,19 @@ class PostgresTransaction:
         params = instance_params(row)
         if before is not None and same_identity(before, row):
             cursor = conn.execute(
-                "UPDATE flowctl.instances SET status = %s, stage = %s, updated_at = %s, "
-                "version = %s, due_at = %s, assignees = %s, state = %s "
+                _VOID_TIMERS + "UPDATE flowctl.instances SET status = %s, stage = %s, "
+                "updated_at = %s, version = %s, due_at = %s, assignees = %s, state = %s "
                 "WHERE id = %s AND version = %s",
-                (params[3], params[4], params[7], params[8], params[9], params[10], params[12],
-                 row.id, expected_version),
+                (row.id, [t.key for t in row.timers], params[3], params[4], params[7],
+                 params[8], params[9], params[10], params[12], row.id, expected_version),
             )
         else:
             cursor = conn.execute(
-                "UPDATE flowctl.instances SET process_id = %s, definition_digest = %s, "
-                "status = %s, stage = %s, initiator = %s, started_at = %s, updated_at = %s, "
-                "version = %s, due_at = %s, assignees = %s, parent_id = %s, state = %s "
-                "WHERE id = %s AND version = %s",
-                (*params[1:], row.id, expected_version),
+                _VOID_TIMERS + "UPDATE flowctl.instances SET process_id = %s, "
+                "definition_digest = %s, status = %s, stage = %s, initiator = %s, "
+                "started_at = %s, updated_at = %s, version = %s, due_at = %s, assignees = %s, "
+                "parent_id = %s, state = %s WHERE id = %s AND version = %s",
+                (row.id, [t.key for t in row.timers], *params[1:], row.id, expected_version),
             )
         if cursor.rowcount == 0:
             found = self._one("SELECT version FROM flowctl.instances WHERE id = %s", (row.id,))
@@ -255,7 +263,7 @@ class PostgresTransaction:
         known = before.assignees if before is not None and before.version == expected_version \
             else None
         self._set_principals(row, known)
-        self._set_timers(row)
+        self._set_timers(row, voided=True)
         self._set_search(row, before)
         self._process_of[row.id] = row.process_id
         self._seen[row.id] = row
@@ -282,16 +290,14 @@ class PostgresTransaction:
                            digest, process_id))
             written.append(filled(entry, seq, prev_hash, digest))
             prev_hash = digest
-        with conn.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO flowctl.journal ({JOURNAL_COLUMNS}, process_id) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                params,
-            )
+        # the entries and the tail in one statement (one round trip to the server)
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(params))
         conn.execute(
+            f"WITH appended AS (INSERT INTO flowctl.journal ({JOURNAL_COLUMNS}, process_id) "
+            f"VALUES {values} RETURNING seq) "
             "INSERT INTO flowctl.journal_tail (id, seq, hash) VALUES (1, %s, %s) "
             "ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            (seq, prev_hash),
+            [value for row in params for value in row] + [seq, prev_hash],
         )
         comments = [(e.instance_id, e.data["comment"]) for e in entries
                     if isinstance(e.data, dict) and isinstance(e.data.get("comment"), str)]
@@ -436,13 +442,12 @@ class PostgresTransaction:
 
     # -- helpers -------------------------------------------------------------
 
-    def _set_timers(self, row: InstanceRow) -> None:
+    def _set_timers(self, row: InstanceRow, *, voided: bool = False) -> None:
+        """Make the pending timers of the row's instance its ``timers`` (``voided``:
+        the others were voided already, by :data:`_VOID_TIMERS`)."""
         conn = self._conn
-        conn.execute(
-            "UPDATE flowctl.timers SET status = 'void' WHERE instance_id = %s "
-            "AND status = 'pending' AND key <> ALL(%s)",
-            (row.id, [t.key for t in row.timers]),
-        )
+        if not voided:
+            conn.execute(_VOID_TIMERS + "SELECT 1", (row.id, [t.key for t in row.timers]))
         if not row.timers:
             return
         with conn.cursor() as cursor:
@@ -667,6 +672,7 @@ class PostgresStore:
         self.path = display_url(url)  # what messages show: never the password
         self._in_transaction = False
         self._protected_at = -TRIGGER_CHECK_S  # when the triggers were last seen in place
+        self._login: str | None = None
 
     # -- opening -------------------------------------------------------------
 
@@ -795,9 +801,11 @@ class PostgresStore:
         )
 
     def login(self) -> str:
-        """The database login this connection authenticated as."""
-        row = self._conn.execute("SELECT session_user").fetchone()
-        return str(row[0]) if row else ""
+        """The database login this connection authenticated as (asked once)."""
+        if self._login is None:
+            row = self._conn.execute("SELECT session_user").fetchone()
+            self._login = str(row[0]) if row else ""
+        return self._login
 
     def changed_since_open(self) -> bool:
         """Always False: a server's reads see every committed write."""
