@@ -980,3 +980,18 @@ def test_unread_notifications_are_found_by_their_own_index(db: Path) -> None:
             " WHERE user = ? AND read_at IS NULL ORDER BY id DESC", ("carol",)
         ).fetchall()
     assert any("notifications_unread" in str(row[-1]) for row in plan), plan
+
+
+def test_open_load_and_round_robin_turns(store: SqliteStore) -> None:
+    start(store, "expense-1", assignees=("user:bob", "role:finance"))
+    start(store, "expense-2", assignees=("user:bob",))
+    start(store, "expense-3", assignees=("user:carol",))
+    with store.transaction() as tx:
+        assert tx.open_load(["bob", "carol", "dave"]) == {"bob": 2, "carol": 1}
+        assert tx.open_load(["bob"], excluding="expense-1") == {"bob": 1}
+        assert tx.open_load([]) == {}
+        assert tx.pick_turns() == {}
+        tx.set_pick_turn("role:finance", "bob", at="t1")
+        tx.set_pick_turn("role:finance", "carol", at="t2")
+    with store.transaction() as tx:
+        assert tx.pick_turns() == {"role:finance": "carol"}
