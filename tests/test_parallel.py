@@ -317,3 +317,42 @@ def test_an_instance_in_a_parallel_stage_does_not_migrate() -> None:
         "it is at parallel stage 'reviews' with branches running (b at 'b-review', c at"
         " 'c-review'); an instance moves between definitions outside parallel stages: let its"
         " branches reach the join, then run the migration again"))
+
+
+def test_overdue_lists_each_late_branch_on_its_own(tmp_path: Path) -> None:
+    from flowctl.api import instances as runtime
+    from flowctl.api import timers
+
+    kw: dict[str, Any] = {"db": str(tmp_path / "f.db"), "processes_dir": str(PROCESSES),
+                          "org": str(PROCESSES / "org.yaml"), "now": NOW}
+    iid = runtime.start("contract-approval", values={
+        "customer": "Acme", "amount": "250000", "credit_score": "60", "term_months": "6"},
+        as_user="alice", **kw).instance.id
+    runtime.advance(iid, result="submit", as_user="alice", **kw)
+    runtime.advance(iid, result="approve", as_user="carol", **kw)
+    late = timers.overdue(as_user="grace", **{**kw, "now": NOW + timedelta(days=6)})
+    assert [(o.stage, o.due_at, o.late_seconds, o.held_by) for o in late if o.what == "stage"] \
+        == [("executive-signature", "2026-11-28T09:00:00Z", 86400,
+             "a general-manager (grace) or frank (head of finance)")]
+
+
+def test_a_wait_in_a_branch_wakes_that_branch_only() -> None:
+    p = build_process({"id": "w", "name": "W", "stages": [
+        {"id": "reviews", "kind": "parallel", "start": True, "branches": [
+            {"name": "a", "to": "cool-off"}, {"name": "b", "to": "b-review"}]},
+        {"id": "cool-off", "kind": "wait", "for": "1d", "next": "a-review"},
+        review("a-review", "carol"), review("b-review", "frank"),
+        {"id": "done", "kind": "join", "fork": "reviews", "next": "ok"},
+        {"id": "ok", "kind": "end"}, {"id": "rejected", "kind": "end"},
+    ]})
+    inst = engine.start(p, engine.Start(), ctx("alice"), instance_id="w-1",
+                        digest="d").instance
+    assert (inst.status, inst.active_stages, inst.wake_at) == (
+        "active", ("b-review",), "2026-11-24T09:00:00Z")
+    assert [(b.name, b.status) for b in inst.branches] == [("a", "waiting"), ("b", "active")]
+    woke = engine.apply(p, inst, Fire("wake:cool-off:0:v1"),
+                        ctx("flowctl", NOW + timedelta(days=1)))
+    assert [(e.kind, e.stage, e.data.get("branch")) for e in woke.events] == [
+        ("woke", "cool-off", "a"), ("stage_entered", "a-review", "a")]
+    assert woke.instance.active_stages == ("a-review", "b-review")
+    assert woke.instance.wake_at is None

@@ -281,6 +281,13 @@ def overdue(
         out = []
         flt = InstanceFilter(status=(engine.ACTIVE,), due_before=at)
         for v in views_of(s, flt):
+            if v.branches:  # parallel branches: each stage past its own due time
+                for br in v.branches:
+                    if br.status == engine.ACTIVE and br.due_at and br.due_at < at:
+                        late = s.now - engine.parse_time(br.due_at)
+                        out.append(Overdue(v.id, v.process_id, br.stage or "", br.due_at,
+                                           int(late.total_seconds()), br.waiting_for, "stage"))
+                continue
             late = s.now - engine.parse_time(v.due_at or at)
             out.append(Overdue(v.id, v.process_id, v.stage or "", v.due_at or "",
                                int(late.total_seconds()), v.waiting_for, "stage"))
