@@ -715,7 +715,7 @@ def diff_big(b: Bench) -> list[Result]:
                    "`flowctl lint --no-cache` of one", "≤ 0.5x")]
 
 
-PARALLEL_REVIEWERS = ("alice", "bob", "carol", "frank", "linda")  # row 13: one per branch
+PARALLEL_REVIEWERS = ("alice", "bob", "carol", "frank", "linda")  # row 14: one per branch
 
 
 def parallel_definitions() -> tuple[str, str]:
@@ -748,7 +748,7 @@ def alternate_both_ways(ours: Callable[[], float], peer: Callable[[], float],
                         runs: int) -> tuple[float, float]:
     """As :func:`alternate`, but which of the two runs first changes every turn: on a
     loaded machine the first of two commands in a row was measured ~10% slower
-    (the same command, either side), and row 13 compares two flowctl commands."""
+    (the same command, either side), and row 14 compares two flowctl commands."""
     a: list[float] = []
     b: list[float] = []
     for i in range(runs):
@@ -761,7 +761,7 @@ def alternate_both_ways(ours: Callable[[], float], peer: Callable[[], float],
     return statistics.median(a), statistics.median(b)
 
 
-@row("13")
+@row("14")
 def parallel_commands(b: Bench) -> list[Result]:
     """`start` and `advance` from the shell on a 30-stage definition whose work
     runs in five parallel branches, against the same commands on a sequential
@@ -781,7 +781,7 @@ def parallel_commands(b: Bench) -> list[Result]:
         lint = subprocess.run(b.flowctl("lint", procs), cwd=tmp, env=env, capture_output=True,
                               text=True)
         if lint.returncode != 0:
-            raise SystemExit(f"bench: row 13's definitions do not lint: {lint.stdout}")
+            raise SystemExit(f"bench: row 14's definitions do not lint: {lint.stdout}")
 
         def run(cmd: list[str]) -> float:
             start = time.perf_counter()
@@ -806,12 +806,12 @@ def parallel_commands(b: Bench) -> list[Result]:
                                env=env, check=True, capture_output=True, text=True).stdout
         live = [x["stage"] for x in json.loads(shown)["instance"]["branches"]]
         if live != ["b1-s2", "b2-s1", "b3-s1", "b4-s1", "b5-s1"]:
-            raise SystemExit(f"bench: row 13's parallel instance is not where expected: {live}")
+            raise SystemExit(f"bench: row 14's parallel instance is not where expected: {live}")
     note = "30 stages: 5 branches of 5 tasks, each branch its own reviewer; durable store"
-    return [Result("13", "`flowctl start` of a 30-stage definition with 5 parallel branches",
+    return [Result("14", "`flowctl start` of a 30-stage definition with 5 parallel branches",
                    start_par, start_seq, "the same of a sequential 30-stage definition",
                    "≤ 1.1x", note),
-            Result("13b", "`flowctl advance` in one of its 5 running branches", adv_par,
+            Result("14b", "`flowctl advance` in one of its 5 running branches", adv_par,
                    adv_seq, "`advance` on the sequential one", "≤ 1.1x",
                    "the instance holds 5 active stages")]
 
