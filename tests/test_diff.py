@@ -526,3 +526,19 @@ def test_parallel_fork_change_marks_only_that_branch(tmp_path: Path) -> None:
         "s_reviews -->|\"General manager's<br>countersignature<br>when record.amount #gt;"
         '<br>250000"| s_executive_signature']
     assert "    class s_reviews m_changed\n" in chart
+
+
+def test_a_workspace_store_that_does_not_exist_yet_is_no_impact(repo: Path) -> None:
+    """flowctl init names the store in flowctl.toml before anything started: diff
+    says nothing about running work, creates nothing, and succeeds."""
+    (repo / "flowctl.toml").write_text('store = ".flowctl/flowctl.db"\n', encoding="utf-8")
+    result = invoke(["diff", "--git", "main..change", "--format", "json"], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert all(p["impact"] is None for p in json.loads(result.stdout)["processes"])
+    assert not (repo / ".flowctl").exists()
+    env = {**ENV, "FLOWCTL_DB": str(repo / "asked.db")}
+    asked = invoke(["diff", "--git", "main..change"], env=env)
+    assert asked.exit_code == 4
+    assert asked.stderr.startswith(f"flowctl: error: no store at {repo / 'asked.db'} (from "
+                                   "$FLOWCTL_DB)")
+    assert not (repo / "asked.db").exists()

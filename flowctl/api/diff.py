@@ -31,6 +31,7 @@ from flowctl.errors import UsageError
 from flowctl.lint.rules import lint_workspace
 from flowctl.model import Process
 from flowctl.store.base import InstanceFilter, Store
+from flowctl.store.urls import display_url, is_url
 
 __all__ = ["SCHEMA_VERSION", "Change", "DiffReport", "Impact", "ProcessDiff", "diff_files",
            "diff_git", "markdown"]
@@ -306,17 +307,20 @@ def diff_git(spec: str, *, processes_dir: str | None = None, db: str | None = No
 
 
 def _impacts(report: DiffReport, db: str | None) -> None:
-    """Fill in each entry's impact from the store: ``db``, else the workspace's
-    when it exists (none: no impact, and no file is created)."""
+    """Fill in each entry's impact from the store: the one asked for (``--db``,
+    $FLOWCTL_DB: it must exist), else the workspace's (its file's or the
+    default) when there is one; none: no impact, and no file is created."""
     setting = workspace.resolve(db=db).store
-    if not setting.explicit and not os.path.exists(setting.value):
+    asked = setting.source in (workspace.FLAGS["store"], "$" + workspace.ENV["store"])
+    if not asked and not is_url(setting.value) and not os.path.exists(setting.value):
         return
     wanted = [e for e in report.entries if e.old is not None]
     if not wanted:
         return
+    shown = display_url(setting.value) if is_url(setting.value) else setting.value
     with readonly_store(db) as store:
         for e in wanted:
-            e.impact = _impact(store, e, setting.value)
+            e.impact = _impact(store, e, shown)
 
 
 def _impact(store: Store, e: Entry, path: str) -> Impact:
