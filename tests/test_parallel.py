@@ -356,3 +356,90 @@ def test_a_wait_in_a_branch_wakes_that_branch_only() -> None:
         ("woke", "cool-off", "a"), ("stage_entered", "a-review", "a")]
     assert woke.instance.active_stages == ("a-review", "b-review")
     assert woke.instance.wake_at is None
+
+
+ORDER = """\
+kind: process
+id: order
+name: Order
+fields:
+  order_ref: {type: string}
+  address: {type: string}
+  carrier: {type: string}
+  ship_date: {type: date}
+stages:
+  - id: take
+    kind: task
+    start: true
+    assignee: initiator
+    fields:
+      required: [order_ref, address, carrier, ship_date]
+    results:
+      go: prep
+  - id: prep
+    kind: parallel
+    branches:
+      - name: delivery
+        to: deliver
+      - name: billing
+        to: invoice
+  - id: deliver
+    kind: subprocess
+    process: goods-delivery
+    inputs:
+      order_ref: order_ref
+      address: address
+      carrier: carrier
+      ship_date: ship_date
+    results:
+      delivered: prep-done
+      returned: failed
+  - id: invoice
+    kind: task
+    assignee: {user: alice}
+    results:
+      sent: prep-done
+  - id: prep-done
+    kind: join
+    fork: prep
+    next: ok
+  - id: ok
+    kind: end
+  - id: failed
+    kind: end
+    outcome: rejected
+"""
+
+
+def test_a_child_process_in_a_branch_ends_that_branch(tmp_path: Path) -> None:
+    import shutil
+
+    from flowctl.api import instances as runtime
+    from flowctl.api import timers as timework
+
+    procs = tmp_path / "processes"
+    procs.mkdir()
+    for name in ("org.yaml", "goods-delivery.yaml"):
+        shutil.copy(PROCESSES / name, procs / name)
+    (procs / "order.yaml").write_text(ORDER, encoding="utf-8")
+    kw: dict[str, Any] = {"db": str(tmp_path / "f.db"), "processes_dir": str(procs),
+                          "org": str(procs / "org.yaml"), "now": NOW}
+    runtime.start("order", values={"order_ref": "O1", "address": "X", "carrier": "courier",
+                                   "ship_date": "2026-11-23"}, as_user="alice", **kw)
+    step = runtime.advance("order-1", result="go", as_user="alice", **kw)
+    assert [b.where for b in step.instance.branches] == [
+        "delivery: waiting at 'deliver' for child process goods-delivery-1",
+        "billing: at 'invoice', waiting for alice"]
+    started = [e for e in step.entries if e.kind == "child_started"]
+    assert [(e.instance_id, e.data["branch"]) for e in started] == [("order-1", "delivery")]
+    runtime.advance("goods-delivery-1", result="done", as_user="oleg", **kw)
+    timework.tick(deliver=False, **{**kw, "now": NOW + timedelta(days=1)})
+    runtime.advance("goods-delivery-1", result="shipped", values={"tracking_number": "T"},
+                    as_user="oleg", **kw)
+    step = runtime.advance("goods-delivery-1", result="delivered", as_user="oleg", **kw)
+    mine = [(e.kind, e.stage, e.data.get("branch")) for e in step.entries
+            if e.instance_id == "order-1"]
+    assert mine == [("child_ended", "deliver", "delivery"), ("result", "deliver", "delivery"),
+                    ("branch_joined", "prep-done", "delivery")]
+    done = runtime.advance("order-1", result="sent", as_user="alice", **kw)
+    assert (done.instance.status, done.instance.last_stage) == ("completed", "ok")

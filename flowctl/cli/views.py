@@ -401,9 +401,6 @@ def card_lines(card: InstanceCard) -> list[str]:
     lines = [f"{v.id}"] + [f"  {k + ':':<13}{val}" for k, val in rows]
     if v.watchers:
         lines.append(f"  {'shared with:':<13}{', '.join(v.watchers)}")
-    if v.branches and v.status not in ("completed", "cancelled"):
-        lines.append("branches:")
-        lines += [f"  {b.where}" + (" (overdue)" if b.overdue else "") for b in v.branches]
     live = {c.id: c for c in card.children}
     for c in v.children:
         how = "waited for" if c.wait else "runs on its own"
@@ -411,6 +408,9 @@ def card_lines(card: InstanceCard) -> list[str]:
         state = child.where if child else c.status
         lines.append(f"  {'child:':<13}{c.instance_id or c.process} ({c.process}) from"
                      f" '{c.stage}', {how}: {state}")
+    if v.branches and v.status not in ("completed", "cancelled"):
+        lines.append("branches:")
+        lines += [f"  {b.where}" + (" (overdue)" if b.overdue else "") for b in v.branches]
     if v.tasks:
         lines.append("tasks:")
         lines += [f"  {task_line(t)}" for t in v.tasks]

@@ -369,6 +369,16 @@ def _task_done(run: Run, cmd: TaskDone) -> None:
 
 
 def child_started(run: Run, cmd: ChildStarted) -> None:
+    branch = run.inst.branch_at(cmd.stage) if run.inst.fork else None
+    if branch is None:
+        _child_started(run, cmd)
+        return
+    focus(run, branch.name)  # its entry says which branch
+    _child_started(run, cmd)
+    unfocus(run)
+
+
+def _child_started(run: Run, cmd: ChildStarted) -> None:
     children = list(run.inst.children)
     for i, c in enumerate(children):
         if c.stage == cmd.stage and c.status == "pending" and c.instance_id is None:
