@@ -55,6 +55,10 @@ def without_legal_review(text: str) -> str:
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A git repository with contract-approval v1 committed, two instances running
     on it (one at legal-review, one at manager-review), then v2 committed."""
+    return make_repo(tmp_path, monkeypatch)
+
+
+def make_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(ROOT / "processes", tmp_path / "processes")
     # the contract approval with sequential reviews (its legal review a stage of its own)
     shutil.copy(ROOT / "tests" / "fixtures" / "diff" / "contract-approval-sequential.yaml",
@@ -315,3 +319,23 @@ def test_the_migration_in_the_operators_guide_is_what_flowctl_prints(repo: Path)
                      now="2026-11-24T10:00:00Z")
         assert [same(line) for line in result.output.splitlines()] == [
             same(line) for line in expected], command
+
+
+def test_migration_on_a_postgresql_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         pg_url: str) -> None:
+    """The same migration through the store protocol on a real PostgreSQL server."""
+    monkeypatch.setenv("FLOWCTL_DB", pg_url)
+    folder = make_repo(tmp_path, monkeypatch)
+    refused = run("migrate", "contract-approval", "--to", "HEAD", "--as", "grace")
+    assert refused.exit_code == 1
+    result = run("migrate", "contract-approval", "--to", "HEAD", "--as", "grace",
+                 "--map", "legal-review=manager-review", now="2026-11-24T10:00:00Z")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "moved 2 of 2 instances (0 already on it)"
+    moved = journal(folder, "contract-approval-2")[-1]
+    assert (moved["kind"], moved["stage"]) == ("migrated", "manager-review")
+    assert moved["data"]["due_at"] == "2026-11-25T15:00:00Z"
+    card = json.loads(ok("show", "contract-approval-1", "--as", "grace", "--json"))
+    assert card["instance"]["stage"] == "manager-review"
+    assert ok("journal", "verify").startswith("journal intact")
+    assert not (folder / ".flowctl").exists()
