@@ -240,7 +240,26 @@ class TaskSpec(Struct, frozen=True):
     path: Path
     assignee: Assignee | None = None  # None: the stage's assignee
     delay: str | None = None  # duration text
-    blocking: bool = False
+    blocking: bool = False  # blocks every result
+    blocks: tuple[str, ...] = ()  # blocks only these results (``blocking`` is then False)
+
+
+class NotifySpec(Struct, frozen=True):
+    """What one event of a stage (or of every stage) tells whom (``notify:``)."""
+
+    event: str  # entered | reminder | overdue | escalated | task | outcome
+    path: Path
+    off: bool = False  # ``event: false``: nobody is told
+    to: tuple[Assignee | str, ...] = ()  # "assignees" | "initiator" | "watchers" | an assignee
+    subject: str | None = None  # template
+    message: str | None = None  # template
+
+
+NOTIFY_EVENTS = ("entered", "reminder", "overdue", "escalated", "task", "outcome")
+
+
+def notify_for(specs: tuple[NotifySpec, ...], event: str) -> NotifySpec | None:
+    return next((n for n in specs if n.event == event), None)
 
 
 class EventSpec(Struct, frozen=True):
@@ -274,6 +293,7 @@ class Stage(Struct, frozen=True):
     sla: Sla | None = None
     tasks: tuple[TaskSpec, ...] = ()
     events: tuple[EventSpec, ...] = ()
+    notify: tuple[NotifySpec, ...] = ()
     outcome: str | None = None  # end: completed / approved / rejected / cancelled
     exclude: tuple[str, ...] = ()  # task, approval: "initiator", "previous-approvers"
     allow_initiator: bool = False  # approval: the initiator may decide it
@@ -383,6 +403,7 @@ class Process(Struct, frozen=True):
     calendar: Calendar | None = None
     default_sla: Sla | None = None  # ``defaults.sla``: task and approval stages inherit it
     source: str = ""  # the file it was loaded from, for messages
+    notify: tuple[NotifySpec, ...] = ()  # for every stage; a stage's own wins
 
     def stage(self, stage_id: str) -> Stage | None:
         for s in self.stages:

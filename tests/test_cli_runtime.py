@@ -494,15 +494,16 @@ def _offer(cli: Cli) -> None:
     assert cli.out("advance", L1, "-r", "done", "--set", "reason=price", user="bob") == [
         f"{L1}: result done at 'record-reason'",
         f"{L1}: event offer-prepared: Offer preparation started",
-        f"{L1}: task_created 'check-prices' Check the current price list for bob (blocking)",
+        f"{L1}: task_created 'check-prices' Check the current price list for bob"
+        " (needed before accepted)",
         f"{L1}: task_scheduled 'ask-manager' Ask the sales manager about a discount for any"
         " sales-manager, appears 2026-11-23T10:00:00Z",
         f"{L1}: at 'prepare-offer', waiting for bob (record.owner)",
     ]
-    assert cli.refused("advance", L1, "-r", "declined", "--set", "offer_amount=1", user="bob",
+    assert cli.refused("advance", L1, "-r", "accepted", "--set", "offer_amount=1", user="bob",
                        code=1) == (
-        f"flowctl: error: stage 'prepare-offer' of {L1} cannot be completed: blocking task not"
-        " done: check-prices (Check the current price list; bob)\n"
+        f"flowctl: error: stage 'prepare-offer' of {L1} cannot take result 'accepted': blocking"
+        " task not done: check-prices (Check the current price list; bob)\n"
         f"flowctl: hint: finish it first: flowctl task done {L1} check-prices\n"
     )
     assert cli.out("task", "done", L1, "check-prices", user="bob") == [

@@ -376,7 +376,8 @@ def test_lint_of_a_200000_character_line_prints_a_window(tmp_path: Path) -> None
     out = result.stdout.splitlines()
     assert out[0].endswith(":5:200077: FL101 unknown key 'colour' in task stage 'work';"
                            " allowed: id, kind, name, description, phase, start, assignee,"
-                           " fields, sla, on_enter, set, exclude, results, must_change, validate")
+                           " fields, sla, on_enter, set, exclude, results, must_change, validate,"
+                           " notify")
     assert out[1] == "5 | …" + "x" * (118 - len(tail)) + tail
     assert out[2] == "  | " + " " * (1 + 118 - len(tail) + 2) + "^"
     assert max(len(line) for line in out) < 300

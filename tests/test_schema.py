@@ -444,7 +444,7 @@ stages:
                 7,
                 5,
                 "key 'branches' is not allowed in task stage 'work'; "
-                f"allowed: {TASK_KEYS}, exclude, results, must_change, validate",
+                f"allowed: {TASK_KEYS}, exclude, results, must_change, validate, notify",
             )
         ],
     ),
@@ -587,7 +587,7 @@ stages:
                 10,
                 5,
                 f"key 'next' is not allowed in subprocess stage 'child'; allowed: {TASK_KEYS}, "
-                "process, inputs, wait, results",
+                "process, inputs, wait, results, notify",
             ),
         ],
     ),

@@ -202,10 +202,10 @@ def offer(store: SqliteStore, when: datetime = T0) -> None:
 def test_delayed_task_appears_and_blocking_task_holds_the_stage(store: SqliteStore) -> None:
     offer(store)
     with pytest.raises(Refused) as exc:
-        runtime.advance(L1, result="declined", values={"offer_amount": 1}, **kw(store, "bob"))
+        runtime.advance(L1, result="accepted", values={"offer_amount": 1}, **kw(store, "bob"))
     assert exc.value.message == (
-        "stage 'prepare-offer' of lost-customer-recovery-1 cannot be completed: blocking task"
-        " not done: check-prices (Check the current price list; bob)"
+        "stage 'prepare-offer' of lost-customer-recovery-1 cannot take result 'accepted':"
+        " blocking task not done: check-prices (Check the current price list; bob)"
     )
     mine, _ = timework.inbox_tasks(**kw(store, "carol"))
     assert mine == []  # ask-manager appears after 1h
@@ -235,6 +235,17 @@ def test_delayed_task_appears_and_blocking_task_holds_the_stage(store: SqliteSto
     })
     with pytest.raises(Refused):
         runtime.task_done(L1, "check-prices", **kw(store, "bob"))
+    step = runtime.advance(L1, result="declined", values={"offer_amount": 1}, **kw(store, "bob"))
+    assert step.instance.outcome == "rejected"
+
+
+def test_a_task_that_blocks_acceptance_does_not_hold_back_a_decline(
+    store: SqliteStore,
+) -> None:
+    offer(store)
+    [created] = [d for k, _, d in entries(store, L1) if k == "task_created"]
+    assert created == {"task": "check-prices", "name": "Check the current price list",
+                       "assignee": "user:bob", "blocking": True, "blocks": ["accepted"]}
     step = runtime.advance(L1, result="declined", values={"offer_amount": 1}, **kw(store, "bob"))
     assert step.instance.outcome == "rejected"
 

@@ -185,7 +185,8 @@ _SUMMARIES: dict[str, Callable[[JournalEntry], str]] = {
     ),
     "task_created": lambda e: (
         f"'{e.data.get('task')}' {e.data.get('name')} for {_who([e.data.get('assignee', '')])}"
-        + (" (blocking)" if e.data.get("blocking") else "")
+        + (f" (needed before {', '.join(e.data['blocks'])})" if e.data.get("blocks")
+           else " (blocking)" if e.data.get("blocking") else "")
     ),
     "task_scheduled": lambda e: (
         f"'{e.data.get('task')}' {e.data.get('name')} for {_who([e.data.get('assignee', '')])},"
@@ -579,9 +580,16 @@ def task_table(items: list[TaskView]) -> Table:
         task = t.task
         state = task.status if task.status != "scheduled" else f"appears {task.at}"
         rows.append([t.instance_id, t.stage, task.id, task.name, _who([task.assignee]),
-                     Cell("yes", "bold") if task.blocking else "no", state])
+                     _blocks(task), state])
     return Table(["INSTANCE", "STAGE", "TASK", "NAME", "FOR", "BLOCKING", "STATE"], rows,
                  prose=["NAME", "FOR", "STATE"])
+
+
+def _blocks(task: Any) -> str | Cell:
+    """BLOCKING: the results a task holds back ("accepted"), "yes" for all, "no"."""
+    if task.blocks:
+        return Cell(", ".join(task.blocks), "bold")
+    return Cell("yes", "bold") if task.blocking else "no"
 
 
 def notification_table(items: list[NotificationRow]) -> Table:
@@ -596,6 +604,6 @@ def notification_table(items: list[NotificationRow]) -> Table:
 def inbox_task_table(items: list[TaskView]) -> Table:
     rows: list[list[str | Cell]] = [
         [t.instance_id, t.stage, t.task.id, t.task.name,
-         Cell("yes", "bold") if t.task.blocking else "no"] for t in items
+         _blocks(t.task)] for t in items
     ]
     return Table(["INSTANCE", "STAGE", "TASK", "NAME", "BLOCKING"], rows, prose=["NAME"])

@@ -29,6 +29,7 @@ from flowctl.model import (
     FieldType,
     FieldValue,
     JoinPolicy,
+    NotifySpec,
     OrgDirectory,
     ParallelBranch,
     Path,
@@ -182,6 +183,22 @@ def _stage_sla(value: Any, path: Path, kind: StageKind, default: Sla | None) -> 
     )
 
 
+def _notify(data: Any, path: Path) -> tuple[NotifySpec, ...]:
+    out = []
+    for event, spec in (data or {}).items():
+        epath = (*path, event)
+        if spec is False:
+            out.append(NotifySpec(event=event, path=epath, off=True))
+            continue
+        to: list[Assignee | str] = [
+            t if isinstance(t, str) else build_assignee(t, (*epath, "to", i))
+            for i, t in enumerate(spec.get("to") or [])
+        ]
+        out.append(NotifySpec(event=event, path=epath, to=tuple(to), subject=spec.get("subject"),
+                              message=spec.get("message")))
+    return tuple(out)
+
+
 def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType],
            default_sla: Sla | None = None) -> Stage:
     fields = s.get("fields") or {}
@@ -198,6 +215,7 @@ def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType],
                 assignee=build_assignee(a, (*tpath, "assignee")) if a is not None else None,
                 delay=t.get("delay"),
                 blocking=bool(t.get("blocking", False)),
+                blocks=_strs(t.get("blocks")),
             )
         )
     events = tuple(
@@ -236,6 +254,7 @@ def _stage(s: dict[str, Any], path: Path, types: dict[str, FieldType],
         sla=_stage_sla(s.get("sla"), (*path, "sla"), StageKind(s["kind"]), default_sla),
         tasks=tuple(tasks),
         events=events,
+        notify=_notify(s.get("notify"), (*path, "notify")),
         outcome=s.get("outcome"),
         exclude=_strs(s.get("exclude")),
         allow_initiator=bool(s.get("allow_initiator", False)),
@@ -322,6 +341,7 @@ def build_process(data: dict[str, Any], source: str = "") -> Process:
         ),
         calendar=calendar,
         default_sla=default_sla,
+        notify=_notify(data.get("notify"), ("notify",)),
         source=source,
     )
 

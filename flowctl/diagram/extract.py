@@ -125,7 +125,24 @@ def stage_details(stage: Stage) -> tuple[str, ...]:
     if stage.required_fields:
         texts.append("requires: " + ", ".join(stage.required_fields))
     texts += sla_texts(stage.sla)
+    texts += on_enter_texts(stage)
     return wrap_all(texts, DETAIL_WIDTH)
+
+
+def on_enter_texts(stage: Stage) -> list[str]:
+    """``task: Check the price list (before accepted)``, ``event: offer-prepared``."""
+    out = []
+    for t in stage.tasks:
+        extra = [f"by {t.assignee.describe()}"] if t.assignee is not None else []
+        if t.delay:
+            extra.append(f"after {t.delay}")
+        if t.blocks:
+            extra.append("before " + ", ".join(t.blocks))
+        elif t.blocking:
+            extra.append("before any result")
+        out.append(f"task: {t.name}" + (f" ({'; '.join(extra)})" if extra else ""))
+    out += [f"event: {e.type}" for e in stage.events]
+    return out
 
 
 def _auto_after(stage: Stage, result: str) -> str | None:

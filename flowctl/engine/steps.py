@@ -50,6 +50,7 @@ from flowctl.definition.durations import (
     parse_duration,
 )
 from flowctl.definition.formats import FORMATS, format_ok, pattern_ok
+from flowctl.definition.templates import render as render_template
 from flowctl.engine.calendars import CalendarError, add_duration, add_months, zone
 from flowctl.errors import FlowctlError, UsageError
 from flowctl.model import (
@@ -63,11 +64,14 @@ from flowctl.model import (
     FieldType,
     FieldValue,
     JoinPolicy,
+    NotifySpec,
     OrgDirectory,
     Process,
     Result,
     Stage,
     StageKind,
+    TaskSpec,
+    notify_for,
 )
 from flowctl.text import describe_char, find_unsafe
 
@@ -256,11 +260,16 @@ class Task(Struct, frozen=True):
     name: str
     stage: str
     assignee: str  # principal
-    blocking: bool = False
+    blocking: bool = False  # holds back results: all of them, or only ``blocks``
     status: str = TASK_OPEN  # scheduled | open | done
     at: str = ""  # when it appeared (or will appear, while scheduled)
     done_by: str | None = None
     done_at: str | None = None
+    blocks: tuple[str, ...] = ()  # the results it holds back; empty: every one
+
+    def holds_back(self, result: str) -> bool:
+        return self.blocking and self.status != TASK_DONE and (
+            not self.blocks or result in self.blocks)
 
 
 class Child(Struct, frozen=True):
@@ -1020,12 +1029,65 @@ class Run(Struct):
         return timer_key(kind, stage, index, self.inst.version + 1)
 
     def notify(self, principals: tuple[str, ...] | list[str], kind: str, message: str,
-               stage: str | None = None) -> None:
+               stage: str | None = None, event: str | None = None) -> None:
         """A notice for each user behind ``principals`` (roles: their members),
-        except the actor, who knows already."""
+        except the actor, who knows already. For an ``event`` the definition's
+        ``notify:`` (the stage's, else the process's) may tell nobody, choose
+        whom to tell, and write the subject and message from its templates."""
+        subject = None
+        spec = self._notify_spec(stage, event) if event is not None else None
+        if spec is not None:
+            if spec.off:
+                return
+            if spec.to:
+                principals = self._notify_targets(spec, stage)
+            if spec.subject or spec.message:
+                values = self._template_values(stage, event or "")
+                if spec.message:
+                    message = render_template(spec.message, values, self.inst.record)
+                if spec.subject:
+                    subject = render_template(spec.subject, values, self.inst.record)
         for user in users_of(principals, self.ctx.org):
             if user != self.ctx.actor:
-                self.notices.append(Notice(user, kind, message, stage))
+                self.notices.append(Notice(user, kind, message, stage, subject))
+
+    def _notify_spec(self, stage: str | None, event: str) -> NotifySpec | None:
+        own = self.process.stage(stage) if stage else None
+        found = notify_for(own.notify, event) if own is not None else None
+        return found or notify_for(self.process.notify, event)
+
+    def _notify_targets(self, spec: NotifySpec, stage: str | None) -> list[str]:
+        out: list[str] = []
+        own = self.process.stage(stage or "")
+        for t in spec.to:
+            if t == "assignees":
+                out += self.inst.assignees
+            elif t == "initiator":
+                out.append(user_principal(self.inst.initiator))
+            elif t == "watchers":
+                out += [user_principal(w) for w in self.inst.watchers]
+            elif isinstance(t, Assignee) and own is not None:
+                try:
+                    out.append(resolve(self, own, t)[0])
+                except FlowctlError:  # e.g. an empty user field: nobody there to tell
+                    continue
+        return out
+
+    def _template_values(self, stage: str | None, event: str) -> dict[str, Any]:
+        org = self.ctx.org
+
+        def name(user_id: str) -> str:
+            u = org.user(user_id)
+            return u.name if u is not None else user_id
+
+        own = self.process.stage(stage or "")
+        return {
+            "instance": self.inst.id, "process": self.process.name,
+            "stage": own.label if own is not None else "", "stage_id": stage or "",
+            "initiator": name(self.inst.initiator),
+            "assignees": [name(u) for u in users_of(self.inst.assignees, org)],
+            "due_at": self.inst.due_at, "outcome": self.inst.outcome, "event": event,
+        }
 
     def stage(self, stage_id: str) -> Stage:
         s = self.process.stage(stage_id)
@@ -1214,7 +1276,7 @@ def tell_outcome(run: Run, kind: str, message: str, stage: str | None) -> None:
     themselves; a child process's outcome goes to its parent instead)."""
     if run.inst.parent_id is None:
         run.notify([user_principal(u) for u in (run.inst.initiator, *run.inst.watchers)],
-                   kind, message, stage)
+                   kind, message, stage, event="outcome")
 
 
 def _reason(run: Run) -> str:
@@ -1619,7 +1681,7 @@ def _enter_person_stage(run: Run, stage: Stage) -> None:
     run.emit("stage_entered", stage=stage.id, data=data)
     until = f", due {due}" if due else ""
     run.notify(principals, "assigned",
-               f"{run.inst.id}: '{stage.label}' waits for you{until}", stage.id)
+               f"{run.inst.id}: '{stage.label}' waits for you{until}", stage.id, event="entered")
     _on_enter(run, stage)
 
 
@@ -1664,28 +1726,36 @@ def _on_enter(run: Run, stage: Stage) -> None:
         picked = took_picked(run)
         if spec.delay:
             at = iso(later(run.process, run.ctx.now, spec.delay, False))
-            tasks.append(Task(spec.id, spec.name, stage.id, who, spec.blocking,
-                              TASK_SCHEDULED, at))
+            tasks.append(Task(spec.id, spec.name, stage.id, who, _blocking(spec),
+                              TASK_SCHEDULED, at, blocks=spec.blocks))
             timers.append(Timer(TASK, at, stage.id, i, run.key(TASK, stage.id, i)))
             run.emit("task_scheduled", stage=stage.id, data={
                 "task": spec.id, "name": spec.name, "assignee": who,
-                "blocking": spec.blocking, "at": at, **picked,
+                "blocking": _blocking(spec),
+                **({"blocks": list(spec.blocks)} if spec.blocks else {}), "at": at, **picked,
             })
             continue
-        task = Task(spec.id, spec.name, stage.id, who, spec.blocking, TASK_OPEN, run.ctx.at)
+        task = Task(spec.id, spec.name, stage.id, who, _blocking(spec), TASK_OPEN, run.ctx.at,
+                    blocks=spec.blocks)
         tasks.append(task)
         task_created(run, task, picked)
     run.set(tasks=tuple(tasks), timers=tuple(timers))
 
 
+def _blocking(spec: TaskSpec) -> bool:
+    return spec.blocking or bool(spec.blocks)
+
+
 def task_created(run: Run, task: Task, extra: Mapping[str, Any] | None = None) -> None:
     run.emit("task_created", stage=task.stage, data={
         **(extra or {}), "task": task.id, "name": task.name, "assignee": task.assignee,
-        "blocking": task.blocking,
+        "blocking": task.blocking, **({"blocks": list(task.blocks)} if task.blocks else {}),
     })
-    block = " (blocking)" if task.blocking else ""
+    block = (f" (needed before {', '.join(task.blocks)})" if task.blocks
+             else " (blocking)" if task.blocking else "")
     run.notify([task.assignee], "task",
-               f"{run.inst.id}: task '{task.name}'{block} at '{task.stage}'", task.stage)
+               f"{run.inst.id}: task '{task.name}'{block} at '{task.stage}'", task.stage,
+               event="task")
 
 
 def took_picked(run: Run) -> dict[str, Any]:
@@ -1998,7 +2068,7 @@ def _advance(run: Run, cmd: Advance) -> None:
     if countersign:
         _check_not_voted(run, stage)
     as_admin = _authorize(run, stage, _verb(stage), inst.assignees)
-    _check_tasks(run, stage)
+    _check_tasks(run, stage, result.name)
     if cmd.next_assignee is not None and run.ctx.org.user(cmd.next_assignee) is None:
         raise InvalidValue(
             f"--next-assignee {cmd.next_assignee}: no such user in the org directory",
@@ -2034,8 +2104,8 @@ def _advance(run: Run, cmd: Advance) -> None:
         )
 
 
-def _check_tasks(run: Run, stage: Stage) -> None:
-    open_ = [t for t in run.inst.tasks if t.blocking and t.status != TASK_DONE]
+def _check_tasks(run: Run, stage: Stage, result: str) -> None:
+    open_ = [t for t in run.inst.tasks if t.holds_back(result)]
     if not open_:
         return
     what = ", ".join(
@@ -2044,7 +2114,7 @@ def _check_tasks(run: Run, stage: Stage) -> None:
         for t in open_
     )
     raise TasksOpen(
-        f"stage '{stage.id}' of {run.inst.id} cannot be completed: blocking task"
+        f"stage '{stage.id}' of {run.inst.id} cannot take result '{result}': blocking task"
         f"{'s' if len(open_) > 1 else ''} not done: {what}",
         hint=f"finish {'them' if len(open_) > 1 else 'it'} first:"
         f" flowctl task done {run.inst.id} {open_[0].id}",

@@ -114,7 +114,8 @@ def _due(run: Run, timer: Timer, base: dict[str, Any]) -> None:
     stage = run.stage(timer.stage)
     run.emit("overdue", stage=stage.id, data={**base, "assignees": list(inst.assignees)})
     run.notify(inst.assignees, "overdue",
-               f"{inst.id}: '{stage.label}' is overdue (it was due {timer.at})", stage.id)
+               f"{inst.id}: '{stage.label}' is overdue (it was due {timer.at})", stage.id,
+               event="overdue")
 
 
 def _escalate(run: Run, timer: Timer, base: dict[str, Any]) -> None:
@@ -129,11 +130,18 @@ def _escalate(run: Run, timer: Timer, base: dict[str, Any]) -> None:
 
 def _remind(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
     inst = run.inst
-    run.emit("escalation", stage=stage.id, data={**data, "to": list(inst.assignees)})
+    # A reminder at the moment the stage falls due would reach the same people
+    # as the overdue notice of that moment: they get that one message only.
+    folded = inst.due_at is not None and data.get("due_at") == inst.due_at
+    run.emit("escalation", stage=stage.id, data={
+        **data, "to": list(inst.assignees), **({"told_by": "overdue"} if folded else {}),
+    })
+    if folded:
+        return
     due = f", due {inst.due_at}" if inst.due_at else ""
     run.notify(inst.assignees, "reminder",
                f"{inst.id}: reminder: '{stage.label}' waits for you since {inst.entered_at}{due}",
-               stage.id)
+               stage.id, event="reminder")
 
 
 def _target(run: Run, stage: Stage, esc: Escalation) -> tuple[str, str]:
@@ -149,7 +157,7 @@ def _notify(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> No
     holder = describe_principals(inst.assignees, inst.labels, run.ctx.org)
     run.notify([who], "escalation",
                f"{inst.id}: '{stage.label}' held by {holder} has had no answer for {esc.after}",
-               stage.id)
+               stage.id, event="escalated")
 
 
 def _reassign(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
@@ -171,7 +179,7 @@ def _reassign(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> 
                f"{inst.id}: '{stage.label}' is yours now: no answer for {esc.after}", stage.id)
     run.notify([p for p in previous if p != who], "escalation",
                f"{inst.id}: '{stage.label}' was given to {who.partition(':')[2]}:"
-               f" no answer for {esc.after}", stage.id)
+               f" no answer for {esc.after}", stage.id, event="escalated")
 
 
 def _auto_result(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) -> None:
@@ -188,7 +196,7 @@ def _auto_result(run: Run, stage: Stage, esc: Escalation, data: dict[str, Any]) 
     run.emit("result", stage=stage.id, result=result.name, data=res_data)
     run.notify(inst.assignees, "escalation",
                f"{inst.id}: '{stage.label}' got the automatic result '{result.name}'"
-               f" after {esc.after} without an answer", stage.id)
+               f" after {esc.after} without an answer", stage.id, event="escalated")
     enter(run, result.to)
 
 

@@ -93,6 +93,11 @@ _ALL = [
     Rule("FL271", "set-value-type",
          "A `set:` value or a field default does not fit the field's type."),
     Rule("FL272", "assignee-rule", "An assignee chosen by a record field cannot work as written."),
+    Rule("FL290", "key-does-nothing", "A stage has a key its kind never uses."),
+    Rule("FL291", "bad-blocks", "A task blocks a result its stage does not have."),
+    Rule("FL292", "template-unknown-name", "A notify template names a value that is not there."),
+    Rule("FL293", "notify-event-never",
+         "A stage's notify names an event that never happens there."),
     # conditions
     Rule("FL290", "parallel-without-join", "A parallel stage has no join, or more than one."),
     Rule("FL291", "join-without-fork", "A join names no parallel stage as its fork."),

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from msgspec import Struct, field
 
-from flowctl.definition import conditions
+from flowctl.definition import conditions, templates
 from flowctl.definition.document import Document
 from flowctl.definition.durations import (
     Duration,
@@ -36,6 +36,7 @@ from flowctl.model import (
     FieldDef,
     FieldType,
     FieldValue,
+    NotifySpec,
     OrgDirectory,
     Path,
     Process,
@@ -780,9 +781,14 @@ def _assignees(proc: Process) -> Iterable[tuple[Assignee, bool]]:
         tops = [(s.assignee, False), *((a, False) for a in s.approvers)]
         tops += [(t.assignee, False) for t in s.tasks]
         tops += [(e.to, True) for e in (s.sla.escalations if s.sla else ())]
+        tops += [(t, False) for n in s.notify for t in n.to if isinstance(t, Assignee)]
         for top, in_escalation in tops:
             for a in top.walk() if top is not None else ():
                 yield a, in_escalation
+    for n in proc.notify:
+        for t in n.to:
+            if isinstance(t, Assignee):
+                yield from ((a, False) for a in t.walk())
 
 
 def check_assignment_rules(ctx: Context) -> None:
@@ -1161,6 +1167,120 @@ def subprocess_problems(refs: References, file: str,
     return out
 
 
+# --------------------------------------------------------------------------- keys that do nothing
+
+# What each stage kind cannot use, and why: lint refuses the key (FL290) rather
+# than accept a key the engine would ignore.
+_INERT: dict[StageKind, tuple[tuple[str, str], ...]] = {
+    StageKind.END: (
+        ("assignee", "an end stage finishes the instance at once: nobody works on it"),
+        ("fields", "an end stage finishes the instance at once: no field is set there"),
+        ("sla", "an end stage finishes the instance at once: nothing is due there"),
+        ("on_enter", "an end stage finishes the instance at once: its tasks and events would"
+                     " never be done (to tell people how it ended, use `notify: {outcome: ...}`)"),
+    ),
+    StageKind.DECISION: (
+        ("assignee", "a decision is taken automatically by its conditions: nobody is assigned"),
+        ("sla", "a decision is taken at once: nothing is due there"),
+        ("on_enter", "a decision is taken at once: its tasks and events would never be done"),
+    ),
+    StageKind.WAIT: (
+        ("assignee", "a wait stage is held by time, not by a person (its tasks go to the"
+                     " initiator unless they name their own assignee)"),
+        ("sla", "a wait stage ends when its time comes: only task and approval stages have"
+                " a due time and escalations"),
+    ),
+    StageKind.SUBPROCESS: (
+        ("assignee", "a subprocess stage is held by its child process (the initiator chooses"
+                     " a result when the child ends without one; tasks name their own"
+                     " assignee)"),
+        ("sla", "a subprocess stage ends with its child: only task and approval stages have"
+                " a due time and escalations"),
+    ),
+}
+
+
+def _has(stage: Stage, key: str) -> bool:
+    if key == "assignee":
+        return stage.assignee is not None
+    if key == "fields":
+        return bool(stage.required_fields or stage.optional_fields)
+    if key == "sla":
+        return stage.sla is not None
+    return bool(stage.tasks or stage.events)  # on_enter
+
+
+def check_inert_keys(ctx: Context) -> None:
+    """FL290: a key the stage's kind accepts in the schema but never uses."""
+    for s in ctx.proc.stages:
+        for key, why in _INERT.get(s.kind, ()):
+            if _has(s, key):
+                ctx.emit("FL290", (*s.path, key), f"`{key}` on {s.kind.value} stage '{s.id}'"
+                         f" does nothing: {why}; remove it", at_key=True)
+
+
+def check_task_blocks(ctx: Context) -> None:
+    """FL291: ``blocks`` names results of the stage, and is not given with ``blocking``."""
+    for s in ctx.proc.stages:
+        names = [r.name for r in s.results]
+        for t in s.tasks:
+            if t.blocks and t.blocking:
+                ctx.emit("FL291", (*t.path, "blocking"), f"task '{t.id}' of stage '{s.id}' has"
+                         " both `blocking` (every result) and `blocks` (these results); keep"
+                         " one", at_key=True)
+            for i, r in enumerate(t.blocks):
+                if r not in names:
+                    ctx.emit("FL291", (*t.path, "blocks", i), f"task '{t.id}' blocks result"
+                             f" '{r}', which stage '{s.id}' does not have; its results:"
+                             f" {_known(names)}")
+
+
+# --------------------------------------------------------------------------- notify
+
+_PERSON_EVENTS = ("entered", "reminder", "overdue", "escalated", "task")
+_STAGE_EVENTS: dict[StageKind, tuple[str, ...]] = {
+    StageKind.TASK: _PERSON_EVENTS,
+    StageKind.APPROVAL: _PERSON_EVENTS,
+    StageKind.WAIT: ("task",),
+    StageKind.SUBPROCESS: ("task",),
+    StageKind.END: ("outcome",),
+}
+
+
+def _never(s: Stage, event: str) -> str | None:
+    """Why ``event`` never happens at stage ``s`` (None: it can)."""
+    allowed = _STAGE_EVENTS.get(s.kind, ())
+    if event not in allowed:
+        return (f"{s.kind.value} stage '{s.id}' has no '{event}' event; its events:"
+                f" {', '.join(allowed) or 'none'}")
+    actions = [e.action for e in (s.sla.escalations if s.sla else ())]
+    if event == "reminder" and EscalationAction.REMIND not in actions:
+        return f"stage '{s.id}' has no `remind` escalation, so no reminder is sent"
+    if event == "overdue" and s.sla is None:
+        return f"stage '{s.id}' has no `sla`, so it is never overdue"
+    if event == "escalated" and not any(a is not EscalationAction.REMIND for a in actions):
+        return f"stage '{s.id}' has no notify, reassign or result escalation"
+    if event == "task" and not s.tasks:
+        return f"stage '{s.id}' creates no task"
+    return None
+
+
+def check_notify(ctx: Context) -> None:
+    """FL293: a stage's notify names an event that never happens there;
+    FL292: a template names something that is not there."""
+    fields = {f.name for f in ctx.proc.fields}
+    specs: list[tuple[Stage | None, NotifySpec]] = [(None, n) for n in ctx.proc.notify]
+    specs += [(s, n) for s in ctx.proc.stages for n in s.notify]
+    for stage, n in specs:
+        why = _never(stage, n.event) if stage is not None else None
+        if why is not None:
+            ctx.emit("FL293", n.path, f"notify: {why}; remove `{n.event}`", at_key=True)
+        for key in ("subject", "message"):
+            text = getattr(n, key)
+            for problem in templates.problems(text or "", fields):
+                ctx.emit("FL292", (*n.path, key), f"{key} of notify.{n.event}: {problem}")
+
+
 PROCESS_RULES = (
     check_starts_and_ends,
     check_duplicate_ids,
@@ -1184,6 +1304,9 @@ PROCESS_RULES = (
     check_calendar,
     check_record_values,
     check_assignment_rules,
+    check_inert_keys,
+    check_task_blocks,
+    check_notify,
 )
 
 # The rules that read only the process itself: a file's results under them
