@@ -8,7 +8,7 @@
 #
 #   sh scripts/install-system-deps.sh          # install what is missing
 #   sh scripts/install-system-deps.sh --check  # report only; exit 1 if something is missing
-#   sh scripts/install-system-deps.sh --with-node  # also Node.js and npm (for the tests)
+#   sh scripts/install-system-deps.sh --with-node  # also Node.js, npm and Chromium (for the tests)
 #   sh scripts/install-system-deps.sh --with-postgres  # also a PostgreSQL server (for the tests)
 set -eu
 
@@ -34,6 +34,8 @@ if [ "$with_node" -eq 1 ]; then
     # the test suite parses Mermaid output with the real Mermaid library
     command -v node >/dev/null 2>&1 || missing="$missing nodejs"
     command -v npm >/dev/null 2>&1 || missing="$missing npm"
+    # the tests open the HTML report in a real browser (driven by Playwright)
+    command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 fi
 
 have_font() {

@@ -212,6 +212,11 @@ def test_report_refusals(month: Path, tmp_path: Path) -> None:
         "process, and only admins and auditors see every instance\n"
         "flowctl: hint: ask an admin (grace) or an auditor; `flowctl list` and `flowctl "
         "journal` show the instances you may see\n")
+    r = run(month, "report", "--html", code=2)
+    assert r.stderr == ("flowctl: error: the HTML report is a page, not written to the terminal\n"
+                        "flowctl: hint: pass -o report.html\n")
+    r = run(month, "report", "--json", "--csv", code=2)
+    assert r.stderr.startswith("flowctl: error: choose one format; asked for json, csv\n")
     r = run(month, "report", "--since", "yesterday", code=2)
     assert "--since 'yesterday' is not a date or time" in r.stderr
     # no store: exit 4, and nothing is created
@@ -392,3 +397,67 @@ def test_heat_map_refusals(month: Path) -> None:
     r = run(month, "render", "contract-approval", "--heat", "time", "--format", "dot",
             "--since", "2027-01-01", "--until", "2027-02-01", "--processes", PROCESSES, code=1)
     assert r.stderr.startswith("flowctl: error: nothing happened in contract-approval")
+
+
+# ---------------------------------------------------------------- HTML report
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def test_html_report_in_chromium(month: Path) -> None:
+    """The page opened in headless Chromium (Debian's package, installed by
+    scripts/install-system-deps.sh --with-node): no console errors, no request
+    leaves the page, and it shows the process, the bottleneck and the charts.
+    The screenshot is kept in test-artifacts/html-report.png."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    r = run(month, "report", "--html", "-o", "report.html", "--since", "2026-11-01")
+    assert r.stdout == "wrote report.html\n"
+    html = (month / "report.html").read_text(encoding="utf-8")
+    bottleneck = json.loads(run(month, "report", "--json", "--since", "2026-11-01").stdout)[
+        "processes"][0]["bottleneck"]
+    browser_path = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser_path, "Chromium is installed by scripts/install-system-deps.sh --with-node"
+    errors: list[str] = []
+    requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=browser_path, headless=True,
+                                     args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda q: requests.append(q.url))
+            page.goto((month / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            assert page.title() == "Process report: Contract Approval"
+            assert page.locator("h2").first.inner_text() == "Contract Approval contract-approval"
+            assert page.locator(".bottleneck").first.inner_text() == bottleneck
+            charts = page.locator("svg.pygal-chart")
+            assert charts.count() == 3
+            for i in range(3):
+                box = charts.nth(i).bounding_box()
+                assert box is not None
+                assert box["width"] > 300
+                assert box["height"] > 100
+            titles = page.eval_on_selector_all(
+                "svg.pygal-chart text.plot_title", "els => els.map(e => e.textContent)")
+            assert titles == ["Time in stage: median and p90 (hours)",
+                              "Cycle time: instances per band",
+                              "Work in progress: instances running at the end of each day"]
+            diagram = page.locator(".diagram svg")
+            assert diagram.count() == 1
+            assert "Finance review" in (diagram.text_content() or "")
+            box = diagram.bounding_box()
+            assert box is not None
+            assert box["height"] > 400
+            assert page.locator("table").count() == 2
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "html-report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert requests == [(month / "report.html").as_uri()]
+    assert "<script src" not in html

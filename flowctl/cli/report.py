@@ -25,6 +25,7 @@ class ReportFormat(StrEnum):
     json = "json"
     csv = "csv"
     markdown = "markdown"
+    html = "html"
 
 
 class ByChoice(StrEnum):
@@ -252,15 +253,16 @@ def report(
     ] = ByChoice.stage,
     out_format: Annotated[
         ReportFormat | None,
-        typer.Option("--format", "-f", help="table (default), json, csv or markdown.",
+        typer.Option("--format", "-f", help="table (default), json, csv, markdown or html.",
                      case_sensitive=False, show_default=False),
     ] = None,
     json_out: Annotated[bool, opt.json_out()] = False,
     csv_out: Annotated[bool, typer.Option("--csv", help="Same as --format csv.")] = False,
+    html_out: Annotated[bool, typer.Option("--html", help="Same as --format html.")] = False,
     output: Annotated[
         str | None,
         typer.Option("--output", "-o", metavar="PATH",
-                     help="File to write (default: standard output)."),
+                     help="File to write (default: standard output; html needs a file)."),
     ] = None,
     as_user: Annotated[str | None, opt.as_user()] = None,
     db: Annotated[str | None, opt.db()] = None,
@@ -287,9 +289,14 @@ def report(
         flowctl report --by assignee --format markdown
 
         flowctl report contract-approval --json
+
+        flowctl report --html -o report.html
     """
     with handle_errors():
-        chosen = _report_format(out_format, json_out, csv_out, output)
+        chosen = _report_format(out_format, json_out, csv_out, html_out, output)
+        if chosen is ReportFormat.html and output is None:
+            raise UsageError("the HTML report is a page, not written to the terminal",
+                             hint="pass -o report.html")
         r = analytics.report(process or (), since=since, until=until, by=by.value,
                              as_user=as_user, db=db, org=org, processes_dir=processes)
         if chosen is ReportFormat.table and output is None:
@@ -311,6 +318,16 @@ def _render(r: Report, chosen: ReportFormat) -> str:
         return csv_text(r)
     if chosen is ReportFormat.markdown:
         return markdown(r)
+    if chosen is ReportFormat.html:
+        from flowctl.api import htmlreport  # pygal and the diagrams: only for this page
+
+        return htmlreport.page(r, {
+            "period": _period(r),
+            "summaries": {p.process_id: summary_lines(p) for p in r.processes},
+            "tables": {p.process_id: [(t, table.headers, [
+                [c if isinstance(c, str) else c.text for c in row] for row in table.rows
+            ]) for t, table in sections(p, r.by)] for p in r.processes},
+        })
     lines: list[str] = [f"period: {_period(r)}"]
     for p in r.processes:
         lines += ["", *summary_lines(p)]
@@ -320,21 +337,23 @@ def _render(r: Report, chosen: ReportFormat) -> str:
 
 
 def _report_format(out_format: ReportFormat | None, json_out: bool, csv_out: bool,
-                   output: str | None) -> ReportFormat:
-    asked = [f for f, on in ((ReportFormat.json, json_out), (ReportFormat.csv, csv_out)) if on]
+                   html_out: bool, output: str | None) -> ReportFormat:
+    asked = [f for f, on in ((ReportFormat.json, json_out), (ReportFormat.csv, csv_out),
+                             (ReportFormat.html, html_out)) if on]
     if out_format is not None:
         asked.append(out_format)
     if len(set(asked)) > 1:
         raise UsageError(
             f"choose one format; asked for {', '.join(a.value for a in asked)}",
-            hint="pass one of --format table|json|csv|markdown (or --json, --csv)",
+            hint="pass one of --format table|json|csv|markdown|html (or --json, --csv, --html)",
         )
     if asked:
         return asked[0]
     if output is not None:
         suffix = os.path.splitext(output)[1].lower()
         by_suffix = {".json": ReportFormat.json, ".csv": ReportFormat.csv,
-                     ".md": ReportFormat.markdown}
+                     ".md": ReportFormat.markdown, ".html": ReportFormat.html,
+                     ".htm": ReportFormat.html}
         return by_suffix.get(suffix, ReportFormat.table)
     return ReportFormat.table
 
