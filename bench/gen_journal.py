@@ -107,10 +107,12 @@ class Planner:
         self.put(at, act)
 
     def advance(self, at: datetime, inst: Instance, user: str, result: str,
-                values: dict[str, Any] | None = None, comment: str | None = None) -> datetime:
+                values: dict[str, Any] | None = None, comment: str | None = None,
+                stage: str | None = None) -> datetime:
         def act() -> None:
             step = runtime.advance(_id(inst), result=result, values=values or {},
-                                   comment=comment, as_user=user, now=at, **self.ctx)
+                                   comment=comment, as_user=user, now=at, stage=stage,
+                                   **self.ctx)
             if inst.child is not None and step.instance.children:
                 inst.child.id = step.instance.children[-1].instance_id
 
@@ -190,14 +192,18 @@ class Planner:
                               {"rejection_reason": "Payment terms too long"})
             at = self.advance(self.later(at), inst, rep, "submit", {"term_months": term})
         at = self.advance(self.later(at), inst, "carol", "approve")
-        reviews = [u for u, needed in (("frank", score < 70), ("linda", term > 12)) if needed]
-        for i, reviewer in enumerate(reviews):
+        # the reviews run in parallel: frank may hold finance and the countersignature
+        # at once, so each approval names its stage
+        reviews = [(u, s) for u, s, needed in (("frank", "finance-review", score < 70),
+                                                ("linda", "legal-review", term > 12)) if needed]
+        for i, (reviewer, stage) in enumerate(reviews):
             if stop <= 2 + i:
                 return
-            at = self.advance(self.later(at), inst, reviewer, "approve")
+            at = self.advance(self.later(at), inst, reviewer, "approve", stage=stage)
         if amount > 100000 and stop > 4:
-            at = self.advance(self.later(at), inst, "grace", "approve")
-            self.advance(self.later(at), inst, "frank", "approve")
+            at = self.advance(self.later(at), inst, "grace", "approve",
+                              stage="executive-signature")
+            self.advance(self.later(at), inst, "frank", "approve", stage="executive-signature")
 
     def recovery(self, at: datetime) -> None:
         child = Instance()

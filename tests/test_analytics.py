@@ -353,6 +353,11 @@ def test_heat_map_counts_and_layout(month: Path) -> None:
     assert started > 0
     assert taken("reviews", "finance-review", "Finance review") == started
     assert taken("submit", "withdrawn", "withdraw") == 0
+    # out of the join: every instance that went on from it to the end
+    approved = sum(1 for row in _journal(month / "month.db")
+                   if row[3] == "completed" and row[4] == "approved")
+    assert approved > 0
+    assert f'"reviews-done" -> "approved" [xlabel=<<FONT COLOR="#B71C1C"><B>×{approved}<' in dot
     assert '"(start)" -> "submit" [arrowsize="0.6", xlabel=<<FONT COLOR="#B71C1C"><B>×24<' in dot
     # the slowest stage is the darkest; the legend says what is measured
     assert '"finance-review" [label=' in dot

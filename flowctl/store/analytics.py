@@ -26,7 +26,9 @@ from msgspec import Struct
 # journal kinds that leave the stage they name
 LEAVING_KINDS = ("result", "woke", "cancelled", "branch_cancelled")
 # journal kinds that arrive at the stage they name
-ARRIVING_KINDS = ("stage_entered", "decision", "completed", "branch_joined", "branch_ended")
+# (``joined``: the join completes and the instance goes on from it, out of any branch)
+ARRIVING_KINDS = ("stage_entered", "decision", "completed", "branch_joined", "branch_ended",
+                  "joined")
 # a journal row's kinds read for visits
 VISIT_KINDS = ("stage_entered", "began", *LEAVING_KINDS, "escalation")
 # age buckets of work in progress, in seconds (upper bounds; the last is open)
