@@ -41,7 +41,7 @@ WORK = os.path.join(HERE, "work")
 FLOWCTL_VENV = os.path.join(HERE, ".venv-flowctl")
 PEERS_VENV = os.path.join(HERE, ".venv-peers")
 PEER_PACKAGES = ("check-jsonschema==0.39.0", "ruamel.yaml[oldlibyaml]==0.19.1",
-                 "SpiffWorkflow==3.2.0")
+                 "SpiffWorkflow==3.2.0", "pm4py==2.7.23.11")
 SCHEMA = os.path.join(ROOT, "schemas", "process.schema.json")
 COUNT = 1000
 SEED = 7
@@ -108,7 +108,7 @@ def ensure_peers() -> None:
     if not os.path.exists(_bin(PEERS_VENV, "python")):
         _run_quiet([sys.executable, "-m", "venv", PEERS_VENV])
     _run_quiet([_bin(PEERS_VENV, "pip"), "install", "--quiet", *PEER_PACKAGES])
-    check = "import _ruamel_yaml, check_jsonschema, SpiffWorkflow"
+    check = "import _ruamel_yaml, check_jsonschema, SpiffWorkflow, pm4py"
     _run_quiet([_bin(PEERS_VENV, "python"), "-c", check])  # the C extension is there
     with open(stamp, "w") as fh:
         fh.write(want)
@@ -580,6 +580,93 @@ def journal_stream(b: Bench) -> list[Result]:
            "(goal ≥ 100k/s)"
     return [Result("8", f"`flowctl journal --format json`, all {built['entries']} entries",
                    seconds, None, "-", "≤ 100 MB, ≥ 100k entries/s", note)]
+
+
+ANALYTICS_NOW = "2026-11-23T00:00:00Z"  # the end of the year of work
+
+
+def _analytics_env(db: str, processes: str | None = None) -> dict[str, str]:
+    # an admin: a report and an export cover every instance
+    return {**os.environ, "FLOWCTL_DB": db, "FLOWCTL_USER": "grace",
+            "FLOWCTL_NOW": ANALYTICS_NOW,
+            "FLOWCTL_PROCESSES": processes or os.path.join(ROOT, "processes")}
+
+
+@row("16")
+def report_vs_pm4py(b: Bench) -> list[Result]:
+    """`flowctl report` of the year of work (start-up included) against what an
+    analyst runs in pm4py on its CSV export (bench/peer_pm4py.py): per-activity
+    durations and directly-follows frequencies. Peak RSS of flowctl's child."""
+    db, built = ensure_journal_db()
+    env = _analytics_env(db)
+    with tempfile.TemporaryDirectory() as tmp:
+        events = os.path.join(tmp, "events.csv")
+        _run_measured(b.flowctl("export", "--format", "csv"), env, events)
+        peer = [_bin(PEERS_VENV, "python"), os.path.join(HERE, "peer_pm4py.py"), events]
+        ours = b.flowctl("report", "--json")
+        runs = 1 if b.quick else 3
+        mine: list[tuple[float, int, int]] = []
+        theirs: list[float] = []
+        for _ in range(runs):  # taken turn about
+            mine.append(_run_measured(ours, env, os.devnull))
+            theirs.append(timed(peer))
+    seconds = statistics.median(m[0] for m in mine)
+    peak_mb = max(m[1] for m in mine) / 1024
+    note = f"flowctl peak RSS {peak_mb:.0f} MB (goal ≤ 200 MB); {built['entries']} entries"
+    return [Result("16", "`flowctl report` of the year of work (all processes, --json)",
+                   seconds, statistics.median(theirs), "pm4py on the CSV export",
+                   "≤ 0.2x, ≤ 200 MB", note)]
+
+
+@row("17")
+def export_xes(b: Bench) -> list[Result]:
+    """Measure only: `flowctl export --format xes` of the whole year, its speed
+    and the child's peak memory."""
+    db, built = ensure_journal_db()
+    env = _analytics_env(db)
+    runs = [_run_measured(b.flowctl("export", "--format", "xes"), env, os.devnull)
+            for _ in range(b.runs(3))]
+    seconds = statistics.median(r[0] for r in runs)
+    peak_mb = max(r[1] for r in runs) / 1024
+    rate = int(built["entries"]) / seconds
+    note = f"peak RSS {peak_mb:.0f} MB (goal ≤ 100 MB); {rate / 1000:.0f}k entries/s " \
+           "(goal ≥ 100k/s)"
+    return [Result("17", f"`flowctl export --format xes`, all {built['entries']} entries",
+                   seconds, None, "-", "≤ 100 MB, ≥ 100k entries/s", note)]
+
+
+def ensure_long_db() -> tuple[str, str]:
+    """The year of work with a 30-stage process's instances added (bench/gen_long.py),
+    built once beside the year's database; its store and its processes folder."""
+    year, _ = ensure_journal_db()
+    folder = os.path.join(os.path.dirname(year), "long")
+    db, done = os.path.join(folder, "flowctl.db"), os.path.join(folder, "build.json")
+    if not os.path.exists(done):
+        shutil.rmtree(folder, ignore_errors=True)
+        os.makedirs(folder)
+        print("building the 30-stage process's instances (once)...", flush=True)
+        built = _json_run([_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "gen_long.py"),
+                           year, db, os.path.join(folder, "processes")], quiet=False)
+        with open(done, "w", encoding="utf-8") as fh:
+            json.dump(built, fh)
+    return db, os.path.join(folder, "processes")
+
+
+@row("18")
+def render_heat(b: Bench) -> list[Result]:
+    """`flowctl render --heat time` of a 30-stage process on the year of work
+    (its instances among the year's ~1M entries), against the plain `render`."""
+    db, processes = ensure_long_db()
+    env = _analytics_env(db, processes)
+    with tempfile.TemporaryDirectory() as tmp:
+        heat = b.flowctl("render", "long-approval", "--heat", "time", "--processes", processes,
+                         "-o", os.path.join(tmp, "heat.svg"))
+        plain = b.flowctl("render", "long-approval", "--processes", processes,
+                          "-o", os.path.join(tmp, "plain.svg"))
+        mine, theirs = alternate(functools.partial(timed, heat, env=env),
+                                 functools.partial(timed, plain, env=env), b.runs(5))
+    return [Result("18", "`flowctl render --heat time`, 30 stages, on the year of work",
+                   mine, theirs, "plain `flowctl render`", "≤ 2x")]
 
 
 def _run_measured(cmd: Sequence[str], env: dict[str, str], out: str) -> tuple[float, int, int]:

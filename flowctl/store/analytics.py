@@ -410,6 +410,8 @@ def breakdown_stats(d: Dialect, flt: ReportFilter, table: str = "report_visits")
         key = "dkey"
     else:
         key = "stage"
+    # months in time order, other keys by the time spent
+    order = "c.k NULLS FIRST" if flt.by == "month" else "c.total DESC, c.k NULLS FIRST"
     sql = f"""
 WITH {dept}keyed AS (SELECT process_id, {key} AS k, dur, closed FROM {source}),
 counts AS (SELECT process_id, k, COUNT(*) AS visits, SUM(closed) AS left_n, SUM(dur) AS total
@@ -417,7 +419,7 @@ counts AS (SELECT process_id, k, COUNT(*) AS visits, SUM(closed) AS left_n, SUM(
 pct AS ({_percentiles('keyed', 'process_id, k', 'dur', 'closed = 1')})
 SELECT c.process_id, c.k, c.visits, c.left_n, pct.median, pct.p90, pct.maximum, c.total
 FROM counts c LEFT JOIN pct ON pct.process_id = c.process_id AND pct.k = c.k
-ORDER BY c.process_id, c.total DESC, c.k NULLS FIRST"""
+ORDER BY c.process_id, {order}"""
     return Query(sql, params)
 
 
