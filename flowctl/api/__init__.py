@@ -7,7 +7,8 @@
 
 The modules behind it: ``definitions`` (finding and loading definitions,
 linting), ``instances`` (running processes: start, advance, read, journal)
-and ``timers`` (tick, overdue, tasks, notifications). Each name is imported
+``timers`` (tick, overdue, tasks, notifications) and ``scenarios``
+(``flowctl test``: ``run_tests``). Each name is imported
 from its module on first use (PEP 562), so a lint does not import the
 store, the engine and the diagrams, and a command imports only its side.
 """
@@ -61,6 +62,7 @@ HOMES: dict[str, tuple[str, ...]] = {
         "overdue",
         "tick",
     ),
+    "flowctl.api.scenarios": ("run_tests",),
 }
 _WHERE = {name: module for module, names in HOMES.items() for name in names}
 
@@ -96,6 +98,7 @@ __all__ = [
     "pause",
     "reassign",
     "resume",
+    "run_tests",
     "session",
     "show",
     "start",
@@ -142,6 +145,7 @@ if TYPE_CHECKING:
         task_done,
         verify_journal,
     )
+    from flowctl.api.scenarios import run_tests
     from flowctl.api.timers import deliver_notifications, notifications, overdue, tick
 
 
