@@ -558,3 +558,11 @@ def test_advance_refuses_a_user_outside_the_fields_role(workspace: Path) -> None
         "flowctl: hint: users who may: carol, alice, bob, dan\n"
     ))
     assert invoke(["journal", "assign-1", "--as", "grace"]).stdout == before
+
+
+def test_the_field_a_start_stages_rule_reads_may_be_given_at_start() -> None:
+    """The start stage does not declare region; its assignee rule reads it, so
+    `start --set region=...` may give it (as the field of a {field: ...} assignee)."""
+    text = PROCESS.replace("      optional: [region, owner]\n", "      optional: [owner]\n")
+    tr = begin("bob", process(text), region="west")
+    assert tr.instance.assignees == ("user:bob",)

@@ -2149,13 +2149,16 @@ def _vote(run: Run, stage: Stage, as_admin: bool, data: dict[str, Any]) -> bool:
 def start_fields(stage: Stage) -> tuple[str, ...]:
     """The fields that may be given at start: those the start stage declares
     (its own and its results'), and those it needs to be entered: the field its
-    assignee or approvers are found through, a decision's conditions, a wait's
-    ``until``, a subprocess's inputs."""
+    assignee or approvers are found through (a rule's ``by`` too), a decision's
+    conditions, a wait's ``until``, a subprocess's inputs."""
     names = list(stage.settable())
-    for a in (stage.assignee, *stage.approvers):
-        if a is not None and a.field is not None:
+    tops = (stage.assignee, *stage.approvers)
+    for a in (nested for top in tops if top is not None for nested in top.walk()):
+        if a.field is not None:
             names.append(a.field)
-        elif a is not None and a.of not in (None, "initiator", "assignee"):
+        elif a.by is not None:
+            names.append(a.by)
+        elif a.of not in (None, "initiator", "assignee"):
             names.append(a.of or "")
     for branch in stage.branches:
         try:
