@@ -542,3 +542,18 @@ def test_a_workspace_store_that_does_not_exist_yet_is_no_impact(repo: Path) -> N
     assert asked.stderr.startswith(f"flowctl: error: no store at {repo / 'asked.db'} (from "
                                    "$FLOWCTL_DB)")
     assert not (repo / "asked.db").exists()
+
+
+def test_text_is_coloured_on_a_terminal_only(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from flowctl.cli import output
+
+    old = write(tmp_path / "old", "c.yaml", CONTRACT)
+    new = write(tmp_path / "new", "c.yaml", REVIEWED)
+    monkeypatch.setattr(output, "is_terminal", lambda stream: True)
+    coloured = invoke(["diff", str(old), str(new)], env=ENV).stdout
+    assert "\x1b[33m  ~ stage 'legal-review': SLA 48h (business hours) -> 96h (business " \
+           "hours)\x1b[0m\n" in coloured
+    assert "\x1b[1;31m    ! weakens control: SLA lengthened from 48h to 96h\x1b[0m\n" in coloured
+    plain = invoke(["diff", str(old), str(new)], env={**ENV, "NO_COLOR": "1"}).stdout
+    assert "\x1b[" not in plain
