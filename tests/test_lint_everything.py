@@ -133,3 +133,20 @@ def test_a_duplicate_id_beside_the_copy_own_problems(
         "b.yaml:19:14: FL204 stage 'check' leads to unknown stage 'fnish'; did you mean "
         "'finish'?",
     ]
+
+
+def test_org_references_of_the_well_formed_part(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An unknown user in a well-formed stage is reported beside the schema error;
+    one in the broken stage is not judged."""
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "org.yaml").write_text((root / "processes" / "org.yaml").read_text(
+        encoding="utf-8"), encoding="utf-8")
+    text = PROCESS.replace("    start: true\n    assignee: initiator\n",
+                           "    start: true\n    assignee:\n      user: bobby\n")
+    text = text.replace("  - id: big\n    kind: task\n    assignee: initiator\n",
+                        "  - id: big\n    kind: tsk\n    assignee:\n      user: nobody\n")
+    got = lint(tmp_path, text, monkeypatch)
+    assert [line.split(": ")[1].split()[0] for line in got] == ["FL401", "FL104", "FL205"]
+    assert got[0] == "p.yaml:12:13: FL401 user 'bobby' is not in the org directory; did you " \
+                     "mean 'bob'?"

@@ -17,7 +17,7 @@ from flowctl.definition.build import build_process
 from flowctl.definition.document import Document
 from flowctl.definition.schema import WellFormed, well_formed_part
 from flowctl.diagnostics import Diagnostic, Severity
-from flowctl.lint.rules import SINGLE_FILE_RULES, Context
+from flowctl.lint.rules import SINGLE_FILE_RULES, Context, References, references
 from flowctl.model import Path
 
 # what a rule's verdict depends on, when that part was taken out
@@ -44,18 +44,22 @@ def schema_only(doc: Document) -> bool:
                                         if d.severity is Severity.ERROR)
 
 
-def partial_problems(doc: Document) -> list[Diagnostic]:
+def partial_problems(doc: Document) -> tuple[list[Diagnostic], References | None]:
     """The single-file rules' problems in the well-formed part of ``doc`` (a
-    process document with schema errors only); none when too much is broken."""
+    process document with schema errors only), and what that part names in
+    the org directory and in other processes (for the rules that need them);
+    nothing when too much is broken."""
     if not schema_only(doc):
-        return []
+        return [], None
     part = well_formed_part(doc)
     if part is None:
-        return []
+        return [], None
     return _run(doc, part)
 
 
-def _run(doc: Document, part: WellFormed) -> list[Diagnostic]:
+def _run(doc: Document, part: WellFormed) -> tuple[list[Diagnostic], References]:
+    # a stand-in stage names nobody (its assignee is the initiator): the
+    # references are those of the well-formed part only
     proc = build_process(part.data, source=doc.path)
     ctx = _PartContext(doc=doc, proc=proc, org=None, catalog={}, skip=list(part.broken))
     for check in SINGLE_FILE_RULES:
@@ -66,4 +70,4 @@ def _run(doc: Document, part: WellFormed) -> list[Diagnostic]:
         if key in gone or (key == "fields" and part.fields_broken) \
                 or (key == "phases" and part.phases_broken):
             dropped |= codes
-    return [d for d in ctx.out if d.code not in dropped]
+    return [d for d in ctx.out if d.code not in dropped], references(doc, proc)

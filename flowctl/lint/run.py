@@ -170,7 +170,10 @@ def _summarize(display: str, data: bytes) -> _Summary:
                      "portable": all(d.file == display for d in doc.diagnostics)}
     if not doc.ok:
         # the rules over the part that is well formed: one run shows everything
-        out["diags"] += _rows(partial_problems(doc))
+        found, refs = partial_problems(doc)
+        out["diags"] += _rows(found)
+        if refs is not None:
+            out["refs"] = msgspec.to_builtins(refs)
         return out
     if doc.kind == "process":
         proc = build_process(doc.data, source=doc.path)
@@ -366,6 +369,10 @@ class _LintRun:
                 continue
             s = self.summaries[i]
             out.extend(_diags(s["diags"], src.display))
+            if s["kind"] is None and s.get("refs") is not None:  # the well-formed part's
+                refs = msgspec.convert(s["refs"], References)
+                out.extend(org_problems(refs, src.display, org))
+                out.extend(subprocess_problems(refs, src.display, catalog))
             if s["kind"] == "org":
                 out.extend(_diags(s["rules"], src.display))
             elif s["kind"] == "process":
