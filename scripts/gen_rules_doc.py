@@ -57,6 +57,13 @@ def render() -> str:
         "the JSON Schema, `FL2xx` are rules over a process, `FL3xx` are about conditions and "
         "`FL4xx` about the org directory. Errors make `flowctl lint` exit 1; warnings do too "
         "with `--strict`.\n",
+        "Everything is reported at once. A file that breaks the JSON Schema (`FL1xx`) is "
+        "still checked by the `FL2xx`-`FL4xx` rules over the part of it that is well formed: "
+        "an unknown key is left out, a broken stage is replaced by a stand-in that keeps its "
+        "id and where it leads (so what leads to it, and through it, still counts), and a "
+        "broken field, phase list or calendar is left out. What depends on a broken part is "
+        "not judged until it is fixed: nothing inside a broken stage, and no rule about "
+        "fields, phases or the calendar when one of those was left out.\n",
         "This page is generated from the test fixtures by `python scripts/gen_rules_doc.py`: "
         "every bad example below is linted by the test suite and gives exactly the output "
         "shown; every good example lints clean.\n",
