@@ -1048,14 +1048,15 @@ def advance_throughput(b: Bench) -> list[Result]:
 
 
 def _small_journal_db() -> tuple[str, dict[str, Any]]:
-    """~10k entries, the same generator and people as the 1M-entry database."""
+    """~10k entries: the same generator and people as the 1M-entry database, on
+    today's example processes (bench/gen_small_journal.py)."""
     folder = os.path.join(WORK, f"journal-small-{_journal_stamp()}")
     db, info = os.path.join(folder, "flowctl.db"), os.path.join(folder, "build.json")
     if not os.path.exists(info):
         shutil.rmtree(folder, ignore_errors=True)
         os.makedirs(folder)
-        built = _json_run([_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "gen_journal.py"),
-                           db, "--instances", "500"])
+        built = _json_run([_bin(FLOWCTL_VENV, "python"),
+                           os.path.join(HERE, "gen_small_journal.py"), db, "--instances", "500"])
         with open(info, "w", encoding="utf-8") as fh:
             json.dump(built, fh)
     with open(info, encoding="utf-8") as fh:

@@ -27,6 +27,7 @@ class CopyResult(Struct, frozen=True):
     source: str
     target: str
     report: CopyReport
+    problems: tuple[str, ...] = ()  # what `journal verify` says of the copy besides the chain
 
 
 class GrantResult(Struct, frozen=True):
@@ -93,14 +94,15 @@ def copy(to: str, *, db: str | None = None,
     with source, PostgresStore.open(to, create=True) as target:
         report = copy_store(source, target, where=target_shown, progress=progress)
         check = target.verify_journal()
-        if not check.ok or (check.head_seq, check.head_hash) != (report.head_seq,
-                                                                  report.head_hash):
+        if (check.head_seq, check.head_hash) != (report.head_seq, report.head_hash):
             raise StoreError(
-                f"the copy at {target_shown} does not verify as the original: "
-                f"{'; '.join(check.problems[:3]) or 'its journal ends elsewhere'}",
+                f"the copy at {target_shown} does not end at the original's head "
+                f"(entry {report.head_seq}): {'; '.join(check.problems[:3])}",
                 hint="report this; the original is unchanged",
             )
-    return CopyResult(workspace.shown(setting), target_shown, report)
+    # the chain verified entry by entry on the way; what verify says beyond it
+    # (an instance against its journal) was so in the original too
+    return CopyResult(workspace.shown(setting), target_shown, report, check.problems)
 
 
 def grant(role: str, *, db: str | None = None) -> GrantResult:

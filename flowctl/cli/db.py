@@ -107,13 +107,18 @@ def copy(
         r = result.report
         if json_out:
             echo(f.to_json({"source": result.source, "target": result.target,
-                            "rows": r.rows, "head": {"seq": r.head_seq, "hash": r.head_hash}}))
+                            "rows": r.rows, "head": {"seq": r.head_seq, "hash": r.head_hash},
+                            "problems": list(result.problems)}))
             return
         echo(f"copied {result.source} -> {result.target}")
         for table, n in r.rows.items():
             echo(f"  {table:<20} {n}")
         echo(f"journal verified: {r.rows.get('journal', 0)} entries, head {r.head_seq} "
              f"{r.head_hash[:12] or '-'} (the same as the original's)")
+        if result.problems:
+            echo(f"journal verify also reports, as of the original ({len(result.problems)}):")
+            for problem in result.problems[:10]:
+                echo(f"  {problem}")
 
 
 def grant(
