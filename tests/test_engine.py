@@ -34,6 +34,7 @@ from flowctl.engine import (
     Reassign,
     Refused,
     ResultNotAllowed,
+    RuleBroken,
     Start,
     Transition,
 )
@@ -149,10 +150,7 @@ def test_anyone_may_start_when_starters_are_empty() -> None:
     ("field", "raw", "message"),
     [
         ("amount", "abc", "field 'amount' must be a number; got 'abc'"),
-        ("amount", "-5", "field 'amount' must be at least 0; got -5"),
         ("credit_score", "7.5", "field 'credit_score' must be an integer; got '7.5'"),
-        ("credit_score", "101", "field 'credit_score' must be at most 100; got 101"),
-        ("term_months", "0", "field 'term_months' must be at least 1; got 0"),
         ("colour", "red", "process 'contract-approval' has no field 'colour'; its fields:"
          " customer, amount, credit_score, term_months, rejection_reason"),
     ],
@@ -162,6 +160,22 @@ def test_start_refuses_values_that_do_not_fit(field: str, raw: str, message: str
         start(CONTRACT, "alice", **{field: raw})
     assert refusal(exc) == message
     assert exc.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("field", "raw", "rule", "message"),
+    [
+        ("amount", "-5", "minimum", "field 'amount' must be at least 0; got -5"),
+        ("credit_score", "101", "maximum", "field 'credit_score' must be at most 100; got 101"),
+        ("term_months", "0", "minimum", "field 'term_months' must be at least 1; got 0"),
+    ],
+)
+def test_start_refuses_values_out_of_range_by_the_rules(field: str, raw: str, rule: str,
+                                                         message: str) -> None:
+    with pytest.raises(RuleBroken) as exc:
+        start(CONTRACT, "alice", **{field: raw})
+    assert refusal(exc) == message
+    assert (exc.value.field, exc.value.rule, exc.value.exit_code) == (field, rule, 1)
 
 
 def test_values_are_stored_typed() -> None:

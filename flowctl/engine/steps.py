@@ -777,10 +777,14 @@ def _as_text(fd: FieldDef, raw: Any) -> str:
 
 
 def _check_range(fd: FieldDef, value: float) -> None:
+    """``minimum`` and ``maximum``: a rule of the definition (exit 1), as the
+    pattern, format and date limits are; a value that cannot be read is exit 2."""
     if fd.minimum is not None and value < fd.minimum:
-        raise InvalidValue(f"field '{fd.name}' must be at least {_num(fd.minimum)}; got {value}")
+        raise RuleBroken(f"field '{fd.name}' must be at least {_num(fd.minimum)}; got {value}",
+                         field=fd.name, rule="minimum", value=value)
     if fd.maximum is not None and value > fd.maximum:
-        raise InvalidValue(f"field '{fd.name}' must be at most {_num(fd.maximum)}; got {value}")
+        raise RuleBroken(f"field '{fd.name}' must be at most {_num(fd.maximum)}; got {value}",
+                         field=fd.name, rule="maximum", value=value)
 
 
 def _check_text_rules(fd: FieldDef, value: str) -> None:
