@@ -443,3 +443,13 @@ def test_a_child_process_in_a_branch_ends_that_branch(tmp_path: Path) -> None:
                     ("branch_joined", "prep-done", "delivery")]
     done = runtime.advance("order-1", result="sent", as_user="alice", **kw)
     assert (done.instance.status, done.instance.last_stage) == ("completed", "ok")
+
+
+def test_mermaid_puts_the_join_rule_on_the_arrow_leaving_its_bar() -> None:
+    from flowctl.diagram import extract
+    from flowctl.diagram.mermaid import render_mermaid
+
+    text = render_mermaid(extract(api.load_process(str(PROCESSES / "contract-approval.yaml"))))
+    assert '    s_reviews@{ shape: fork, label: ' in text  # a bar: Mermaid drops its text
+    assert ('    s_reviews_done -->|"Every review done<br>waits for all branches<br>an end in a'
+            ' branch cancels the others"| s_approved') in text

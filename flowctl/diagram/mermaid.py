@@ -126,9 +126,15 @@ def _node_line(node: Node, ids: _Ids) -> str:
     return f"{ids[node.id]}{opening}{_label((*plain, *node.details), bold)}{closing}"
 
 
-def _edge_line(edge: Edge, ids: _Ids) -> str:
+def _edge_line(edge: Edge, ids: _Ids, nodes: dict[str, Node] | None = None) -> str:
     arrow = _ARROWS[edge.kind]
-    label = f"|{_label(edge.label)}|" if edge.label else ""
+    lines = edge.label
+    source = (nodes or {}).get(edge.source)
+    if not lines and source is not None and source.kind is NodeKind.JOIN:
+        # Mermaid draws a fork/join bar without its text: the join's name and
+        # rule go on the arrow that leaves it
+        lines = (*source.title, *source.details)
+    label = f"|{_label(lines)}|" if lines else ""
     return f"{ids[edge.source]} {arrow}{label} {ids[edge.target]}"
 
 
@@ -217,7 +223,7 @@ def render_mermaid(graph: Graph) -> str:
         body += ["    " + _node_line(nodes[n], ids) for n in cluster.nodes]
         body.append("end")
     body += [_node_line(n, ids) for n in graph.loose_nodes if n.kind is not NodeKind.START]
-    body += [_edge_line(e, ids) for e in graph.edges]
+    body += [_edge_line(e, ids, nodes) for e in graph.edges]
     body += _class_lines(graph, ids)
     if graph.highlighted:
         body += _highlight_lines(graph, ids)
