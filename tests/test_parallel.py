@@ -453,3 +453,43 @@ def test_mermaid_puts_the_join_rule_on_the_arrow_leaving_its_bar() -> None:
     assert '    s_reviews@{ shape: fork, label: ' in text  # a bar: Mermaid drops its text
     assert ('    s_reviews_done -->|"Every review done<br>waits for all branches<br>an end in a'
             ' branch cancels the others"| s_approved') in text
+
+
+def test_the_reviews_run_at_the_same_time_on_a_postgresql_store(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pg_url: str) -> None:
+    """The branches' state lives in the instance's JSON state: the PostgreSQL
+    store keeps it as the SQLite one does (a real server, through the CLI)."""
+    import shutil
+
+    from clirun import invoke, trust_workspace
+
+    shutil.copytree(PROCESSES, tmp_path / "processes")
+    trust_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWCTL_DB", pg_url)
+
+    def ok(*args: str) -> list[str]:
+        result = invoke(list(args), env={"FLOWCTL_NOW": "2026-11-23T09:00:00Z"})
+        assert result.exit_code == 0, result.output
+        return str(result.stdout).splitlines()
+
+    c1 = "contract-approval-1"
+    ok("start", "contract-approval", "--as", "alice", "--set", "customer=Acme",
+       "--set", "amount=250000", "--set", "credit_score=60", "--set", "term_months=24")
+    ok("advance", c1, "-r", "submit", "--as", "alice")
+    assert ok("advance", c1, "-r", "approve", "--as", "carol")[1] == (
+        f"{c1}: at 'reviews', 3 of 3 branches running")
+    ok("advance", c1, "-r", "approve", "--as", "linda")
+    ok("advance", c1, "-r", "approve", "--as", "frank", "--stage", "finance-review")
+    assert ok("inbox", "--as", "grace")[1].startswith(
+        f"{c1}  executive-signature (branch general-manager)  not started")
+    ok("advance", c1, "-r", "approve", "--as", "grace")
+    assert ok("advance", c1, "-r", "approve", "--as", "frank")[-1] == (
+        f"{c1}: completed at 'approved' (outcome: approved)")
+    entries = json.loads("\n".join(ok("journal", c1, "--as", "grace", "--json")))
+    assert [(e["kind"], e["data"].get("branch")) for e in entries
+            if e["kind"] in ("branch_joined", "joined")] == [
+        ("branch_joined", "legal"), ("branch_joined", "finance"),
+        ("branch_joined", "general-manager"), ("joined", None)]
+    assert ok("journal", "verify")[0].startswith("journal intact")
+    assert not (tmp_path / ".flowctl").exists()
