@@ -493,3 +493,20 @@ def test_the_reviews_run_at_the_same_time_on_a_postgresql_store(
         ("branch_joined", "general-manager"), ("joined", None)]
     assert ok("journal", "verify")[0].startswith("journal intact")
     assert not (tmp_path / ".flowctl").exists()
+
+
+def test_naming_a_stage_the_instance_is_not_at_is_refused_without_branches_too() -> None:
+    p = forked()
+    inst = start(p, "alice")
+    with pytest.raises(engine.StageChoice) as exc:
+        act(p, inst, Begin(stage="a-review"), "alice")
+    assert refusal(exc) == "stage 'a-review' cannot be begun: forked-1 is at 'open'"
+    assert (exc.value.hint, exc.value.active) == (
+        "drop --stage, or name the instance's current stage", ("open",))
+    tr = act(p, inst, Begin(stage="open"), "alice")  # its own stage named: as without
+    assert kinds(tr) == [("began", "open", None)]
+    waiting = adv(p, opened(p), "carol", "approve")
+    with pytest.raises(engine.StageChoice) as exc:
+        act(p, waiting, Reassign("bob", stage="a-review"), "grace")
+    assert refusal(exc).startswith("stage 'a-review' cannot be reassigned: it is not an active"
+                                   " stage of forked-1; active stages: 'b-review' (branch b,")
