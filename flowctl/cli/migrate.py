@@ -52,11 +52,11 @@ def migrate(
 
     Examples:
 
-        flowctl migrate contract-approval --to processes/contract-approval.yaml --dry-run
+        flowctl migrate contract-approval --to HEAD --dry-run
 
-        flowctl migrate contract-approval --to HEAD --map legal-review=manager-review
+        flowctl migrate contract-approval --to HEAD --map legal-review=submit
 
-        flowctl migrate contract-approval --to main --where 'record.amount > 100000'
+        flowctl migrate contract-approval --to new.yaml --where 'record.vip'
     """
     with handle_errors():
         mapping = migration.parse_mapping(maps or [])
