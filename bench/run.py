@@ -41,7 +41,8 @@ WORK = os.path.join(HERE, "work")
 FLOWCTL_VENV = os.path.join(HERE, ".venv-flowctl")
 PEERS_VENV = os.path.join(HERE, ".venv-peers")
 PEER_PACKAGES = ("check-jsonschema==0.39.0", "ruamel.yaml[oldlibyaml]==0.19.1",
-                 "SpiffWorkflow==3.2.0", "pm4py==2.7.23.11")
+                 "SpiffWorkflow==3.2.0", "pm4py==2.7.23.11", "apprise==2.3.0",
+                 "aiosmtpd==1.4.6")
 SCHEMA = os.path.join(ROOT, "schemas", "process.schema.json")
 COUNT = 1000
 SEED = 7
@@ -1104,6 +1105,84 @@ def history_does_not_slow_reads(b: Bench) -> list[Result]:
                               f"{measure}, {backend}, ~1M entries", mine, base,
                               "the same on ~10k entries", "≤ 1.2x", note))
     return out
+
+
+# ---------------------------------------------------------------- notifications
+
+
+NOTIFY_DUE = 10_000  # row 15: due items, each one mail
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@row("15")
+def notify_delivery(b: Bench) -> list[Result]:
+    """``flowctl tick`` over 10,000 stages falling due, each telling its assignee
+    by mail through an SMTP server on 127.0.0.1 (aiosmtpd, its own process):
+    the mail delivery, against Apprise's own notify() sending the same kind of
+    mail one call per message; every mail is checked to arrive once."""
+    count = 2_000 if b.quick else NOTIFY_DUE
+    port = _free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        got = os.path.join(tmp, "received.jsonl")
+        server = subprocess.Popen([_bin(PEERS_VENV, "python"), os.path.join(HERE, "smtp_sink.py"),
+                                   str(port), got], stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout is not None
+            if server.stdout.readline().strip() != "ready":
+                raise SystemExit("bench: row 15's SMTP server did not start")
+            built = _json_run([_bin(FLOWCTL_VENV, "python"), os.path.join(HERE, "notify_store.py"),
+                               os.path.join(tmp, "seed"), str(port), str(count)])
+            seed = os.path.join(tmp, "seed")
+            fired: list[float] = []
+            totals: list[float] = []
+            counter = iter(range(100))
+
+            def ours() -> float:
+                ws = os.path.join(tmp, f"run{next(counter)}")
+                shutil.copytree(seed, ws)
+                open(got, "w").close()
+                env = {**b.env(os.path.join(tmp, "cache")), "FLOWCTL_NOW": "2026-11-23T11:00:00Z",
+                       "FLOWCTL_DB": os.path.join(ws, "flowctl.db"),
+                       "FLOWCTL_PROCESSES": os.path.join(ws, "processes"),
+                       "FLOWCTL_ORG": os.path.join(ws, "processes", "org.yaml")}
+                env.pop("FLOWCTL_NOTIFY_COMMAND", None)
+                fired.append(timed(b.flowctl("tick", "--no-deliver"), env=env))
+                took = timed(b.flowctl("notifications", "deliver"), env=env)
+                totals.append(fired[-1] + took)
+                with open(got, encoding="utf-8") as fh:
+                    subjects = [json.loads(line)["subject"] for line in fh]
+                if len(subjects) != count or len(set(subjects)) != count:
+                    raise SystemExit(f"bench: row 15 received {len(subjects)} mails "
+                                     f"({len(set(subjects))} different), not {count} once each")
+                return took
+
+            def peer() -> float:
+                n = max(200, count // 20)
+                out = _json_run([_bin(PEERS_VENV, "python"), os.path.join(HERE, "peer_apprise.py"),
+                                 str(port), str(n)])
+                return float(out["seconds"]) * count / n
+
+            mine, theirs = alternate(ours, peer, b.runs(3))
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    rate = count / mine
+    note = (f"{count} instances built in {built['seconds']:.0f} s; `tick --no-deliver` fired "
+            f"their {count} timers in {_fmt(statistics.median(fired))}, then `notifications "
+            f"deliver` sent {count} mails, each received once: {rate:.0f} messages/s "
+            f"(tick total {_fmt(statistics.median(totals))}); the peer is timed on "
+            f"{max(200, count // 20)} messages and scaled")
+    return [Result("15", f"deliver {count} mails of due items to an SMTP server on 127.0.0.1",
+                   mine, theirs, "Apprise notify(), one call per message",
+                   "≥ 500 messages/s", note)]
 
 
 def machine() -> str:

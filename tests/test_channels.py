@@ -260,3 +260,26 @@ def test_cli_deliver_shows_masked_errors(
         " refused the message; will retry",
     ]
     assert "s3cret" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+def test_several_deliveries_at_once_send_each_mail_once(
+    smtp: tuple[Inbox, int], store: SqliteStore, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, workers: str,
+) -> None:
+    inbox, port = smtp
+    monkeypatch.delenv("FLOWCTL_NOTIFY_COMMAND", raising=False)
+    monkeypatch.setenv("FLOWCTL_NOTIFY_WORKERS", workers)
+    org = org_with_channels(tmp_path, port)
+    for i in range(1, 6):
+        runtime.start("key-account-filing-approval", values={"owner": "alice"},
+                      **kw(store, org, "alice"))
+        runtime.advance(f"key-account-filing-approval-{i}", result="done",
+                        values={"level": "key"}, **kw(store, org, "alice"))
+    report = timework.deliver_notifications(**kw(store, org))
+    assert sorted(d.instance_id for d in report.deliveries if d.delivered) == [
+        f"key-account-filing-approval-{i}" for i in range(1, 6)]
+    wait_for(inbox, 5)
+    subjects = sorted(str(m["Subject"]).split(":")[0] for _, _, m in inbox.mails)
+    assert subjects == [f"key-account-filing-approval-{i}" for i in range(1, 6)]
+    assert timework.deliver_notifications(**kw(store, org)).deliveries == ()

@@ -48,7 +48,9 @@ from flowctl.store.base import NotificationRow
 
 COMMAND_ENV = "FLOWCTL_NOTIFY_COMMAND"
 TIMEOUT_ENV = "FLOWCTL_NOTIFY_TIMEOUT"
-LINK_ENV = "FLOWCTL_INSTANCE_URL"  # e.g. https://crm.example.com/flowctl/{instance}
+LINK_ENV = "FLOWCTL_INSTANCE_URL"
+WORKERS_ENV = "FLOWCTL_NOTIFY_WORKERS"
+DEFAULT_WORKERS = 4  # e.g. https://crm.example.com/flowctl/{instance}
 DEFAULT_TIMEOUT_S = 30.0
 MAX_ATTEMPTS = 5
 FIRST_RETRY = timedelta(minutes=1)
@@ -232,19 +234,51 @@ class Attempt(Struct, frozen=True):
         return "; ".join(failed)[:ERROR_CHARS] if failed else None
 
 
+def workers() -> int:
+    """How many deliveries run at once (``FLOWCTL_NOTIFY_WORKERS``, default 4):
+    each has its own SMTP connections, so a slow server is waited for in
+    parallel."""
+    try:
+        value = int(os.environ.get(WORKERS_ENV, "") or DEFAULT_WORKERS)
+    except ValueError:
+        return DEFAULT_WORKERS
+    return min(max(value, 1), 32)
+
+
 def deliver(batch: Iterable[NotificationRow], org: OrgDirectory,
             progress: Callable[[int], None] | None = None) -> list[Attempt]:
     """Try each notification on each of its user's channels that has not
-    taken it yet."""
+    taken it yet, ``workers()`` at a time."""
     cmd = command()
     todo: list[tuple[NotificationRow, list[Channel]]] = []
     for n in batch:
         chans = [c for c in channels_of(n.user, org, cmd) if c.key not in n.channels_done]
         todo.append((n, chans))
+    if any(c.url for _, chans in todo for c in chans):
+        _Sender.prepare()  # Apprise loads its plugins once, before the threads start
+    lanes = max(1, min(workers(), len(todo)))
+    parts = [todo[i::lanes] for i in range(lanes)]
+    if lanes == 1:
+        done = [_deliver_part(parts[0], org, cmd)]
+    else:
+        from concurrent.futures import ThreadPoolExecutor  # only with several workers
+
+        with ThreadPoolExecutor(lanes) as pool:
+            done = list(pool.map(lambda part: _deliver_part(part, org, cmd), parts))
+    results = {k: v for d in done for k, v in d.items()}
+    if progress is not None:
+        for _ in todo:
+            progress(1)
+    return [Attempt(n, tuple(Outcome(c, _scrub(results[(n.id or 0, c.key)], c))
+                             for c in chans)) for n, chans in todo]
+
+
+def _deliver_part(part: list[tuple[NotificationRow, list[Channel]]], org: OrgDirectory,
+                  cmd: str | None) -> dict[tuple[int, str], str | None]:
     results: dict[tuple[int, str], str | None] = {}
     sender = _Sender()
     try:
-        for n, chans in todo:
+        for n, chans in part:
             for c in chans:
                 if c.url is None and c.key == COMMAND_KEY:
                     err = run(cmd or "", payload(n, org), timeout_s())
@@ -253,12 +287,9 @@ def deliver(batch: Iterable[NotificationRow], org: OrgDirectory,
                 else:
                     err = sender.send(c, subject(n), body(n))
                 results[(n.id or 0, c.key)] = err
-            if progress is not None:
-                progress(1)
     finally:
         sender.close()
-    return [Attempt(n, tuple(Outcome(c, _scrub(results[(n.id or 0, c.key)], c))
-                             for c in chans)) for n, chans in todo]
+    return results
 
 
 def _scrub(error: str | None, c: Channel) -> str | None:
@@ -277,6 +308,12 @@ class _Sender:
 
     def __init__(self) -> None:
         self.smtp: dict[tuple[Any, ...], Any] = {}
+
+    @staticmethod
+    def prepare() -> None:
+        import apprise  # lazy: only delivery through a channel needs Apprise
+
+        apprise.Apprise.instantiate("json://localhost")  # loads the plugins, once
 
     def send(self, c: Channel, title: str, text: str) -> str | None:
         import apprise  # lazy: only delivery through a channel needs Apprise

@@ -256,7 +256,8 @@ def _escalation(e: JournalEntry) -> str:
         return f"{text}: result {d['result']}"
     if d.get("from") is not None:
         return f"{text}: from {_who(d.get('from') or [])} to {_who(d.get('to') or [])}"
-    return f"{text}: {_who(d.get('to') or [])}"
+    told = " (told with the overdue notice)" if d.get("told_by") == "overdue" else ""
+    return f"{text}: {_who(d.get('to') or [])}{told}"
 
 
 def _seconds(total: int) -> str:
