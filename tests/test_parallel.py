@@ -510,3 +510,25 @@ def test_naming_a_stage_the_instance_is_not_at_is_refused_without_branches_too()
         act(p, waiting, Reassign("bob", stage="a-review"), "grace")
     assert refusal(exc).startswith("stage 'a-review' cannot be reassigned: it is not an active"
                                    " stage of forked-1; active stages: 'b-review' (branch b,")
+
+
+def test_coverage_counts_each_parallel_branch_started(tmp_path: Path) -> None:
+    import shutil
+
+    from clirun import invoke
+
+    shutil.copytree(PROCESSES, tmp_path / "processes")
+    small = (ROOT / "scenarios" / "contract-approval.yaml").read_text(encoding="utf-8")
+    small = small[:small.index("  - name: the rep withdraws the contract")]
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "contract-approval.yaml").write_text(small, encoding="utf-8")
+    result = invoke(["test", str(tmp_path / "scenarios"), "--processes",
+                     str(tmp_path / "processes"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    (coverage,) = json.loads(result.stdout)["coverage"]
+    assert coverage["branches"] == 3
+    assert coverage["missing"]["branches"] == [
+        "reviews: branch finance (when record.credit_score < 70)",
+        "reviews: branch legal (when record.term_months > 12)",
+        "reviews: branch general-manager (when record.amount > 100000)",
+    ]

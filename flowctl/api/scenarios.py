@@ -342,6 +342,9 @@ class _Run:
                 continue
             if e.kind in ("stage_entered", "decision", "completed", "branch_joined", "joined"):
                 out.add(("stage", pid, e.stage))
+            if e.kind == "stage_entered" and "join" in e.data:  # a parallel stage's branches
+                out.update(("branch", pid, e.stage, str(name))
+                           for name in e.data.get("branches") or ())
             if e.kind == "result" and e.result:
                 out.add(("result", pid, e.stage, e.result))
             elif e.kind == "decision":  # inside a parallel branch, its pick is its "choice"
@@ -466,12 +469,16 @@ def _coverage(process: Process, taken: set[tuple[str, ...]]) -> Coverage:
                 if s.kind is StageKind.DECISION for i, b in enumerate(s.branches)]
     branches += [(s.id, "default", "default") for s in process.stages
                  if s.kind is StageKind.DECISION and s.default]
+    # a parallel stage's branches, by name: taken when a scenario started them
+    forks = [(s.id, b.name, b.when) for s in process.stages for b in s.forks]
     return Coverage(
-        pid, len(stages), len(results), len(branches),
+        pid, len(stages), len(results), len(branches) + len(forks),
         tuple(s for s in stages if ("stage", pid, s) not in taken),
         tuple(f"{s}: {r}" for s, r in results if ("result", pid, s, r) not in taken),
         tuple(f"{s}: " + ("default" if n == "default" else f"when {w}")
-              for s, n, w in branches if ("branch", pid, s, n) not in taken),
+              for s, n, w in branches if ("branch", pid, s, n) not in taken)
+        + tuple(f"{s}: branch {n}" + (f" (when {w})" if w else "")
+                for s, n, w in forks if ("branch", pid, s, n) not in taken),
     )
 
 
