@@ -283,3 +283,27 @@ def test_several_deliveries_at_once_send_each_mail_once(
     subjects = sorted(str(m["Subject"]).split(":")[0] for _, _, m in inbox.mails)
     assert subjects == [f"key-account-filing-approval-{i}" for i in range(1, 6)]
     assert timework.deliver_notifications(**kw(store, org)).deliveries == ()
+
+
+def test_a_secret_can_come_from_the_environment(
+    smtp: tuple[Inbox, int], store: SqliteStore, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    inbox, port = smtp
+    monkeypatch.delenv("FLOWCTL_NOTIFY_COMMAND", raising=False)
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    url = (f"mailto://flowctl:${{SMTP_PASSWORD}}@127.0.0.1:{port}"
+           "?from=flowctl@example.com&to=carol@example.com")
+    org = org_with_channels(tmp_path, port, carol=f"['{url}']")
+    key_at_approval(store, org)
+    [d] = timework.deliver_notifications(**kw(store, org)).deliveries
+    assert d.error == (f"mailto://****:****@127.0.0.1:{port}?from=****&to=****: environment"
+                       " variable SMTP_PASSWORD is not set (the channel's URL reads"
+                       " ${SMTP_PASSWORD})")
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    [d2] = timework.deliver_notifications(**kw(store, org, when=T0 + timedelta(minutes=1))
+                                          ).deliveries
+    assert d2.delivered
+    wait_for(inbox, 1)
+    assert inbox.logins == [("flowctl", "s3cret")]
+    assert b"s3cret" not in (tmp_path / "flowctl.db").read_bytes()

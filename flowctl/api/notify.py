@@ -113,6 +113,19 @@ def mask(url: str) -> str:
     return f"{parts.scheme}://{user}{host}{port}{path}{query}"
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand(url: str) -> tuple[str, str | None]:
+    """``url`` with each ``${NAME}`` replaced by that environment variable, so
+    that a password or token need not be written in the org directory; and
+    the first name that is not set (None when all are)."""
+    missing = [m.group(1) for m in _ENV_REF.finditer(url) if m.group(1) not in os.environ]
+    if missing:
+        return url, missing[0]
+    return _ENV_REF.sub(lambda m: quote(os.environ[m.group(1)], safe=""), url), None
+
+
 def _with_recipient(url: str, email: str) -> str:
     sep = "&" if "?" in url else "?"
     return f"{url}{sep}to={quote(email, safe='@')}"
@@ -296,7 +309,8 @@ def _scrub(error: str | None, c: Channel) -> str | None:
     """An error text never carries the channel's URL (its secrets)."""
     if error is None or c.url is None:
         return error
-    return error.replace(c.url, c.shown)[:ERROR_CHARS]
+    expanded, _ = expand(c.url)
+    return error.replace(expanded, c.shown).replace(c.url, c.shown)[:ERROR_CHARS]
 
 
 _SMTP_ERROR = re.compile(r"\s+")
@@ -319,7 +333,11 @@ class _Sender:
         import apprise  # lazy: only delivery through a channel needs Apprise
 
         self.apprise = apprise
-        plugin = apprise.Apprise.instantiate(c.url or "")
+        url, missing = expand(c.url or "")
+        if missing:
+            return (f"environment variable {missing} is not set"
+                    f" (the channel's URL reads ${{{missing}}})")
+        plugin = apprise.Apprise.instantiate(url)
         if plugin is None:
             scheme = (c.url or "").partition("://")[0]
             return f"Apprise cannot use this URL (scheme '{scheme}'; see its list of services)"
