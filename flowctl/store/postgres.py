@@ -26,6 +26,7 @@ PostgreSQL store (~150 ms of imports a SQLite workspace never pays).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -304,7 +305,7 @@ class PostgresTransaction:
         for instance_id, comment in comments:
             conn.execute(
                 "UPDATE flowctl.instance_search SET comments = comments || %s "
-                "WHERE instance_id = %s", ("\n" + comment.lower(), instance_id))
+                "WHERE instance_id = %s", ("\n" + searchable(comment), instance_id))
         return written
 
     def put_definition(self, definition: Definition) -> None:
@@ -535,24 +536,45 @@ def search_body(row: InstanceRow, names_text: str) -> str:
     note = row.state.get("note")
     if isinstance(note, str):
         parts.append(note)
-    return "\n".join(parts).lower()
+    return searchable("\n".join(parts))
 
 
-def _like(word: str) -> str:
-    return "%" + word.lower().replace("\\", "\\\\").replace("%", "\\%").replace(
-        "_", "\\_") + "%"
+# Characters of scripts written without spaces between words (CJK ideographs,
+# kana, hangul): stored and looked for one per word, so that a word of them
+# is found inside a longer run as a phrase.
+_UNSPACED = re.compile(
+    "([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af])")
+
+
+def searchable(text: str) -> str:
+    """Text as the search index holds it: lower case, each CJK character a word."""
+    return _UNSPACED.sub(r" \1 ", text.lower())
+
+
+def _tsquery(word: str) -> str | None:
+    """One word of a search as a tsquery: its parts in a row (a phrase), the
+    last one as a prefix; None when it has no letter or digit."""
+    parts = re.findall(r"\w+", searchable(word))
+    if not parts:
+        return None
+    quoted = ["'" + p.replace("\\", "\\\\").replace("'", "''") + "'" for p in parts]
+    quoted[-1] += ":*"
+    return "(" + " <-> ".join(quoted) + ")"
 
 
 def _search_query(text: str, flt: InstanceFilter) -> tuple[str, list[Any]]:
-    """Every word somewhere in the instance's search text or comments (any case,
-    any part of a word); the instances where the words occur most first, then
-    the newest."""
-    words = text.split()
+    """Every word of ``text`` in the instance's search document (GIN-indexed
+    tsvector; a word matches the words that begin with it), best ranked
+    first (ts_rank), then the newest."""
+    terms = [q for q in map(_tsquery, text.split()) if q is not None]
     where: list[str] = []
     params: list[Any] = []
-    for word in words:
-        where.append("(s.body LIKE %s OR s.comments LIKE %s)")
-        params += [_like(word), _like(word)]
+    query = " & ".join(terms)
+    if query:
+        where.append("s.words @@ to_tsquery('simple', %s)")
+        params.append(query)
+    else:  # nothing to look for (punctuation only): nothing is found
+        where.append("FALSE")
     statuses = tuple(dict.fromkeys(flt.status))
     if statuses:
         where.append("i.status = ANY(%s)")
@@ -566,18 +588,13 @@ def _search_query(text: str, flt: InstanceFilter) -> tuple[str, list[Any]]:
             where.append(column)
             params.append(value)
     columns = ", ".join(f"i.{c.strip()}" for c in INSTANCE_COLUMNS.split(","))
-    hits = " + ".join(
-        "(length(s.body || s.comments) - length(replace(s.body || s.comments, %s, '')))"
-        " / greatest(length(%s), 1)" for _ in words) or "0"
-    order_params: list[Any] = []
-    for word in words:
-        order_params += [word.lower(), word.lower()]
     sql = (
         f"SELECT {columns} FROM flowctl.instance_search AS s JOIN flowctl.instances AS i "
-        f"ON i.id = s.instance_id WHERE {' AND '.join(where) or 'TRUE'} "
-        f"ORDER BY ({hits}) DESC, i.started_at DESC, i.id DESC"
+        f"ON i.id = s.instance_id WHERE {' AND '.join(where)} "
+        "ORDER BY ts_rank(s.words, to_tsquery('simple', %s)) DESC, i.started_at DESC, "
+        "i.id DESC"
     )
-    params += order_params
+    params.append(query or "x")
     if flt.limit is not None:
         sql += " LIMIT %s"
         params.append(max(0, flt.limit))
@@ -1231,7 +1248,7 @@ def backfill_search(conn: psycopg.Connection[Any], *, names_too: bool = True) ->
             "INSERT INTO flowctl.instance_search (instance_id, body, comments) "
             "VALUES (%s, %s, %s)",
             [(row.id, search_body(row, str(names.get(row.definition_digest, "{}"))),
-              "".join("\n" + c.lower() for c in comments.get(row.id, ())))
+              "".join("\n" + searchable(c) for c in comments.get(row.id, ())))
              for row in map(row_to_instance, rows)])
 
 
