@@ -209,7 +209,9 @@ def test_postgresql_searches_a_gin_indexed_tsvector(pg_url: str, tmp_path: Path)
             "SELECT words::text FROM flowctl.instance_search WHERE instance_id = %s",
             (f"{KEY}-2",)).fetchone()
     assert "USING gin (words)" in index
-    assert words is not None and "'合'" in words[0] and "'strategic'" in words[0]
+    assert words is not None
+    assert "'合'" in words[0]
+    assert "'strategic'" in words[0]
     # a word matches the words that begin with it (on SQLite: any part of a word)
     assert c.ids("--search", "strat") == [f"{KEY}-2"]
     assert c.ids("--search", "!!!") == []
