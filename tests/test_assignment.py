@@ -566,3 +566,26 @@ def test_the_field_a_start_stages_rule_reads_may_be_given_at_start() -> None:
     text = PROCESS.replace("      optional: [region, owner]\n", "      optional: [owner]\n")
     tr = begin("bob", process(text), region="west")
     assert tr.instance.assignees == ("user:bob",)
+
+
+def test_lint_checks_the_users_a_rule_names_and_the_fields_limits(tmp_path: Path) -> None:
+    text = PROCESS.replace(
+        "  previous_owner:\n    type: user\n",
+        "  previous_owner:\n    type: user\n    role: sales-lead\n",
+    ).replace(
+        "    assignee: {department: sales, pick: least-loaded}\n",
+        "    assignee:\n      by: previous_owner\n      cases:\n        alice: {user: alice}\n"
+        "        alise: {user: bob}\n      default: {department: sales, pick: least-loaded}\n",
+    )
+    (tmp_path / "assign.yaml").write_text(text, encoding="utf-8")
+    (tmp_path / "org.yaml").write_text(ORG_YAML, encoding="utf-8")
+    result = invoke(["lint", "--no-cache", str(tmp_path / "assign.yaml"),
+                     "--org", str(tmp_path / "org.yaml")])
+    assert result.exit_code == 1
+    found = [line.split(": ", 1)[1] for line in result.stdout.splitlines()
+             if line.startswith(str(tmp_path))]
+    assert found == [
+        "FL402 role 'sales-lead' is not in the org directory; known roles: admin,"
+        " general-manager, hr, sales-manager, sales-rep",
+        "FL401 user 'alise' is not in the org directory; did you mean 'alice'?",
+    ]

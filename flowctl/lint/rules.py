@@ -985,6 +985,10 @@ def _org_references(proc: Process) -> Iterable[tuple[str, str, Path]]:
             if ident is not None:
                 yield kind, ident, (*f.path, kind)
     types = {f.name: f.type for f in proc.fields}
+    for a, _ in _assignees(proc):
+        if a.by is not None and types.get(a.by) is FieldType.USER:
+            for case, _chosen in a.cases:
+                yield "user", case, (*a.path, "cases", case)
     for fv, _where in _record_values(proc):
         if types.get(fv.field) is FieldType.USER and isinstance(fv.literal, str):
             yield "user", fv.literal, fv.path
