@@ -149,9 +149,9 @@ def test_report_table_names_the_bottleneck(month: Path) -> None:
     assert "time in stage:" in lines
     assert "results:" in lines
     header = next(line for line in lines if line.startswith("STAGE  "))
-    assert header.split() == ["STAGE", "ENTERED", "LEFT", "MEDIAN", "P90", "MAX", "WAIT",
-                              "WORK", "SLA", "MET", "REMINDERS", "ESCALATIONS", "HELD",
-                              "LONGEST", "SHARE"]
+    assert header.split() == ["STAGE", "ENTERED", "LEFT", "MEDIAN", "P90", "MAX", "WORKING",
+                              "TIME", "WAIT", "WORK", "SLA", "MET", "REMINDERS", "ESCALATIONS",
+                              "HELD", "LONGEST", "SHARE"]
 
 
 def test_report_csv_and_markdown(month: Path) -> None:
@@ -466,3 +466,48 @@ def test_html_report_in_chromium(month: Path) -> None:
     assert errors == []
     assert requests == [(month / "report.html").as_uri()]
     assert "<script src" not in html
+
+
+def _moscow_working_seconds(a: str, b: str) -> float:
+    """contract-approval's calendar (Europe/Moscow, Mon-Fri 09:00-18:00, its
+    holidays), counted minute by minute: independent of the engine's calendar code."""
+    from datetime import UTC, timedelta
+    from zoneinfo import ZoneInfo
+
+    fmt = "%Y-%m-%dT%H:%M:%SZ"
+    start = datetime.strptime(a, fmt).replace(tzinfo=UTC)
+    end = datetime.strptime(b, fmt).replace(tzinfo=UTC)
+    zone = ZoneInfo("Europe/Moscow")
+    holidays = {"2026-12-31", "2027-01-01", "2027-01-07"}
+    total = 0.0
+    t = start
+    while t < end:
+        step = min(end, (t + timedelta(minutes=1)).replace(second=0)) if t.second else min(
+            end, t + timedelta(minutes=1))
+        local = t.astimezone(zone)
+        if (local.weekday() < 5 and local.date().isoformat() not in holidays
+                and 9 <= local.hour < 18):
+            total += (step - t).total_seconds()
+        t = step
+    return total
+
+
+def test_report_working_time_in_the_process_calendar(month: Path) -> None:
+    data = json.loads(run(month, "report", "--json").stdout)
+    stages = {s["stage"]: s for s in data["processes"][0]["stages"]}
+    opened: dict[str, str] = {}
+    spans: list[float] = []
+    for _, inst, at, kind, stage, _, _, _ in _journal(month / "month.db"):
+        if stage != "finance-review":
+            continue
+        if kind == "stage_entered":
+            opened[inst] = at
+        elif kind == "result" and inst in opened:
+            spans.append(_moscow_working_seconds(opened.pop(inst), at))
+    assert spans
+    finance = stages["finance-review"]
+    assert finance["working_median_s"] == round(_nearest_rank(spans, 0.5))
+    assert finance["working_p90_s"] == round(_nearest_rank(spans, 0.9))
+    assert finance["working_median_s"] < finance["median_s"]
+    # submit has no SLA in business hours: no working time
+    assert stages["submit"]["working_median_s"] is None

@@ -14,7 +14,7 @@ one; others are refused and pointed to what they may read.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Unpack
 
 from msgspec import Struct
@@ -28,8 +28,9 @@ from flowctl.diagram import DiagramFormat, Rendered, extract, render_graph
 from flowctl.diagram.extract import START_ID
 from flowctl.diagram.graphviz_run import DOT_TIMEOUT
 from flowctl.diagram.heat import MEASURES, HeatData, apply_heat
+from flowctl.engine.calendars import CalendarError, business_seconds
 from flowctl.errors import FlowctlError, UsageError
-from flowctl.model import OrgDirectory, Process, StageKind
+from flowctl.model import Calendar, OrgDirectory, Process, StageKind
 from flowctl.store.analytics import (
     AGE_LABELS,
     BY_KEYS,
@@ -45,6 +46,7 @@ from flowctl.store.analytics import (
     RoundsStat,
     StageStat,
     WipStat,
+    WorkingSeconds,
 )
 from flowctl.store.base import InstanceFilter, Store
 
@@ -227,7 +229,7 @@ def report(
                            departments=departments, histogram_buckets=histogram_buckets)
         if parts is not None:
             flt = replace(flt, parts=parts)
-        data = s.store.report(flt)
+        data = s.store.report(flt, working_time(s.processes_dir))
         built = _build(data, wanted, s.store, s.processes_dir, start)
         if not any(_active(p) for p in built):
             what = ", ".join(wanted) if wanted else "any process"
@@ -240,6 +242,35 @@ def report(
             )
         return Report(since=start, until=end, by=by, processes=built,
                       now=None if end_text else engine.iso(s.now))
+
+
+def working_time(processes_dir: str | None) -> WorkingSeconds:
+    """A visit's working time, for the stages whose SLA counts business hours in
+    the process's calendar (the engine's default without one): what the store
+    calls for each visit that left. Definitions are read from the processes
+    folder, once per process; a process not there gets no working time."""
+    known: dict[str, tuple[Calendar, frozenset[str]] | None] = {}
+
+    def seconds(process_id: str, stage: str, entered: str, left: str) -> float | None:
+        if process_id not in known:
+            try:
+                p = load_process(process_id, processes_dir=processes_dir)
+            except FlowctlError:
+                known[process_id] = None
+            else:
+                stages = frozenset(st.id for st in p.stages
+                                   if st.sla is not None and st.sla.business_hours)
+                known[process_id] = (p.calendar or Calendar(path=()), stages)
+        found = known[process_id]
+        if found is None or stage not in found[1]:
+            return None
+        try:
+            return business_seconds(datetime.fromisoformat(entered),
+                                    datetime.fromisoformat(left), found[0])
+        except (ValueError, CalendarError):
+            return None
+
+    return seconds
 
 
 def _active(p: ProcessReport) -> bool:

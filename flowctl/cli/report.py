@@ -71,13 +71,16 @@ def stage_table(p: ProcessReport) -> Table:
         s = r.stat
         rows.append([
             r.stage, str(s.entered), str(s.left), _d(s.median_s), _d(s.p90_s), _d(s.max_s),
+            f"{_d(s.working_median_s)} / {_d(s.working_p90_s)}"
+            if s.working_median_s is not None else "-",
             _d(s.wait_median_s), _d(s.work_median_s),
             f"{_pct(s.sla_met, s.sla_due)} of {s.sla_due}" if s.sla_due else "-",
             str(s.reminders), str(s.escalations),
             f"{s.longest_holder} ({_d(s.longest_s)})" if s.longest_holder else "-",
             f"{r.share:.0%}",
         ])
-    return Table(["STAGE", "ENTERED", "LEFT", "MEDIAN", "P90", "MAX", "WAIT", "WORK",
+    return Table(["STAGE", "ENTERED", "LEFT", "MEDIAN", "P90", "MAX", "WORKING TIME", "WAIT",
+                  "WORK",
                   "SLA MET", "REMINDERS", "ESCALATIONS", "HELD LONGEST", "SHARE"], rows,
                  prose=["HELD LONGEST"])
 
@@ -165,7 +168,8 @@ def markdown(r: Report) -> str:
 CSV_HEADERS = ["process", "stage", "name", "kind", "entered", "left", "total_s", "median_s",
                "p90_s", "max_s", "began", "wait_median_s", "work_median_s", "sla_due",
                "sla_met", "reminders", "escalations", "overdue", "reentered",
-               "longest_holder", "longest_instance", "longest_s", "share"]
+               "longest_holder", "longest_instance", "longest_s", "share", "working_median_s",
+               "working_p90_s"]
 CSV_BY_HEADERS = ["process", "key", "visits", "left", "median_s", "p90_s", "max_s", "total_s"]
 
 
@@ -189,7 +193,8 @@ def csv_text(r: Report) -> str:
                 _n(s.median_s), _n(s.p90_s), _n(s.max_s), s.began, _n(s.wait_median_s),
                 _n(s.work_median_s), s.sla_due, s.sla_met, s.reminders, s.escalations,
                 s.overdue, s.reentered, s.longest_holder or "", s.longest_instance or "",
-                _n(s.longest_s), f"{row.share:.4f}",
+                _n(s.longest_s), f"{row.share:.4f}", _n(s.working_median_s),
+                _n(s.working_p90_s),
             ])
     return buf.getvalue()
 

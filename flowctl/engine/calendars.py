@@ -116,6 +116,25 @@ def add_business_time(start: datetime, duration: timedelta, cal: Calendar) -> da
     )
 
 
+def business_seconds(start: datetime, end: datetime, cal: Calendar) -> float:
+    """Seconds of working time between ``start`` and ``end`` (UTC-aware; 0 when
+    ``end`` is not after ``start``): the inverse of :func:`add_business_time`."""
+    if end <= start:
+        return 0.0
+    zone = _zone(cal.timezone)
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    total = 0.0
+    while day <= last:
+        if is_workday(day, cal):
+            opens, closes = window(day, cal)
+            begin, finish = max(opens, start), min(closes, end)
+            if finish > begin:
+                total += (finish - begin).total_seconds()
+        day += timedelta(days=1)
+    return total
+
+
 def add_months(start: datetime, months: int, zone_name: str = "UTC") -> datetime:
     """``start`` plus calendar months in the time zone: the same day and time
     of day, the month's last day when it is shorter (Jan 31 + 1 = Feb 28/29).

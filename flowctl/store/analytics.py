@@ -19,9 +19,14 @@ comes from a :class:`Dialect`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from msgspec import Struct
+
+# a visit's working time: (process, stage, entered, left) -> seconds, or None for a
+# stage without business hours
+WorkingSeconds = Callable[[str, str, str, str], float | None]
 
 # journal kinds that leave the stage they name
 LEAVING_KINDS = ("result", "woke", "cancelled", "branch_cancelled")
@@ -76,6 +81,9 @@ class StageStat(Struct, frozen=True):
     longest_holder: str | None  # who reported the result of the longest visit
     longest_instance: str | None
     longest_s: float | None
+    # in working time, for a stage whose SLA counts business hours (else None)
+    working_median_s: float | None = None
+    working_p90_s: float | None = None
 
 
 class ResultStat(Struct, frozen=True):
@@ -176,12 +184,16 @@ class Dialect(NamedTuple):
     param: str  # a placeholder: "?" or "%s"
     json_text: str  # a key of the JSON ``data`` column as text: "{col}", "{key}"
     seconds: str  # seconds from "{a}" to "{b}", both ISO-8601 UTC texts
+    # the function that counts working seconds (process, stage, from, to), when the
+    # backend can call one into Python (SQLite's create_function); None: not counted
+    working: str | None = None
 
 
 SQLITE = Dialect(
     param="?",
     json_text="json_extract({col}, '$.{key}')",
     seconds="ROUND((julianday({b}) - julianday({a})) * 86400.0)",
+    working="flowctl_working_seconds",
 )
 POSTGRES = Dialect(
     param="%s",
@@ -229,13 +241,17 @@ def _journal_where(d: Dialect, flt: ReportFilter, kinds: tuple[str, ...]) -> Que
     return Query(" AND ".join(where), tuple(params))
 
 
-def visits_table(d: Dialect, flt: ReportFilter) -> Query:
+def visits_table(d: Dialect, flt: ReportFilter, *, working: bool = False) -> Query:
     """``CREATE TEMPORARY TABLE report_all``: every visit entered before
     ``until``, timed, ``in_period`` when entered from ``since`` on. The views of
     :data:`VIEWS` read it."""
     where, params = _journal_where(d, flt, VISIT_KINDS)
     p = d.param
     since = f"entered_at >= {p}" if flt.since else "1 = 1"
+    # ``working``: the backend has registered d.working, which counts the working
+    # time of a visit of a stage with business hours (NULL for other stages)
+    working_s = (f"CASE WHEN left_at IS NOT NULL THEN ROUND({d.working}(process_id, stage, "
+                 "entered_at, left_at)) END" if working and d.working else "NULL")
     sql = f"""
 CREATE TEMPORARY TABLE report_all AS
 WITH ev AS (
@@ -275,6 +291,7 @@ SELECT visits.*,
     CASE WHEN began_at IS NOT NULL THEN {_secs(d, 'entered_at', 'began_at')} END AS wait_s,
     CASE WHEN began_at IS NOT NULL AND left_at IS NOT NULL
         THEN {_secs(d, 'began_at', 'left_at')} END AS work_s,
+    {working_s} AS working_s,
     MAX(visit) OVER (PARTITION BY instance_id, stage, branch) AS rounds,
     CASE WHEN {since} THEN 1 ELSE 0 END AS in_period
 FROM visits
@@ -326,6 +343,7 @@ WITH counts AS (
 dur AS ({_percentiles(table, 'process_id, stage', 'dur', 'closed = 1')}),
 wait AS ({_percentiles(table, 'process_id, stage', 'wait_s')}),
 work AS ({_percentiles(table, 'process_id, stage', 'work_s')}),
+working AS ({_percentiles(table, 'process_id, stage', 'working_s', 'closed = 1')}),
 longest AS (
     SELECT process_id, stage, holder, instance_id, dur FROM (
         SELECT process_id, stage, holder, instance_id, dur,
@@ -337,12 +355,13 @@ longest AS (
 SELECT c.process_id, c.stage, c.entered, c.left_n, c.total,
     dur.median, dur.p90, dur.maximum, c.began, wait.median, work.median,
     c.sla_due, c.sla_met, c.reminders, c.escalations, c.overdue, c.reentered,
-    longest.holder, longest.instance_id, longest.dur
+    longest.holder, longest.instance_id, longest.dur, working.median, working.p90
 FROM counts c
 LEFT JOIN dur ON dur.process_id = c.process_id AND dur.stage = c.stage
 LEFT JOIN wait ON wait.process_id = c.process_id AND wait.stage = c.stage
 LEFT JOIN work ON work.process_id = c.process_id AND work.stage = c.stage
 LEFT JOIN longest ON longest.process_id = c.process_id AND longest.stage = c.stage
+LEFT JOIN working ON working.process_id = c.process_id AND working.stage = c.stage
 ORDER BY c.process_id, c.stage"""
     return Query(sql, (flt.until, flt.until))
 

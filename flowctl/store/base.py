@@ -18,7 +18,7 @@ import msgspec
 from msgspec import Struct
 
 from flowctl.errors import FlowctlError
-from flowctl.store.analytics import ReportData, ReportFilter
+from flowctl.store.analytics import ReportData, ReportFilter, WorkingSeconds
 
 
 class StoreError(FlowctlError):
@@ -290,9 +290,14 @@ class Store(Protocol):
         ``flt.by_instance``, instance by instance, each oldest first."""
         ...
 
-    def report(self, flt: ReportFilter) -> ReportData:
+    def report(
+        self, flt: ReportFilter, working_seconds: WorkingSeconds | None = None
+    ) -> ReportData:
         """How processes performed, aggregated by the database (see
-        :mod:`flowctl.store.analytics`): memory stays flat as the journal grows."""
+        :mod:`flowctl.store.analytics`): memory stays flat as the journal grows.
+        ``working_seconds(process, stage, from, to)``: a visit's working time
+        (None for a stage without business hours), where the backend can call
+        it from SQL; elsewhere the working-time figures are None."""
         ...
 
     def verify_journal(

@@ -948,9 +948,13 @@ class PostgresStore:
                 return
             after = (str(rows[-1][1]), int(rows[-1][0]))
 
-    def report(self, flt: ReportFilter) -> ReportData:
+    def report(
+        self, flt: ReportFilter, working_seconds: analytics.WorkingSeconds | None = None
+    ) -> ReportData:
         """Process analytics (see :mod:`flowctl.store.analytics`), aggregated by
-        the server in temporary tables of one transaction, rolled back after."""
+        the server in temporary tables of one transaction, rolled back after.
+        ``working_seconds`` cannot be called from the server's SQL: the
+        working-time figures stay None on PostgreSQL."""
         psycopg = _psycopg()
         conn = self._conn
         d = analytics.POSTGRES

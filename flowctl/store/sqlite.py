@@ -1057,16 +1057,21 @@ class SqliteStore:
         for row in self._stream(sql, params):
             yield _row_to_entry(row)
 
-    def report(self, flt: ReportFilter) -> ReportData:
+    def report(
+        self, flt: ReportFilter, working_seconds: analytics.WorkingSeconds | None = None
+    ) -> ReportData:
         """Process analytics (see :mod:`flowctl.store.analytics`): the visits and
         instances go into temporary tables of this connection, read in one
-        snapshot, and only the aggregates come back."""
+        snapshot, and only the aggregates come back. ``working_seconds`` is
+        registered as the SQL function that counts a visit's working time."""
         conn = self._conn
         d = analytics.SQLITE
         try:
+            if working_seconds is not None and d.working:
+                conn.create_function(d.working, 4, working_seconds, deterministic=True)
             conn.execute("BEGIN")
             try:
-                return self._report(flt, d)
+                return self._report(flt, d, working=working_seconds is not None)
             finally:
                 conn.execute("ROLLBACK")
                 for name in analytics.TEMPORARY:
@@ -1075,7 +1080,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise self._store_error(exc) from None
 
-    def _report(self, flt: ReportFilter, d: analytics.Dialect) -> ReportData:
+    def _report(self, flt: ReportFilter, d: analytics.Dialect, *, working: bool) -> ReportData:
         conn = self._conn
         parts = set(flt.parts)
 
@@ -1086,7 +1091,7 @@ class SqliteStore:
             return conn.execute(sql, params).fetchall()
 
         if parts & {"stages", "results", "rounds", "wip", "breakdown"}:
-            conn.execute(*analytics.visits_table(d, flt))
+            conn.execute(*analytics.visits_table(d, flt, working=working))
             for view in analytics.VIEWS:
                 conn.execute(view)
         if parts & {"processes", "histogram"}:
