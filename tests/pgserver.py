@@ -10,9 +10,20 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 
 SUPERUSER = "flowctl_admin"
+
+# Stops the server and removes its folder once its stdin closes: when the test
+# session ends, also when it is killed (its finalizers then never run).
+WATCHDOG = """
+import shutil, subprocess, sys
+sys.stdin.buffer.read()
+subprocess.run(sys.argv[3:] + [sys.argv[1], "-D", sys.argv[2], "-m", "immediate", "-w", "stop"],
+               capture_output=True, check=False)
+shutil.rmtree(sys.argv[2].rsplit("/", 1)[0], ignore_errors=True)
+"""
 
 
 def find_pg_bin() -> str | None:
@@ -65,6 +76,9 @@ class PgServer:
         self._run(os.path.join(self.bin_dir, "pg_ctl"), "-D", self.data, "-l",
                   os.path.join(self.folder, "server.log"), "-o", options, "-w", "start")
         self.started = True
+        self.watchdog = subprocess.Popen(
+            [sys.executable, "-c", WATCHDOG, os.path.join(self.bin_dir, "pg_ctl"), self.data,
+             *self.as_user], stdin=subprocess.PIPE, start_new_session=True)
 
     def url(self, database: str = "postgres", user: str = SUPERUSER) -> str:
         return f"postgresql://{user}@127.0.0.1:{self.port}/{database}"
@@ -88,6 +102,10 @@ class PgServer:
         finally:
             self.started = False
             shutil.rmtree(self.folder, ignore_errors=True)
+            watchdog = getattr(self, "watchdog", None)
+            if watchdog is not None and watchdog.stdin is not None:
+                watchdog.stdin.close()
+                watchdog.wait(timeout=60)
 
 
 def query(target: object, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
