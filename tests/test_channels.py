@@ -260,6 +260,9 @@ def test_cli_deliver_shows_masked_errors(
         " refused the message; will retry",
     ]
     assert "s3cret" not in result.stdout + result.stderr
+    # docs/operators.md shows this very output
+    doc = (ROOT / "docs" / "operators.md").read_text(encoding="utf-8")
+    assert "$ flowctl notifications deliver\n" + result.stdout in doc
 
 
 @pytest.mark.parametrize("workers", ["1", "3"])
