@@ -9,6 +9,7 @@ node it came from, so diagnostics can be located through the position index.
 from __future__ import annotations
 
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from msgspec import Struct
@@ -390,7 +391,7 @@ class Starters(Struct, frozen=True):
         return not (self.departments or self.roles or self.users)
 
 
-class Process(Struct, frozen=True):
+class Process(Struct, frozen=True, dict=True):  # dict: for its cached properties
     id: str
     name: str
     path: Path
@@ -437,7 +438,7 @@ class Process(Struct, frozen=True):
                     out += a.walk()
         return out
 
-    @property
+    @cached_property  # asked at every step of an instance: its definition never changes
     def picks(self) -> bool:
         """Whether an assignee of this process uses ``pick`` (it needs the workload)."""
         return any(a.pick is not None for a in self.assignee_specs())
