@@ -28,8 +28,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-import msgspec
-
 from flowctl.store import analytics
 from flowctl.store import migrations as schema
 from flowctl.store.analytics import ReportData, ReportFilter
@@ -60,6 +58,15 @@ from flowctl.store.chain import (
     entry_hash_text,
     new_checker,
 )
+from flowctl.store.rows import INSTANCE_COLUMNS as _INSTANCE_COLUMNS
+from flowctl.store.rows import JOURNAL_COLUMNS as _JOURNAL_COLUMNS
+from flowctl.store.rows import filled as _filled
+from flowctl.store.rows import instance_params as _instance_params
+from flowctl.store.rows import row_to_entry as _row_to_entry
+from flowctl.store.rows import row_to_instance as _row_to_instance
+from flowctl.store.rows import row_to_notification as _row_to_notification
+from flowctl.store.rows import same_identity as _same_identity
+from flowctl.store.rows import to_json as _to_json
 
 BUSY_TIMEOUT_MS = 5000
 LOCK_DEADLINE_S = 30.0
@@ -68,13 +75,6 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary codes)
 _T = TypeVar("_T")
 
-_INSTANCE_COLUMNS = (
-    "id, process_id, definition_digest, status, stage, initiator, started_at, updated_at, "
-    "version, due_at, assignees, parent_id, state"
-)
-_JOURNAL_COLUMNS = (
-    "seq, instance_id, at, actor, kind, version, stage, result, data, prev_hash, hash"
-)
 _ORDER_COLUMNS = ("started_at", "updated_at")
 _TIMER_COLUMNS = "instance_id, key, kind, stage, due_at, status, fired_at"
 _NOTIFICATION_COLUMNS = (
@@ -85,15 +85,6 @@ _NOTIFICATION_COLUMNS = (
 
 def _row_to_timer(row: tuple[Any, ...]) -> TimerRow:
     return TimerRow(*row)
-
-
-def _row_to_notification(row: tuple[Any, ...]) -> NotificationRow:
-    return NotificationRow(
-        id=row[0], instance_id=row[1], user=row[2], kind=row[3], stage=row[4], message=row[5],
-        created_at=row[6], delivered_at=row[7], read_at=row[8], attempts=row[9],
-        last_error=row[10], next_attempt_at=row[11], subject=row[12],
-        channels_done=tuple(json.loads(row[13])) if row[13] else (),
-    )
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:
@@ -129,91 +120,6 @@ def _retry_locked(what: Callable[[], _T], *, path: str, doing: str, deadline_s: 
                 ) from None
             time.sleep(_backoff(attempt))
             attempt = min(attempt + 1, 10)
-
-
-_DECODE = msgspec.json.Decoder().decode
-
-
-def _loads(text: str) -> Any:
-    """``json.loads`` of a stored JSON text, by msgspec's faster decoder: the
-    same values for the JSON the store writes (whatever it refuses, such as a
-    lone surrogate escape, goes through ``json.loads``)."""
-    if text == "{}":
-        return {}
-    try:
-        return _DECODE(text)
-    except msgspec.DecodeError:
-        return json.loads(text)
-
-
-def _row_to_instance(row: tuple[Any, ...]) -> InstanceRow:
-    return InstanceRow(
-        id=row[0],
-        process_id=row[1],
-        definition_digest=row[2],
-        status=row[3],
-        stage=row[4],
-        initiator=row[5],
-        started_at=row[6],
-        updated_at=row[7],
-        version=row[8],
-        due_at=row[9],
-        assignees=tuple(_loads(row[10])),
-        parent_id=row[11],
-        state=_loads(row[12]),
-    )
-
-
-def _row_to_entry(row: tuple[Any, ...]) -> JournalEntry:
-    return JournalEntry(
-        seq=row[0],
-        instance_id=row[1],
-        at=row[2],
-        actor=row[3],
-        kind=row[4],
-        version=row[5],
-        stage=row[6],
-        result=row[7],
-        data=_loads(row[8]),
-        prev_hash=row[9],
-        hash=row[10],
-    )
-
-
-def _to_json(value: Any, what: str) -> str:
-    try:
-        return canonical_json(value)
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"{what} cannot be stored: it is not plain JSON data ({exc})") from None
-
-
-def _instance_params(row: InstanceRow) -> tuple[Any, ...]:
-    return (
-        row.id,
-        row.process_id,
-        row.definition_digest,
-        row.status,
-        row.stage,
-        row.initiator,
-        row.started_at,
-        row.updated_at,
-        row.version,
-        row.due_at,
-        _to_json(list(row.assignees), f"the assignees of instance {row.id}"),
-        row.parent_id,
-        _to_json(row.state, f"the state of instance {row.id}"),
-    )
-
-
-def _same_identity(before: InstanceRow, row: InstanceRow) -> bool:
-    """The columns a step does not change are the same in both rows."""
-    return (
-        before.process_id == row.process_id
-        and before.definition_digest == row.definition_digest
-        and before.initiator == row.initiator
-        and before.started_at == row.started_at
-        and before.parent_id == row.parent_id
-    )
 
 
 def _changing_params(row: InstanceRow) -> tuple[Any, ...]:
@@ -553,22 +459,6 @@ class SqliteTransaction:
             )
         self._process_of[instance_id] = row[0]
         return str(row[0])
-
-
-def _filled(entry: JournalEntry, seq: int, prev_hash: str, digest: str) -> JournalEntry:
-    return JournalEntry(
-        instance_id=entry.instance_id,
-        at=entry.at,
-        actor=entry.actor,
-        kind=entry.kind,
-        version=entry.version,
-        stage=entry.stage,
-        result=entry.result,
-        data=entry.data,
-        seq=seq,
-        prev_hash=prev_hash,
-        hash=digest,
-    )
 
 
 def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
