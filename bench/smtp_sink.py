@@ -7,9 +7,8 @@ given, and runs until it is terminated.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import json
+import re
 import signal
 import sys
 import threading
@@ -17,15 +16,19 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
+SUBJECT = re.compile(rb"^Subject: (.*(?:\r?\n[ \t].*)*)", re.M)
+
 
 class Sink:
     def __init__(self, path: str) -> None:
         self.out = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the server's life
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.out.write(json.dumps({"subject": str(msg["Subject"]), "to": envelope.rcpt_tos})
-                       + "\n")
+        # the Subject header as sent (a regular expression, not the email parser:
+        # the sink must not be what the bench measures)
+        found = SUBJECT.search(envelope.content)
+        subject = found.group(1).decode("utf-8", "replace") if found else ""
+        self.out.write(json.dumps({"subject": subject, "to": envelope.rcpt_tos}) + "\n")
         self.out.flush()
         return "250 OK"
 
