@@ -127,3 +127,13 @@ def _sort_key(line: str) -> tuple[str, int, int]:
     m = re.match(r"(.*?):(\d+):(\d+): ", line)
     assert m
     return m.group(1), int(m.group(2)), int(m.group(3))
+
+
+def test_every_lint_code_names_one_rule() -> None:
+    """Two rules under one code would hide one of them (RULES keeps the last)."""
+    from flowctl.lint import codes
+
+    seen: dict[str, list[str]] = {}
+    for r in codes._ALL:
+        seen.setdefault(r.code, []).append(r.name)
+    assert {code: names for code, names in seen.items() if len(names) > 1} == {}

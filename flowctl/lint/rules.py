@@ -1173,7 +1173,7 @@ def subprocess_problems(refs: References, file: str,
 
 # --------------------------------------------------------------------------- keys that do nothing
 
-# What each stage kind cannot use, and why: lint refuses the key (FL290) rather
+# What each stage kind cannot use, and why: lint refuses the key (FL280) rather
 # than accept a key the engine would ignore.
 _INERT: dict[StageKind, tuple[tuple[str, str], ...]] = {
     StageKind.END: (
@@ -1215,26 +1215,26 @@ def _has(stage: Stage, key: str) -> bool:
 
 
 def check_inert_keys(ctx: Context) -> None:
-    """FL290: a key the stage's kind accepts in the schema but never uses."""
+    """FL280: a key the stage's kind accepts in the schema but never uses."""
     for s in ctx.proc.stages:
         for key, why in _INERT.get(s.kind, ()):
             if _has(s, key):
-                ctx.emit("FL290", (*s.path, key), f"`{key}` on {s.kind.value} stage '{s.id}'"
+                ctx.emit("FL280", (*s.path, key), f"`{key}` on {s.kind.value} stage '{s.id}'"
                          f" does nothing: {why}; remove it", at_key=True)
 
 
 def check_task_blocks(ctx: Context) -> None:
-    """FL291: ``blocks`` names results of the stage, and is not given with ``blocking``."""
+    """FL281: ``blocks`` names results of the stage, and is not given with ``blocking``."""
     for s in ctx.proc.stages:
         names = [r.name for r in s.results]
         for t in s.tasks:
             if t.blocks and t.blocking:
-                ctx.emit("FL291", (*t.path, "blocking"), f"task '{t.id}' of stage '{s.id}' has"
+                ctx.emit("FL281", (*t.path, "blocking"), f"task '{t.id}' of stage '{s.id}' has"
                          " both `blocking` (every result) and `blocks` (these results); keep"
                          " one", at_key=True)
             for i, r in enumerate(t.blocks):
                 if r not in names:
-                    ctx.emit("FL291", (*t.path, "blocks", i), f"task '{t.id}' blocks result"
+                    ctx.emit("FL281", (*t.path, "blocks", i), f"task '{t.id}' blocks result"
                              f" '{r}', which stage '{s.id}' does not have; its results:"
                              f" {_known(names)}")
 
@@ -1270,19 +1270,19 @@ def _never(s: Stage, event: str) -> str | None:
 
 
 def check_notify(ctx: Context) -> None:
-    """FL293: a stage's notify names an event that never happens there;
-    FL292: a template names something that is not there."""
+    """FL283: a stage's notify names an event that never happens there;
+    FL282: a template names something that is not there."""
     fields = {f.name for f in ctx.proc.fields}
     specs: list[tuple[Stage | None, NotifySpec]] = [(None, n) for n in ctx.proc.notify]
     specs += [(s, n) for s in ctx.proc.stages for n in s.notify]
     for stage, n in specs:
         why = _never(stage, n.event) if stage is not None else None
         if why is not None:
-            ctx.emit("FL293", n.path, f"notify: {why}; remove `{n.event}`", at_key=True)
+            ctx.emit("FL283", n.path, f"notify: {why}; remove `{n.event}`", at_key=True)
         for key in ("subject", "message"):
             text = getattr(n, key)
             for problem in templates.problems(text or "", fields):
-                ctx.emit("FL292", (*n.path, key), f"{key} of notify.{n.event}: {problem}")
+                ctx.emit("FL282", (*n.path, key), f"{key} of notify.{n.event}: {problem}")
 
 
 PROCESS_RULES = (
