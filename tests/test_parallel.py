@@ -495,6 +495,31 @@ def test_the_reviews_run_at_the_same_time_on_a_postgresql_store(
     assert not (tmp_path / ".flowctl").exists()
 
 
+def test_the_journal_verifies_while_branches_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: "instance contract-approval-1 is at stage reviews, but its journal
+    last entered stage executive-signature" as soon as the branches started."""
+    from clirun import invoke, trust_workspace
+
+    trust_workspace(tmp_path)
+    monkeypatch.chdir(tmp_path)
+
+    def ok(*args: str) -> list[str]:
+        result = invoke(list(args), env={"FLOWCTL_NOW": "2026-11-23T09:00:00Z",
+                                          "FLOWCTL_PROCESSES": str(PROCESSES), "FLOWCTL_ORG": None})
+        assert result.exit_code == 0, result.output
+        return str(result.stdout).splitlines()
+
+    c1 = "contract-approval-1"
+    ok("start", "contract-approval", "--as", "alice", "--set", "customer=Acme",
+       "--set", "amount=250000", "--set", "credit_score=60", "--set", "term_months=24")
+    ok("advance", c1, "-r", "submit", "--as", "alice")
+    ok("advance", c1, "-r", "approve", "--as", "carol")
+    assert ok("journal", "verify")[0].startswith("journal intact")
+    ok("advance", c1, "-r", "approve", "--as", "linda")
+    assert ok("journal", "verify")[0].startswith("journal intact")
+
+
 def test_naming_a_stage_the_instance_is_not_at_is_refused_without_branches_too() -> None:
     p = forked()
     inst = start(p, "alice")

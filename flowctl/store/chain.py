@@ -94,6 +94,18 @@ def sha256_hex(data: bytes) -> str:
     return str(_SHA256[0](data).hexdigest())
 
 
+def _in_branch(data: str) -> bool:
+    """Whether a journal entry's data (its stored JSON text) names the parallel
+    branch it was made in; parsed only when the key may be there."""
+    if '"branch"' not in data:
+        return False
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return False
+    return isinstance(value, dict) and isinstance(value.get("branch"), str)
+
+
 class StoredEntry(Struct, frozen=True):
     """A journal row as read back for verification (``data`` as the stored JSON text,
     which the store writes with ``canonical_json``)."""
@@ -274,7 +286,9 @@ class _Checker:
             seen = self.seen[entry.instance_id] = _Seen(entry.kind)
         if entry.version > seen.last_version:
             seen.last_version = entry.version
-        if entry.kind == "stage_entered":
+        if entry.kind == "stage_entered" and not _in_branch(entry.data):
+            # a stage entered in a parallel branch: the instance stays at its
+            # parallel stage until the branches join
             seen.stage = entry.stage
         elif entry.kind in FINISHED_KINDS:
             seen.finished = entry.kind
