@@ -498,13 +498,16 @@ GROUP BY process_id, outcome ORDER BY process_id, COUNT(*) DESC, outcome NULLS F
 
 
 def histogram(d: Dialect, buckets: int) -> str:
-    """Cycle times in ``buckets`` bins of equal width from 0 to the longest."""
+    """Cycle times in ``buckets`` bins of equal width from 0 to the longest. The
+    bin is an integer division of whole seconds: CAST(real AS INTEGER) truncates
+    on SQLite but rounds on PostgreSQL."""
     return f"""
 WITH w AS (SELECT process_id, MAX(cycle_s) AS top FROM report_cycles GROUP BY process_id)
 SELECT c.process_id, w.top,
     CASE WHEN w.top <= 0 THEN 0
          WHEN c.cycle_s >= w.top THEN {buckets - 1}
-         ELSE CAST(c.cycle_s * {buckets} / w.top AS INTEGER) END AS bin,
+         ELSE CAST(ROUND(c.cycle_s) AS BIGINT) * {buckets} / CAST(ROUND(w.top) AS BIGINT)
+         END AS bin,
     COUNT(*)
 FROM report_cycles c JOIN w ON w.process_id = c.process_id
 GROUP BY c.process_id, w.top, bin
