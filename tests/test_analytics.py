@@ -511,3 +511,39 @@ def test_report_working_time_in_the_process_calendar(month: Path) -> None:
     assert finance["working_median_s"] < finance["median_s"]
     # submit has no SLA in business hours: no working time
     assert stages["submit"]["working_median_s"] is None
+
+
+def test_report_working_time_on_postgresql_is_the_sqlite_figures(month: Path,
+                                                                  pg_url: str) -> None:
+    """The server cannot call the calendar code from its SQL: the store times
+    the visits of business-hours stages itself and the server aggregates them.
+    Same history (db copy), same report, to the second, through the CLI."""
+    run(month, "db", "copy", "--db", str(month / "month.db"), "--to", pg_url)
+    on_file = json.loads(run(month, "report", "--json").stdout)
+    on_server = json.loads(run(month, "report", "--json", "--db", pg_url).stdout)
+    assert on_server == on_file
+    stages = {s["stage"]: s for s in on_server["processes"][0]["stages"]}
+    opened: dict[str, str] = {}
+    spans: list[float] = []
+    for _, inst, at, kind, stage, _, _, _ in _journal(month / "month.db"):
+        if stage != "legal-review":
+            continue
+        if kind == "stage_entered":
+            opened[inst] = at
+        elif kind == "result" and inst in opened:
+            spans.append(_moscow_working_seconds(opened.pop(inst), at))
+    assert spans
+    legal = stages["legal-review"]
+    assert legal["working_median_s"] == round(_nearest_rank(spans, 0.5))
+    assert legal["working_p90_s"] == round(_nearest_rank(spans, 0.9))
+    with_hours = [s for s in stages.values() if s["working_median_s"] is not None]
+    assert len(with_hours) >= 2
+    assert stages["submit"]["working_median_s"] is None
+    # the table's WORKING TIME column, the same on both stores
+    text = run(month, "report", "--db", pg_url).stdout
+    assert text == run(month, "report").stdout
+    for stage in ("finance-review", "legal-review"):
+        row = next(line for line in text.splitlines() if line.startswith(f"{stage} "))
+        figures = (f"{human_duration(stages[stage]['working_median_s'])} / "
+                   f"{human_duration(stages[stage]['working_p90_s'])}")
+        assert f"  {figures}  " in row, row

@@ -249,9 +249,11 @@ def visits_table(d: Dialect, flt: ReportFilter, *, working: bool = False) -> Que
     p = d.param
     since = f"entered_at >= {p}" if flt.since else "1 = 1"
     # ``working``: the backend has registered d.working, which counts the working
-    # time of a visit of a stage with business hours (NULL for other stages)
+    # time of a visit of a stage with business hours (NULL for other stages); else
+    # the column stays NULL, a number the backend may fill in (see WORKING_TABLE)
     working_s = (f"CASE WHEN left_at IS NOT NULL THEN ROUND({d.working}(process_id, stage, "
-                 "entered_at, left_at)) END" if working and d.working else "NULL")
+                 "entered_at, left_at)) END" if working and d.working
+                 else "CAST(NULL AS DOUBLE PRECISION)")
     sql = f"""
 CREATE TEMPORARY TABLE report_all AS
 WITH ev AS (
@@ -304,7 +306,28 @@ VIEWS = (
     "CREATE TEMPORARY VIEW report_visits AS SELECT * FROM report_all WHERE in_period = 1",
     "CREATE TEMPORARY VIEW report_open AS SELECT * FROM report_all WHERE closed = 0",
 )
-TEMPORARY = ("report_visits", "report_open", "report_all", "report_cycles", "report_instances")
+TEMPORARY = ("report_visits", "report_open", "report_all", "report_cycles", "report_instances",
+             "report_working")
+
+# A backend whose SQL cannot call Python (PostgreSQL) counts the working time in
+# Python, stage by stage, over the closed visits streamed from report_all
+# (WORKING_STAGES, WORKING_VISITS), writes it to this table and sets report_all's
+# working_s from it (SET_WORKING), rounded as SQLite's ROUND does (half away from
+# zero): the aggregates are then the same SQL on both stores.
+WORKING_TABLE = """CREATE TEMPORARY TABLE report_working (
+    process_id TEXT, stage TEXT, instance_id TEXT, branch TEXT, visit BIGINT,
+    seconds DOUBLE PRECISION)"""
+# one closed visit per stage that had some (its times probe whether the stage counts
+# business hours: ``working_seconds`` says None for a stage that does not)
+WORKING_STAGES = """SELECT process_id, stage, MIN(entered_at) FROM report_all
+WHERE closed = 1 AND in_period = 1 GROUP BY process_id, stage ORDER BY process_id, stage"""
+WORKING_VISITS = """SELECT instance_id, branch, visit, entered_at, left_at FROM report_all
+WHERE closed = 1 AND in_period = 1 AND process_id = {p} AND stage = {p}"""
+SET_WORKING = """UPDATE report_all SET working_s = ROUND(CAST(w.seconds AS NUMERIC))
+FROM report_working w
+WHERE report_all.process_id = w.process_id AND report_all.stage = w.stage
+    AND report_all.instance_id = w.instance_id AND report_all.branch = w.branch
+    AND report_all.visit = w.visit"""
 
 
 def _percentiles(source: str, keys: str, value: str, where: str = "1 = 1") -> str:

@@ -296,8 +296,9 @@ class Store(Protocol):
         """How processes performed, aggregated by the database (see
         :mod:`flowctl.store.analytics`): memory stays flat as the journal grows.
         ``working_seconds(process, stage, from, to)``: a visit's working time
-        (None for a stage without business hours), where the backend can call
-        it from SQL; elsewhere the working-time figures are None."""
+        (None for a stage without business hours): SQLite calls it from its
+        SQL; PostgreSQL calls it over the streamed visits and aggregates the
+        results on the server. Without it the working-time figures are None."""
         ...
 
     def verify_journal(

@@ -953,21 +953,25 @@ class PostgresStore:
     ) -> ReportData:
         """Process analytics (see :mod:`flowctl.store.analytics`), aggregated by
         the server in temporary tables of one transaction, rolled back after.
-        ``working_seconds`` cannot be called from the server's SQL: the
-        working-time figures stay None on PostgreSQL."""
+        ``working_seconds`` cannot be called from the server's SQL: it is called
+        here over the streamed visits of the stages with business hours, and
+        their working time goes back to the server, which aggregates it."""
         psycopg = _psycopg()
         conn = self._conn
         d = analytics.POSTGRES
         try:
             with conn.transaction(force_rollback=True):
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                return self._report(flt, d)
+                return self._report(flt, d, working_seconds)
         except psycopg.Error as exc:
             raise _conflict_or_error(exc, self.path) from None
 
-    def _report(self, flt: ReportFilter, d: analytics.Dialect) -> ReportData:
+    def _report(self, flt: ReportFilter, d: analytics.Dialect,
+                working_seconds: analytics.WorkingSeconds | None) -> ReportData:
         conn = self._conn
         conn.execute(*analytics.visits_table(d, flt))
+        if working_seconds is not None:
+            self._working_time(working_seconds)
         for view in analytics.VIEWS:
             conn.execute(view)
         conn.execute(*analytics.instances_table(d, flt))
@@ -1001,6 +1005,32 @@ class PostgresStore:
             outcomes=outcomes, wip=wip, breakdown=breakdown, edges=edges, histogram=histogram,
             days=days,
         )
+
+    def _working_time(self, working_seconds: analytics.WorkingSeconds) -> None:
+        """Fill report_all's working_s: each closed visit of a stage with business
+        hours, read through a server-side cursor a page at a time, timed by
+        ``working_seconds`` and copied back page by page; memory stays one page."""
+        conn = self._conn
+        conn.execute(analytics.WORKING_TABLE)
+        copy_sql = ("COPY report_working (process_id, stage, instance_id, branch, visit, "
+                    "seconds) FROM STDIN")
+        visits_sql = analytics.WORKING_VISITS.format(p="%s")
+        counted = False
+        for process_id, stage, first in conn.execute(analytics.WORKING_STAGES).fetchall():
+            if working_seconds(process_id, stage, first, first) is None:
+                continue  # no business hours at this stage
+            counted = True
+            with conn.cursor(name="report_working_visits") as visits:
+                visits.execute(visits_sql, (process_id, stage))
+                while page := visits.fetchmany(FETCH_SIZE):
+                    with conn.cursor() as out, out.copy(copy_sql) as copy:
+                        for instance_id, branch, visit, entered, left in page:
+                            seconds = working_seconds(process_id, stage, entered, left)
+                            if seconds is not None:
+                                copy.write_row((process_id, stage, instance_id, branch, visit,
+                                                seconds))
+        if counted:
+            conn.execute(analytics.SET_WORKING)
 
     def verify_journal(
         self, checkpoints: Sequence[tuple[int, Checkpoint]] = (), key: bytes | None = None
