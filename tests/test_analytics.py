@@ -376,6 +376,60 @@ def test_heat_map_counts_and_layout(month: Path) -> None:
     assert _positions(heat_svg) == _positions(plain_svg)
 
 
+HEAT_PERIODS = ((None, END), ("2026-11-10T00:00:00Z", END),
+                (None, "2026-11-15T12:00:00Z"), ("2026-11-05T00:00:00Z", "2026-11-20T00:00:00Z"))
+
+
+def _heat_against_stages(store: Any, full: Any) -> None:
+    """The heat map's lean query gives, per stage, the very figures of the full
+    report's stage statistics, over several periods."""
+    from flowctl.store.analytics import ReportFilter
+
+    for since, until in HEAT_PERIODS:
+        flt = ReportFilter(until=until, since=since, process_ids=("contract-approval",))
+        stages = full(flt).stages
+        heat = store.report(ReportFilter(until=until, since=since,
+                                         process_ids=("contract-approval",),
+                                         parts=("heat",))).heat
+        assert stages, (since, until)
+        assert [(h.stage, h.entered, h.total_s, h.median_s, h.sla_due, h.sla_met)
+                for h in heat] == [(s.stage, s.entered, s.total_s, s.median_s, s.sla_due,
+                                    s.sla_met) for s in stages], (since, until)
+        assert any(h.sla_due for h in heat)
+        assert any(h.median_s for h in heat)
+
+
+def test_heat_query_gives_the_report_figures(month: Path) -> None:
+    from flowctl.store.backends import open_readonly
+
+    store = open_readonly(str(month / "month.db"))
+    try:
+        _heat_against_stages(store, store.report)
+        # only what was asked: no visits, no percentiles beyond the median's sort
+        from flowctl.store.analytics import ReportFilter
+
+        data = store.report(ReportFilter(until=END, parts=("heat", "edges")))
+        assert data.heat
+        assert data.edges
+        assert (data.stages, data.processes, data.wip) == ((), (), ())
+    finally:
+        store.close()
+
+
+def test_heat_query_on_postgres(month: Path, pg_url: str) -> None:
+    from flowctl.store.backends import open_readonly
+
+    run(month, "db", "copy", "--db", str(month / "month.db"), "--to", pg_url)
+    local = open_readonly(str(month / "month.db"))
+    server = open_readonly(pg_url)
+    try:
+        _heat_against_stages(server, local.report)
+        _heat_against_stages(server, server.report)
+    finally:
+        server.close()
+        local.close()
+
+
 def test_heat_map_png_and_sla(month: Path) -> None:
     r = run(month, "render", "contract-approval", "--heat", "sla", "-o", "heat.png",
             "--since", "2026-11-01", "--processes", PROCESSES)

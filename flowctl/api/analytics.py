@@ -37,6 +37,7 @@ from flowctl.store.analytics import (
     BreakdownStat,
     DayCount,
     EdgeCount,
+    HeatStat,
     HistogramBin,
     OutcomeStat,
     ProcessStat,
@@ -89,6 +90,7 @@ class ProcessReport(Struct, frozen=True):
     bottleneck: str  # one sentence
     bottleneck_stage: str | None
     definition: Process | None = None  # for labels and the heat map
+    heat: tuple[HeatStat, ...] = ()  # a heat map's figures, when only they were asked for
 
     def stage_name(self, stage: str) -> str:
         for row in self.stages:
@@ -276,7 +278,7 @@ def working_time(processes_dir: str | None) -> WorkingSeconds:
 def _active(p: ProcessReport) -> bool:
     summary = p.summary
     busy = summary is not None and (summary.started or summary.ended)
-    return bool(busy or p.stages or p.wip)
+    return bool(busy or p.stages or p.wip or p.heat)
 
 
 def _not_allowed(user: str, org: OrgDirectory) -> FlowctlError:
@@ -308,7 +310,7 @@ def _build(
 ) -> tuple[ProcessReport, ...]:
     ids = list(wanted) or sorted(
         {s.process_id for s in data.processes} | {s.process_id for s in data.stages}
-        | {w.process_id for w in data.wip}
+        | {w.process_id for w in data.wip} | {h.process_id for h in data.heat}
     )
     out = []
     for pid in ids:
@@ -340,6 +342,7 @@ def _build(
             bottleneck=sentence,
             bottleneck_stage=top,
             definition=definition,
+            heat=tuple(h for h in data.heat if h.process_id == pid),
         ))
     return tuple(out)
 
@@ -368,11 +371,12 @@ def heat_data(p: ProcessReport, measure: str, period: str) -> HeatData:
             entered[e.target] = entered.get(e.target, 0) + e.count
     values: dict[str, float] = {}
     figures: dict[str, str] = {}
+    stats: Sequence[HeatStat | StageStat] = p.heat or [row.stat for row in p.stages]
     if measure == "time":
-        for row in p.stages:
-            if row.stat.median_s is not None:
-                values[row.stage] = row.stat.median_s
-                figures[row.stage] = f"median {human_duration(row.stat.median_s)}"
+        for st in stats:
+            if st.median_s is not None:
+                values[st.stage] = st.median_s
+                figures[st.stage] = f"median {human_duration(st.median_s)}"
         low, high = (human_duration(min(values.values(), default=0.0)),
                      human_duration(max(values.values(), default=0.0)))
     elif measure == "count":
@@ -382,11 +386,10 @@ def heat_data(p: ProcessReport, measure: str, period: str) -> HeatData:
         low, high = str(int(min(values.values(), default=0))), str(
             int(max(values.values(), default=0)))
     else:
-        for row in p.stages:
-            s = row.stat
+        for s in stats:
             if s.sla_due:
-                values[row.stage] = s.sla_met / s.sla_due
-                figures[row.stage] = f"SLA met {s.sla_met / s.sla_due:.0%} of {s.sla_due}"
+                values[s.stage] = s.sla_met / s.sla_due
+                figures[s.stage] = f"SLA met {s.sla_met / s.sla_due:.0%} of {s.sla_due}"
         low, high = "100%", "0%"
     return HeatData(measure=measure, values=values, figures=figures, results=results,
                     arrivals=arrivals, title=f"{HEAT_TITLES[measure]}, {period}",
@@ -413,7 +416,7 @@ def heat_map(
     if chosen is DiagramFormat.MERMAID:
         raise UsageError("a heat map is drawn as svg, png or dot, not mermaid",
                          hint="pass --format svg (or -o FILE.svg / FILE.png)")
-    r = report([process], since=since, until=until, parts=("stages", "edges"), **context)
+    r = report([process], since=since, until=until, parts=("heat", "edges"), **context)
     p = r.processes[0]
     if p.definition is None:
         raise UsageError(f"no definition of process '{process}' to draw",

@@ -55,7 +55,8 @@ class ReportFilter(Struct, frozen=True):
     by: str = "stage"  # stage | assignee | department | month: the breakdown's key
     departments: tuple[tuple[str, str], ...] = ()  # (user, department), for by=department
     histogram_buckets: int = 12
-    # what to compute (a heat map needs only "stages" and "edges")
+    # what to compute; "heat": only the per-stage figures a heat map shows
+    # (:func:`heat_stats`), a lean query for ``render --heat`` with "edges"
     parts: tuple[str, ...] = ("stages", "results", "rounds", "processes", "wip", "breakdown",
                               "edges", "histogram")
 
@@ -84,6 +85,19 @@ class StageStat(Struct, frozen=True):
     # in working time, for a stage whose SLA counts business hours (else None)
     working_median_s: float | None = None
     working_p90_s: float | None = None
+
+
+class HeatStat(Struct, frozen=True):
+    """What a heat map colours and labels of one stage (the same figures as
+    :class:`StageStat`'s fields of the same names)."""
+
+    process_id: str
+    stage: str
+    entered: int
+    total_s: float
+    median_s: float | None
+    sla_due: int
+    sla_met: int
 
 
 class ResultStat(Struct, frozen=True):
@@ -176,6 +190,7 @@ class ReportData(Struct, frozen=True):
     edges: tuple[EdgeCount, ...] = ()
     histogram: tuple[HistogramBin, ...] = ()
     days: tuple[DayCount, ...] = ()
+    heat: tuple[HeatStat, ...] = ()
 
 
 class Dialect(NamedTuple):
@@ -580,3 +595,59 @@ WHERE kind = 'decision' AND {since} GROUP BY process_id, stage, via
 ORDER BY 1, 2 NULLS FIRST, 3 NULLS FIRST, 4 NULLS FIRST"""
     extra = (flt.since,) if flt.since else ()
     return Query(sql, (*params, *extra, *extra, *extra))
+
+
+def heat_stats(d: Dialect, flt: ReportFilter) -> Query:
+    """Per stage, what a heat map shows: visits entered in the period, their
+    total time, the median time of those that left, SLAs due and met: the
+    figures :func:`stage_stats` gives, in one statement over the entering and
+    leaving entries only. A visit is a ``stage_entered`` entry; it was left by
+    the next entry of the same (instance, stage, branch) when that one is a
+    leaving kind (a next ``stage_entered``, or none: still open), which is the
+    pairing of :func:`visits_table` without grouping every entry into visits."""
+    where, params = _journal_where(d, flt, ("stage_entered", *LEAVING_KINDS))
+    p = d.param
+    since = f"at >= {p}" if flt.since else "1 = 1"
+    sql = f"""
+WITH rows_ AS MATERIALIZED (
+    SELECT instance_id, process_id, seq, stage, kind, at, {_branch(d)} AS branch,
+        CASE WHEN kind = 'stage_entered' THEN {_json(d, 'data', 'due_at')} END AS due_at
+    FROM journal
+    WHERE stage IS NOT NULL AND {where}
+        AND NOT (kind = 'stage_entered' AND {_json(d, 'data', 'join')} IS NOT NULL)
+),
+ev AS (
+    SELECT process_id, stage, kind, at, due_at,
+        LEAD(kind) OVER w AS next_kind,
+        LEAD(at) OVER w AS next_at
+    FROM rows_
+    WINDOW w AS (PARTITION BY instance_id, stage, branch ORDER BY seq)
+),
+timed AS (
+    SELECT process_id, stage, due_at, left_at,
+        {_secs(d, 'at', f'COALESCE(left_at, {p})')} AS dur
+    FROM (SELECT process_id, stage, at, due_at,
+              CASE WHEN next_kind <> 'stage_entered' THEN next_at END AS left_at
+          FROM ev WHERE kind = 'stage_entered' AND {since}) entered
+),
+ranked AS (
+    SELECT process_id, stage, due_at, left_at, dur,
+        ROW_NUMBER() OVER w AS rn,
+        SUM(CASE WHEN left_at IS NOT NULL THEN 1 ELSE 0 END) OVER (
+            w ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING) AS n
+    FROM timed
+    -- one sort: the visits that left first, by time in stage
+    WINDOW w AS (PARTITION BY process_id, stage
+                 ORDER BY CASE WHEN left_at IS NULL THEN 1 ELSE 0 END, dur)
+)
+SELECT process_id, stage, COUNT(*), SUM(dur),
+    MAX(CASE WHEN left_at IS NOT NULL AND rn = (n + 1) / 2 THEN dur END),
+    SUM(CASE WHEN due_at IS NOT NULL AND (left_at IS NOT NULL OR due_at < {p})
+        THEN 1 ELSE 0 END),
+    SUM(CASE WHEN due_at IS NOT NULL AND left_at IS NOT NULL AND left_at <= due_at
+        THEN 1 ELSE 0 END)
+FROM ranked
+GROUP BY process_id, stage
+ORDER BY process_id, stage"""
+    extra = (flt.since,) if flt.since else ()
+    return Query(sql, (*params, flt.until, *extra, flt.until))

@@ -969,6 +969,13 @@ class PostgresStore:
     def _report(self, flt: ReportFilter, d: analytics.Dialect,
                 working_seconds: analytics.WorkingSeconds | None) -> ReportData:
         conn = self._conn
+        if "heat" in flt.parts:  # a heat map: its lean query and the arrows, nothing else
+            heat_rows = conn.execute(*analytics.heat_stats(d, flt)).fetchall()
+            edge_rows = conn.execute(*analytics.edge_counts(d, flt)).fetchall() \
+                if "edges" in flt.parts else []
+            return analytics.ReportData(
+                heat=tuple(analytics.HeatStat(*r) for r in heat_rows),
+                edges=tuple(analytics.EdgeCount(*r) for r in edge_rows))
         conn.execute(*analytics.visits_table(d, flt))
         if working_seconds is not None:
             self._working_time(working_seconds)

@@ -1012,6 +1012,7 @@ class SqliteStore:
                 for r in rows(analytics.histogram(d, n), "histogram")
             ),
             days=tuple(analytics.DayCount(*r) for r in rows(analytics.day_counts(), "histogram")),
+            heat=tuple(analytics.HeatStat(*r) for r in rows(analytics.heat_stats(d, flt), "heat")),
         )
 
     def verify_journal(
