@@ -82,8 +82,15 @@ def is_workday(day: date, cal: Calendar) -> bool:
 
 def window(day: date, cal: Calendar) -> tuple[datetime, datetime]:
     """The working window of ``day`` (a working day) as UTC times."""
-    zone = _zone(cal.timezone)
-    opens, closes = working_hours(cal.hours)
+    return _window(day, cal.timezone, cal.hours)
+
+
+# Every SLA and escalation of every stage entered counts through the same few
+# days: each day's window is worked out once (time zone rules included).
+@lru_cache(maxsize=4096)
+def _window(day: date, timezone: str, hours: str) -> tuple[datetime, datetime]:
+    zone = _zone(timezone)
+    opens, closes = working_hours(hours)
     return (
         _local(day, opens, zone).astimezone(UTC),
         _local(day, closes, zone).astimezone(UTC),

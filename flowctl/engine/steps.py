@@ -559,6 +559,7 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+@lru_cache(maxsize=1024)  # a definition's few durations, parsed once, not per step
 def _duration(text: str) -> Duration:
 
     try:
@@ -1689,12 +1690,15 @@ def _enter_person_stage(run: Run, stage: Stage) -> None:
     _on_enter(run, stage)
 
 
+_DEFAULT_CALENDAR = Calendar(path=())
+
+
 def later(process: Process, start: datetime, duration: str | Duration,
           business_hours: bool) -> datetime:
     """``start`` + ``duration`` (``flowctl.engine.calendars.add_duration``): months
     and working days by the process calendar (UTC 09:00-17:00 Monday to Friday
     without one), the rest in its working time when ``business_hours``."""
-    cal = process.calendar or Calendar(path=())
+    cal = process.calendar or _DEFAULT_CALENDAR
     dur = duration if isinstance(duration, Duration) else _duration(duration)
     try:
         return add_duration(start, dur, cal, business_hours)
