@@ -208,6 +208,7 @@ def report_json(r: Report) -> dict[str, Any]:
     for p in r.processes:
         data = fmt.plain(p)
         data.pop("definition", None)
+        data.pop("heat", None)  # the heat map's own figures, filled only for render --heat
         data["stages"] = [
             {"stage": row.stage, "name": row.name, "kind": row.kind, "share": row.share,
              **{k: v for k, v in fmt.plain(row.stat).items() if k not in ("process_id", "stage")}}

@@ -988,9 +988,15 @@ class SqliteStore:
             conn.execute(*analytics.instances_table(d, flt))
             conn.execute(*analytics.cycles_table(d, flt))
         n = flt.histogram_buckets
+        stages = tuple(analytics.StageStat(*r)
+                       for r in rows(analytics.stage_stats(d, flt), "stages"))
+        # by stage, the breakdown's figures are the stage statistics' own
+        breakdown = analytics.stage_breakdown(stages) \
+            if flt.by == "stage" and "stages" in parts and "breakdown" in parts \
+            else tuple(analytics.BreakdownStat(*r)
+                       for r in rows(analytics.breakdown_stats(d, flt), "breakdown"))
         return analytics.ReportData(
-            stages=tuple(analytics.StageStat(*r)
-                         for r in rows(analytics.stage_stats(d, flt), "stages")),
+            stages=stages,
             results=tuple(analytics.ResultStat(*r)
                           for r in rows(analytics.result_stats(), "results")),
             rounds=tuple(analytics.RoundsStat(*r)
@@ -1003,8 +1009,7 @@ class SqliteStore:
                 analytics.WipStat(r[0], r[1], r[2], (r[3], r[4], r[5], r[6]), r[7], r[8])
                 for r in rows(analytics.wip_stats(d), "wip")
             ),
-            breakdown=tuple(analytics.BreakdownStat(*r)
-                            for r in rows(analytics.breakdown_stats(d, flt), "breakdown")),
+            breakdown=breakdown,
             edges=tuple(analytics.EdgeCount(*r)
                         for r in rows(analytics.edge_counts(d, flt), "edges")),
             histogram=tuple(
