@@ -443,6 +443,11 @@ class Process(Struct, frozen=True, dict=True):  # dict: for its cached propertie
         """Whether an assignee of this process uses ``pick`` (it needs the workload)."""
         return any(a.pick is not None for a in self.assignee_specs())
 
+    @cached_property  # asked at every step of an instance: its definition never changes
+    def starts_children(self) -> bool:
+        """Whether a stage of this process starts a child process (a subprocess stage)."""
+        return any(s.kind is StageKind.SUBPROCESS for s in self.stages)
+
     def least_loaded_pools(self) -> list[Assignee]:
         """The assignees that pick the least-loaded member of a role or department."""
         return [a for a in self.assignee_specs() if a.pick == "least-loaded"]

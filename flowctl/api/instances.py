@@ -695,9 +695,7 @@ class Definitions:
     def has_related(row: InstanceRow, process: Process) -> bool:
         """Whether a step of this instance may need other definitions: its
         parent's, its children's, or those of the processes it can start."""
-        return bool(row.parent_id) or any(
-            s.kind is StageKind.SUBPROCESS for s in process.stages
-        )
+        return bool(row.parent_id) or process.starts_children
 
     def preload_related(self, store: Store, row: InstanceRow, process: Process) -> None:
         """The parent's and the children's stored definitions, and the
@@ -706,7 +704,7 @@ class Definitions:
             parent = store.get_instance(row.parent_id)
             if parent is not None:
                 stored_process(store, parent.definition_digest)
-        if any(s.kind is StageKind.SUBPROCESS for s in process.stages):
+        if process.starts_children:
             for child in store.list_instances(InstanceFilter(parent_id=row.id)):
                 stored_process(store, child.definition_digest)
             self.preload_children(process)

@@ -545,7 +545,11 @@ def iso(moment: datetime) -> str:
     """ISO-8601 UTC with seconds: ``2026-11-23T09:00:00Z``."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    m = moment.astimezone(UTC)
+    if m.year < 1000:  # strftime's %Y, unpadded on this platform, as before
+        return m.strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the same text as strftime, at a third of its cost (~20 times a step)
+    return f"{m.year}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}Z"
 
 
 def parse_time(text: str) -> datetime:
