@@ -231,7 +231,7 @@ class SqliteTransaction:
         known = before.assignees if before is not None and before.version == expected_version \
             else None
         self._set_principals(row, known)
-        self._set_timers(row)
+        self._set_timers(row, _timer_keys(before) if known is not None else None)
         self._process_of[row.id] = row.process_id
         self._seen[row.id] = row
 
@@ -397,15 +397,18 @@ class SqliteTransaction:
             (pool, user, at),
         )
 
-    def _set_timers(self, row: InstanceRow) -> None:
-        """Make the pending rows of ``timers`` equal to the row's timers."""
+    def _set_timers(self, row: InstanceRow, before: frozenset[str] | None = None) -> None:
+        """Make the pending rows of ``timers`` equal to the row's timers; ``before``
+        (the keys of the timers stored with the row until now, if known) skips
+        voiding when none of them is gone: only those can be pending."""
         conn = self._conn
         keys = [t.key for t in row.timers]
-        conn.execute(
-            "UPDATE timers SET status = 'void' WHERE instance_id = ? AND status = 'pending' "
-            f"AND key NOT IN ({', '.join('?' * len(keys))})",
-            (row.id, *keys),
-        )
+        if before is None or not before <= set(keys):
+            conn.execute(
+                "UPDATE timers SET status = 'void' WHERE instance_id = ? AND status = 'pending' "
+                f"AND key NOT IN ({', '.join('?' * len(keys))})",
+                (row.id, *keys),
+            )
         if not row.timers:
             return
         conn.executemany(
@@ -459,6 +462,19 @@ class SqliteTransaction:
             )
         self._process_of[instance_id] = row[0]
         return str(row[0])
+
+
+def _timer_keys(row: InstanceRow | None) -> frozenset[str] | None:
+    """The keys of the timers in a stored row's state (each write makes the
+    pending rows of ``timers`` a subset of them); None when one has no key (a
+    state older than keys) or the row is not known."""
+    if row is None:
+        return None
+    keys = [t.get("key") if isinstance(t, dict) else None
+            for t in row.state.get("timers") or ()]
+    if not all(isinstance(k, str) and k for k in keys):
+        return None
+    return frozenset(k for k in keys if isinstance(k, str))
 
 
 def _instance_query(flt: InstanceFilter) -> tuple[str, list[Any]]:
